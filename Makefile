@@ -1,0 +1,67 @@
+# dgrelay -- see README.md.  `make test` is the test suite, `make check`
+# runs it again on an ASan+UBSan build, `make fuzz` fuzzes frame.c.
+
+PREFIX	?= /usr/local
+BINDIR	?= $(PREFIX)/bin
+MANDIR	?= $(PREFIX)/share/man
+CC	?= cc
+BSD_CFLAGS != pkg-config --cflags libbsd-overlay
+BSD_LIBS   != pkg-config --libs libbsd-overlay
+CFLAGS	?= -O2 -g
+WARN	 = -Wall -Wextra -Wshadow -Wformat=2 -Wmissing-prototypes
+ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARN) $(BSD_CFLAGS) $(CFLAGS)
+
+SRCS	 = dgrelay.c addr.c relay.c frame.c
+HDRS	 = dgrelay.h
+SAN	 = -fsanitize=address,undefined -fno-sanitize-recover=all \
+	   -fno-omit-frame-pointer
+FUZZ_SECONDS ?= 30
+
+all: dgrelay test/dgpeer
+
+dgrelay: $(SRCS) $(HDRS)
+	$(CC) $(ALL_CFLAGS) -o $@ $(SRCS) $(BSD_LIBS) $(LDFLAGS)
+
+test/dgpeer: test/dgpeer.c
+	$(CC) $(ALL_CFLAGS) -o $@ test/dgpeer.c $(BSD_LIBS) $(LDFLAGS)
+
+# The sanitized binary keeps the name dgrelay so messages read the same.
+san/dgrelay: $(SRCS) $(HDRS)
+	@mkdir -p san
+	$(CC) $(ALL_CFLAGS) -O1 $(SAN) -o $@ $(SRCS) $(BSD_LIBS) $(LDFLAGS)
+
+test: all
+	bats test
+
+check: san/dgrelay test/dgpeer
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+	UBSAN_OPTIONS=print_stacktrace=1 \
+	DGRELAY=$(CURDIR)/san/dgrelay bats test
+
+fuzz/fuzz_frame: test/fuzz_frame.c frame.c $(HDRS)
+	@mkdir -p fuzz
+	clang -std=gnu11 -D_GNU_SOURCE -g -O1 -I. \
+	    -fsanitize=fuzzer,address,undefined -o $@ test/fuzz_frame.c frame.c
+
+fuzz: fuzz/fuzz_frame
+	@mkdir -p fuzz/corpus
+	fuzz/fuzz_frame -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    fuzz/corpus test/corpus/frame
+
+demo: all
+	sh test/demo.sh
+
+lint:
+	mandoc -Tlint -Wwarning dgrelay.1
+	shellcheck -s bash -e SC2034,SC2154,SC1090,SC1091 test/*.bash \
+	    test/*.sh .ci/run
+
+install: dgrelay
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
+	install -m 755 dgrelay $(DESTDIR)$(BINDIR)/dgrelay
+	install -m 644 dgrelay.1 $(DESTDIR)$(MANDIR)/man1/dgrelay.1
+
+clean:
+	rm -rf dgrelay test/dgpeer san fuzz
+
+.PHONY: all test check fuzz demo lint install clean

@@ -1,0 +1,780 @@
+/*
+ * addr.c: ADDRESS arguments, from text (addr_parse, no system calls) to a
+ * ready descriptor (addr_open, addr_accept).  Never prints, never exits:
+ * failures come back as -1 with the reason in a->err.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dgrelay.h"
+
+/* What an address type takes after its colon. */
+enum params {
+	P_HOSTPORT,		/* HOST:PORT */
+	P_LISTENPORT,		/* [HOST:]PORT */
+	P_PATH,
+	P_FD,			/* N or R:W */
+	P_NONE
+};
+
+static const struct addr_type {
+	const char	*name;
+	enum addr_kind	 kind;
+	int		 listen;
+	enum params	 params;
+} addr_types[] = {
+	{ "udp",			ADDR_UDP,	0, P_HOSTPORT },
+	{ "udp-listen",			ADDR_UDP,	1, P_LISTENPORT },
+	{ "tcp",			ADDR_TCP,	0, P_HOSTPORT },
+	{ "tcp-listen",			ADDR_TCP,	1, P_LISTENPORT },
+	{ "unix",			ADDR_UNIX,	0, P_PATH },
+	{ "unix-listen",		ADDR_UNIX,	1, P_PATH },
+	{ "unix-seqpacket",		ADDR_SEQPACKET,	0, P_PATH },
+	{ "unix-seqpacket-listen",	ADDR_SEQPACKET,	1, P_PATH },
+	{ "fd",				ADDR_FD,	0, P_FD },
+	{ "stdio",			ADDR_STDIO,	0, P_NONE },
+};
+
+/* Which addresses an option applies to. */
+#define ON_IP		0x01	/* udp, tcp: both modes */
+#define ON_CONNECT	0x02	/* udp, tcp: connecting */
+#define ON_LISTEN	0x04	/* udp, tcp: listening */
+#define ON_SOCKET	0x08	/* any socket we make, and fd: */
+#define ON_TCP		0x10
+
+enum opt_id { O_BIND, O_REUSEPORT, O_RCVBUF, O_SNDBUF, O_MARK, O_DEV,
+	O_NODELAY };
+
+static const struct addr_opt {
+	const char	*name;
+	enum opt_id	 id;
+	int		 on;
+	int		 value;		/* 1: takes =VALUE, 0: takes none */
+} addr_opts[] = {
+	{ "bind",	O_BIND,		ON_CONNECT,	1 },
+	{ "reuseport",	O_REUSEPORT,	ON_LISTEN,	0 },
+	{ "rcvbuf",	O_RCVBUF,	ON_SOCKET,	1 },
+	{ "sndbuf",	O_SNDBUF,	ON_SOCKET,	1 },
+	{ "mark",	O_MARK,		ON_IP,		1 },
+	{ "dev",	O_DEV,		ON_IP,		1 },
+	{ "nodelay",	O_NODELAY,	ON_TCP,		1 },
+};
+
+static int __attribute__((format(printf, 2, 3)))
+fail(struct addr *a, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(a->err, sizeof(a->err), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* A system call failed: "what: strerror". */
+static int
+syserr(struct addr *a, const char *what)
+{
+	return fail(a, "%s: %s", what, strerror(errno));
+}
+
+static int
+copy(char *dst, size_t size, const char *src)
+{
+	return strlcpy(dst, src, size) < size ? 0 : -1;
+}
+
+static int
+parse_port(struct addr *a, const char *s, char *port, int zero_ok)
+{
+	const char	*errstr;
+	long long	 n;
+
+	n = strtonum(s, 0, 65535, &errstr);
+	if (errstr != NULL)
+		return fail(a, "port %s: %s", *s ? s : "(empty)", errstr);
+	if (n == 0 && !zero_ok)
+		return fail(a, "port 0 needs a listen address");
+	snprintf(port, 8, "%lld", n);
+	return 0;
+}
+
+/*
+ * [HOST:]PORT or HOST:PORT; HOST may be a bracketed IPv6 address.
+ * need_host: the host part is required.
+ */
+static int
+parse_hostport(struct addr *a, char *s, char *host, char *port,
+    int need_host, int zero_ok)
+{
+	char	*p;
+
+	if (*s == '[') {
+		if ((p = strchr(s, ']')) == NULL)
+			return fail(a, "missing ']' in %s", s);
+		*p++ = '\0';
+		if (*p != ':')
+			return fail(a, "missing port after [%s]", s + 1);
+		if (s[1] == '\0')
+			return fail(a, "empty host in brackets");
+		if (copy(host, NAME_MAX_, s + 1) == -1)
+			return fail(a, "host name too long");
+		return parse_port(a, p + 1, port, zero_ok);
+	}
+	if ((p = strrchr(s, ':')) == NULL) {
+		if (need_host)
+			return fail(a, "expected HOST:PORT, got '%s'", s);
+		host[0] = '\0';
+		return parse_port(a, s, port, zero_ok);
+	}
+	*p = '\0';
+	if (strchr(s, ':') != NULL)
+		return fail(a, "IPv6 address must be in brackets: [%s]", s);
+	if (*s == '\0')
+		return fail(a, "empty host");
+	if (copy(host, NAME_MAX_, s) == -1)
+		return fail(a, "host name too long");
+	return parse_port(a, p + 1, port, zero_ok);
+}
+
+static int
+parse_fdnum(struct addr *a, const char *s, int *fd)
+{
+	const char	*errstr;
+
+	*fd = (int)strtonum(s, 0, 65535, &errstr);
+	if (errstr != NULL)
+		return fail(a, "descriptor %s: %s", *s ? s : "(empty)",
+		    errstr);
+	return 0;
+}
+
+static int
+parse_params(struct addr *a, const struct addr_type *t, char *s)
+{
+	char	*p;
+
+	switch (t->params) {
+	case P_NONE:
+		if (s != NULL)
+			return fail(a, "%s takes no parameters", t->name);
+		return 0;
+	default:
+		if (s == NULL || *s == '\0')
+			return fail(a, "%s needs parameters after ':'", t->name);
+		break;
+	}
+	switch (t->params) {
+	case P_HOSTPORT:
+		return parse_hostport(a, s, a->host, a->port, 1, 0);
+	case P_LISTENPORT:
+		return parse_hostport(a, s, a->host, a->port, 0, 1);
+	case P_PATH:
+		if (copy(a->path, sizeof(a->path), s) == -1)
+			return fail(a, "path longer than %zu bytes",
+			    sizeof(a->path) - 1);
+		if (strcmp(s, "@") == 0)
+			return fail(a, "empty abstract socket name");
+		return 0;
+	case P_FD:
+		if ((p = strchr(s, ':')) != NULL)
+			*p++ = '\0';
+		if (parse_fdnum(a, s, &a->rfd) == -1)
+			return -1;
+		a->wfd = a->rfd;
+		if (p != NULL && parse_fdnum(a, p, &a->wfd) == -1)
+			return -1;
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+static int
+opt_applies(const struct addr *a, int on)
+{
+	int	 ip = a->kind == ADDR_UDP || a->kind == ADDR_TCP;
+
+	switch (on) {
+	case ON_IP:
+		return ip;
+	case ON_CONNECT:
+		return ip && !a->listen;
+	case ON_LISTEN:
+		return ip && a->listen;
+	case ON_SOCKET:
+		return a->kind != ADDR_STDIO;
+	case ON_TCP:
+		return a->kind == ADDR_TCP;
+	}
+	return 0;
+}
+
+static int
+parse_int(struct addr *a, const char *name, const char *v, long long min,
+    long long max, long long *n)
+{
+	const char	*errstr;
+
+	*n = strtonum(v, min, max, &errstr);
+	if (errstr != NULL)
+		return fail(a, "option %s=%s: %s", name, v, errstr);
+	return 0;
+}
+
+static int
+parse_option(struct addr *a, char *s)
+{
+	const struct addr_opt	*o = NULL;
+	char			*v;
+	long long		 n;
+	size_t			 i;
+
+	if ((v = strchr(s, '=')) != NULL)
+		*v++ = '\0';
+	for (i = 0; s[i] != '\0'; i++)
+		s[i] = (char)tolower((unsigned char)s[i]);
+	for (i = 0; i < sizeof(addr_opts) / sizeof(addr_opts[0]); i++)
+		if (strcmp(s, addr_opts[i].name) == 0)
+			o = &addr_opts[i];
+	if (o == NULL)
+		return fail(a, "unknown option '%s'", s);
+	if (!opt_applies(a, o->on))
+		return fail(a, "option %s does not apply to this address", s);
+	if (o->value && v == NULL)
+		return fail(a, "option %s needs a value (%s=...)", s, s);
+	if (!o->value && v != NULL)
+		return fail(a, "option %s takes no value", s);
+
+	switch (o->id) {
+	case O_BIND:
+		a->hasbind = 1;
+		return parse_hostport(a, v, a->bindhost, a->bindport, 0, 1);
+	case O_REUSEPORT:
+		a->reuseport = 1;
+		return 0;
+	case O_RCVBUF:
+	case O_SNDBUF:
+		if (parse_int(a, s, v, 1, INT32_MAX / 2, &n) == -1)
+			return -1;
+		*(o->id == O_RCVBUF ? &a->rcvbuf : &a->sndbuf) = (int)n;
+		return 0;
+	case O_MARK:
+		if (parse_int(a, s, v, 0, UINT32_MAX, &n) == -1)
+			return -1;
+		a->hasmark = 1;
+		a->mark = (uint32_t)n;
+		return 0;
+	case O_DEV:
+		if (*v == '\0' || copy(a->dev, sizeof(a->dev), v) == -1)
+			return fail(a, "option dev=%s: bad interface name", v);
+		return 0;
+	case O_NODELAY:
+		if (parse_int(a, s, v, 0, 1, &n) == -1)
+			return -1;
+		a->nodelay = (int)n;
+		return 0;
+	}
+	return 0;
+}
+
+int
+addr_parse(const char *spec, struct addr *a)
+{
+	const struct addr_type	*t = NULL;
+	char			 buf[SPEC_MAX], *params, *opts, *o;
+	size_t			 i, n;
+
+	memset(a, 0, sizeof(*a));
+	a->spec = spec;
+	a->nodelay = 1;
+	a->lfd = a->rfd = a->wfd = -1;
+	if (copy(buf, sizeof(buf), spec) == -1)
+		return fail(a, "address longer than %d bytes", SPEC_MAX - 1);
+
+	n = strcspn(buf, ":,");
+	for (i = 0; i < n; i++)
+		buf[i] = (char)tolower((unsigned char)buf[i]);
+	params = buf[n] == ':' ? buf + n + 1 : NULL;
+	opts = buf[n] == ',' ? buf + n + 1 : NULL;
+	buf[n] = '\0';
+	for (i = 0; i < sizeof(addr_types) / sizeof(addr_types[0]); i++)
+		if (strcmp(buf, addr_types[i].name) == 0)
+			t = &addr_types[i];
+	if (t == NULL)
+		return fail(a, "unknown address type '%s'", buf);
+	a->kind = t->kind;
+	a->listen = t->listen;
+
+	if (params != NULL && (o = strchr(params, ',')) != NULL) {
+		*o = '\0';
+		opts = o + 1;
+	}
+	if (parse_params(a, t, params) == -1)
+		return -1;
+	while (opts != NULL) {
+		o = strsep(&opts, ",");
+		if (*o == '\0')
+			return fail(a, "empty option");
+		if (parse_option(a, o) == -1)
+			return -1;
+	}
+	if (a->reuseport && a->kind == ADDR_TCP && !a->listen)
+		return fail(a, "option reuseport needs a listen address");
+	return 0;
+}
+
+/* ------------------------------------------------------------- opening */
+
+static int	bound_name(struct addr *, int, char *, size_t);
+static int	peer_name(struct addr *, int, char *, size_t);
+
+void
+addr_sockname(const struct sockaddr *sa, socklen_t len, char *buf,
+    size_t size)
+{
+	char			 host[NI_MAXHOST], serv[NI_MAXSERV];
+	const struct sockaddr_un *sun;
+
+	if (sa->sa_family == AF_UNIX) {
+		sun = (const struct sockaddr_un *)sa;
+		if (len <= offsetof(struct sockaddr_un, sun_path))
+			snprintf(buf, size, "(unnamed)");
+		else if (sun->sun_path[0] == '\0')
+			snprintf(buf, size, "@%.*s",
+			    (int)(len - offsetof(struct sockaddr_un,
+			    sun_path) - 1), sun->sun_path + 1);
+		else
+			snprintf(buf, size, "%s", sun->sun_path);
+		return;
+	}
+	if (getnameinfo(sa, len, host, sizeof(host), serv, sizeof(serv),
+	    NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+		snprintf(buf, size, "(unknown)");
+	else
+		snprintf(buf, size, "%s %s", host, serv);
+}
+
+static int
+set_nonblock(int fd, int *saved)
+{
+	int	 fl;
+
+	if ((fl = fcntl(fd, F_GETFL)) == -1)
+		return -1;
+	if (saved != NULL)
+		*saved = fl;
+	if (fl & O_NONBLOCK)
+		return 0;
+	return fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+static int
+setopt(int fd, int level, int name, int val)
+{
+	return setsockopt(fd, level, name, &val, sizeof(val));
+}
+
+/* The options that apply to any socket of ours, before bind/connect. */
+static int
+sock_options(struct addr *a, int fd)
+{
+	if (a->rcvbuf && setopt(fd, SOL_SOCKET, SO_RCVBUF, a->rcvbuf) == -1)
+		return syserr(a, "setsockopt SO_RCVBUF");
+	if (a->sndbuf && setopt(fd, SOL_SOCKET, SO_SNDBUF, a->sndbuf) == -1)
+		return syserr(a, "setsockopt SO_SNDBUF");
+	if (a->hasmark &&
+	    setopt(fd, SOL_SOCKET, SO_MARK, (int)a->mark) == -1)
+		return syserr(a, "setsockopt SO_MARK");
+	if (a->dev[0] != '\0' && setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE,
+	    a->dev, (socklen_t)strlen(a->dev)) == -1)
+		return syserr(a, "setsockopt SO_BINDTODEVICE");
+	if (a->reuseport && setopt(fd, SOL_SOCKET, SO_REUSEPORT, 1) == -1)
+		return syserr(a, "setsockopt SO_REUSEPORT");
+	return 0;
+}
+
+static int
+resolve(struct addr *a, const char *host, const char *port, int family,
+    int passive, struct addrinfo **res)
+{
+	struct addrinfo	 hints;
+	int		 e;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = family;
+	hints.ai_socktype = a->kind == ADDR_UDP ? SOCK_DGRAM : SOCK_STREAM;
+	hints.ai_flags = passive ? AI_PASSIVE : 0;
+	if ((e = getaddrinfo(host[0] ? host : NULL, port, &hints, res)) != 0)
+		return fail(a, "%s: %s", host[0] ? host : "(any)",
+		    e == EAI_SYSTEM ? strerror(errno) : gai_strerror(e));
+	return 0;
+}
+
+static int
+bind_local(struct addr *a, int fd, int family)
+{
+	struct addrinfo	*res;
+	int		 r;
+
+	if (resolve(a, a->bindhost, a->bindport, family, 1, &res) == -1)
+		return -1;
+	r = bind(fd, res->ai_addr, res->ai_addrlen);
+	freeaddrinfo(res);
+	if (r == -1)
+		return syserr(a, "bind");
+	return 0;
+}
+
+/* udp:, tcp: connect to the first address of HOST that answers. */
+static int
+open_ip_connect(struct addr *a, struct side *s)
+{
+	struct addrinfo	*res, *ai;
+	int		 fd = -1;
+
+	if (resolve(a, a->host, a->port, AF_UNSPEC, 0, &res) == -1)
+		return -1;
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
+		if (fd == -1) {
+			syserr(a, "socket");
+			continue;
+		}
+		if (sock_options(a, fd) == 0 &&
+		    (!a->hasbind || bind_local(a, fd, ai->ai_family) == 0)) {
+			if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+				break;
+			syserr(a, "connect");
+		}
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd == -1)
+		return -1;
+	s->rfd = s->wfd = fd;
+	s->wsock = 1;
+	s->framed = a->kind == ADDR_TCP;
+	if (a->kind == ADDR_TCP &&
+	    setopt(fd, IPPROTO_TCP, TCP_NODELAY, a->nodelay) == -1)
+		return syserr(a, "setsockopt TCP_NODELAY");
+	if (set_nonblock(fd, NULL) == -1)
+		return syserr(a, "fcntl");
+	return 0;
+}
+
+static int
+bound_name(struct addr *a, int fd, char *buf, size_t size)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 len = sizeof(ss);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1)
+		return syserr(a, "getsockname");
+	addr_sockname((struct sockaddr *)&ss, len, buf, size);
+	return 0;
+}
+
+static int
+peer_name(struct addr *a, int fd, char *buf, size_t size)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 len = sizeof(ss);
+
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) == -1)
+		return syserr(a, "getpeername");
+	addr_sockname((struct sockaddr *)&ss, len, buf, size);
+	return 0;
+}
+
+/*
+ * Listening socket for udp-listen, tcp-listen.  With no HOST, one IPv6
+ * socket takes both families; IPv4 alone where IPv6 is off.
+ */
+static int
+open_ip_listen(struct addr *a, struct side *s)
+{
+	struct addrinfo	*res, *ai;
+	int		 fd = -1, family = AF_UNSPEC;
+	int		 tcp = a->kind == ADDR_TCP;
+
+	if (a->host[0] == '\0') {
+		fd = socket(AF_INET6, (tcp ? SOCK_STREAM : SOCK_DGRAM) |
+		    SOCK_CLOEXEC, 0);
+		family = fd == -1 ? AF_INET : AF_INET6;
+		if (fd != -1)
+			close(fd);
+		fd = -1;
+	}
+	if (resolve(a, a->host, a->port, family, 1, &res) == -1)
+		return -1;
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
+		if (fd == -1) {
+			syserr(a, "socket");
+			continue;
+		}
+		if (ai->ai_family == AF_INET6 && a->host[0] == '\0')
+			(void)setopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, 0);
+		if (tcp)
+			(void)setopt(fd, SOL_SOCKET, SO_REUSEADDR, 1);
+		if (sock_options(a, fd) == 0) {
+			if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
+			    (!tcp || listen(fd, 16) == 0))
+				break;
+			syserr(a, tcp ? "bind/listen" : "bind");
+		}
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd == -1)
+		return -1;
+	if (bound_name(a, fd, s->local, sizeof(s->local)) == -1) {
+		close(fd);
+		return -1;
+	}
+	if (tcp) {
+		a->lfd = fd;
+		return 0;
+	}
+	/* udp-listen: the relay adopts the first sender as the peer */
+	s->rfd = s->wfd = fd;
+	s->wsock = 1;
+	s->lockpeer = 1;
+	if (set_nonblock(fd, NULL) == -1)
+		return syserr(a, "fcntl");
+	return 0;
+}
+
+static socklen_t
+unix_sockaddr(const struct addr *a, struct sockaddr_un *sun)
+{
+	size_t	 n = strlen(a->path);
+
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	memcpy(sun->sun_path, a->path, n);
+	if (a->path[0] == '@')
+		sun->sun_path[0] = '\0';	/* abstract: no trailing NUL */
+	else
+		n++;
+	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
+}
+
+static int
+open_unix(struct addr *a, struct side *s)
+{
+	struct sockaddr_un	 sun;
+	socklen_t		 len = unix_sockaddr(a, &sun);
+	int			 type, fd;
+
+	type = a->kind == ADDR_SEQPACKET ? SOCK_SEQPACKET : SOCK_STREAM;
+	if ((fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0)) == -1)
+		return syserr(a, "socket");
+	if (sock_options(a, fd) == -1)
+		goto bad;
+	if (a->listen) {
+		if (bind(fd, (struct sockaddr *)&sun, len) == -1) {
+			syserr(a, "bind");
+			goto bad;
+		}
+		a->unlink = a->path[0] != '@';
+		if (listen(fd, 16) == -1) {
+			syserr(a, "listen");
+			goto bad;
+		}
+		a->lfd = fd;
+		snprintf(s->local, sizeof(s->local), "%s", a->path);
+		return 0;
+	}
+	if (connect(fd, (struct sockaddr *)&sun, len) == -1) {
+		syserr(a, "connect");
+		goto bad;
+	}
+	s->rfd = s->wfd = fd;
+	s->wsock = 1;
+	s->framed = type == SOCK_STREAM;
+	s->seqpacket = type == SOCK_SEQPACKET;
+	snprintf(s->peer, sizeof(s->peer), "%s", a->path);
+	if (set_nonblock(fd, NULL) == -1)
+		return syserr(a, "fcntl");
+	return 0;
+bad:
+	close(fd);
+	return -1;
+}
+
+/*
+ * fd:N, fd:R:W: the kind of side follows from what the descriptor is.
+ * A listening stream socket is kept in a->lfd to accept from.
+ */
+static int
+open_fd(struct addr *a, struct side *s)
+{
+	int		 type, acc;
+	socklen_t	 len = sizeof(type);
+	struct stat	 st;
+
+	if (fstat(a->rfd, &st) == -1 || fstat(a->wfd, &st) == -1)
+		return syserr(a, "fstat");
+	if (getsockopt(a->rfd, SOL_SOCKET, SO_TYPE, &type, &len) == -1) {
+		if (errno != ENOTSOCK)
+			return syserr(a, "getsockopt SO_TYPE");
+		type = 0;		/* pipe, tty, file: a stream */
+	}
+	len = sizeof(acc);
+	if (type == SOCK_STREAM && getsockopt(a->rfd, SOL_SOCKET,
+	    SO_ACCEPTCONN, &acc, &len) == 0 && acc) {
+		if (a->rfd != a->wfd)
+			return fail(a, "listening socket %d in fd:R:W", a->rfd);
+		a->lfd = a->rfd;
+		return bound_name(a, a->lfd, s->local, sizeof(s->local));
+	}
+	s->framed = type != SOCK_DGRAM && type != SOCK_SEQPACKET;
+	s->seqpacket = type == SOCK_SEQPACKET;
+	if (!s->framed && a->rfd != a->wfd)
+		return fail(a, "a datagram socket needs fd:N, not fd:R:W");
+	if (type == SOCK_DGRAM) {
+		struct sockaddr_storage	 ss;
+
+		len = sizeof(ss);
+		if (getpeername(a->rfd, (struct sockaddr *)&ss, &len) == -1) {
+			if (errno != ENOTCONN)
+				return syserr(a, "getpeername");
+			s->lockpeer = 1;	/* e.g. systemd --datagram */
+		}
+	}
+	if (a->wfd != a->rfd) {
+		len = sizeof(type);
+		s->wsock = getsockopt(a->wfd, SOL_SOCKET, SO_TYPE, &type,
+		    &len) == 0;
+	} else
+		s->wsock = type != 0;
+	s->rfd = a->rfd;
+	s->wfd = a->wfd;
+	if (set_nonblock(s->rfd, &s->rflags) == -1 ||
+	    set_nonblock(s->wfd, &s->wflags) == -1)
+		return syserr(a, "fcntl O_NONBLOCK");
+	return 0;
+}
+
+/* stdio: a stream on fd 0 and fd 1, whatever they are. */
+static int
+open_stdio(struct addr *a, struct side *s)
+{
+	int		 type;
+	socklen_t	 len = sizeof(type);
+
+	s->rfd = a->rfd = 0;
+	s->wfd = a->wfd = 1;
+	s->framed = 1;
+	s->wsock = getsockopt(1, SOL_SOCKET, SO_TYPE, &type, &len) == 0;
+	if (set_nonblock(0, &s->rflags) == -1 ||
+	    set_nonblock(1, &s->wflags) == -1)
+		return syserr(a, "fcntl O_NONBLOCK");
+	return 0;
+}
+
+int
+addr_open(struct addr *a, struct side *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->rfd = s->wfd = -1;
+	s->rflags = s->wflags = -1;
+	s->name = a->spec;
+
+	switch (a->kind) {
+	case ADDR_UDP:
+	case ADDR_TCP:
+		if (a->listen)
+			return open_ip_listen(a, s);
+		if (open_ip_connect(a, s) == -1 ||
+		    bound_name(a, s->rfd, s->local, sizeof(s->local)) == -1)
+			return -1;
+		return peer_name(a, s->rfd, s->peer, sizeof(s->peer));
+	case ADDR_UNIX:
+	case ADDR_SEQPACKET:
+		return open_unix(a, s);
+	case ADDR_FD:
+		return open_fd(a, s);
+	case ADDR_STDIO:
+		return open_stdio(a, s);
+	}
+	return fail(a, "unknown address kind");
+}
+
+int
+addr_accept(struct addr *a, struct side *s)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 len = sizeof(ss);
+	int			 fd, type;
+
+	if (a->lfd == -1)
+		return 0;
+	do
+		fd = accept4(a->lfd, (struct sockaddr *)&ss, &len,
+		    SOCK_CLOEXEC);
+	while (fd == -1 && (errno == EINTR || errno == ECONNABORTED) &&
+	    !sig_quit);
+	if (fd == -1)
+		return syserr(a, "accept");
+	if (a->kind != ADDR_FD)
+		close(a->lfd);
+	a->lfd = -1;
+	addr_sockname((struct sockaddr *)&ss, len, s->peer, sizeof(s->peer));
+
+	len = sizeof(type);
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == -1)
+		type = SOCK_STREAM;
+	s->rfd = s->wfd = fd;
+	s->wsock = 1;
+	s->framed = type == SOCK_STREAM;
+	s->seqpacket = type == SOCK_SEQPACKET;
+	if (a->kind == ADDR_TCP &&
+	    setopt(fd, IPPROTO_TCP, TCP_NODELAY, a->nodelay) == -1)
+		return syserr(a, "setsockopt TCP_NODELAY");
+	if (set_nonblock(fd, NULL) == -1)
+		return syserr(a, "fcntl");
+	return 0;
+}
+
+void
+addr_close(struct addr *a, struct side *s)
+{
+	/* inherited descriptors go back as they came */
+	if (s->rflags != -1)
+		(void)fcntl(s->rfd, F_SETFL, s->rflags);
+	if (s->wflags != -1 && s->wfd != s->rfd)
+		(void)fcntl(s->wfd, F_SETFL, s->wflags);
+	if (a->lfd != -1 && a->kind != ADDR_FD)
+		close(a->lfd);
+	if (a->kind != ADDR_FD && a->kind != ADDR_STDIO) {
+		if (s->rfd != -1)
+			close(s->rfd);
+		if (s->wfd != -1 && s->wfd != s->rfd)
+			close(s->wfd);
+	}
+	s->rfd = s->wfd = a->lfd = -1;
+	if (a->unlink)
+		(void)unlink(a->path);
+	a->unlink = 0;
+}

@@ -1,0 +1,211 @@
+/*
+ * dgrelay: relay datagrams between two endpoints given as socat-style
+ * addresses, framing them (2-byte big-endian length) on stream sides.
+ *
+ * This file owns the command line, signals and the lifecycle: parse both
+ * addresses, open them in order, drop privileges, relay, report, exit.
+ * It is the only place that exits.
+ */
+#include <sys/types.h>
+
+#include <err.h>
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dgrelay.h"
+
+volatile sig_atomic_t sig_quit;
+volatile sig_atomic_t sig_stats;
+
+static void __attribute__((noreturn))
+usage(int status)
+{
+	fprintf(status ? stderr : stdout,
+	    "usage: dgrelay [-hSuUVv] [-b count] [-s size] [-t idle] "
+	    "[-Z user] ADDRESS ADDRESS\n");
+	exit(status);
+}
+
+static void
+on_signal(int sig)
+{
+	if (sig == SIGUSR1)
+		sig_stats = 1;
+	else
+		sig_quit = 1;
+}
+
+static void
+signals(void)
+{
+	struct sigaction	 sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);	/* a closed stream is an EPIPE */
+	sa.sa_handler = on_signal;
+	/* no SA_RESTART: a blocking accept or connect must see SIGTERM */
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sa.sa_flags = SA_RESTART;	/* counters on demand never interrupt */
+	sigaction(SIGUSR1, &sa, NULL);
+}
+
+/* -t: seconds with up to three decimals, as milliseconds. */
+static long long
+parse_idle(const char *s)
+{
+	char		 buf[32], *dot;
+	const char	*errstr;
+	long long	 sec, ms = 0;
+	size_t		 i;
+
+	if (strlcpy(buf, s, sizeof(buf)) >= sizeof(buf))
+		errx(2, "idle %s: too long", s);
+	if ((dot = strchr(buf, '.')) != NULL) {
+		*dot++ = '\0';
+		if (*dot == '\0' || strlen(dot) > 3 ||
+		    strspn(dot, "0123456789") != strlen(dot))
+			errx(2, "idle %s: at most three decimals", s);
+		for (i = 0; i < 3; i++)
+			ms = ms * 10 + (i < strlen(dot) ? dot[i] - '0' : 0);
+	}
+	sec = strtonum(buf, 0, 31536000, &errstr);
+	if (errstr != NULL)
+		errx(2, "idle %s: %s", s, errstr);
+	if (sec * 1000 + ms == 0)
+		errx(2, "idle %s: must be more than 0", s);
+	return sec * 1000 + ms;
+}
+
+/* -Z: become user, with its groups, after the addresses are open. */
+static int
+drop_privileges(const struct passwd *pw)
+{
+	if (initgroups(pw->pw_name, pw->pw_gid) == -1 ||
+	    setgid(pw->pw_gid) == -1 || setuid(pw->pw_uid) == -1)
+		return -1;
+	if (pw->pw_uid != 0 && (setuid(0) != -1 || getuid() != pw->pw_uid)) {
+		errno = EPERM;
+		return -1;
+	}
+	return 0;
+}
+
+/* Open address i: connect, or listen and accept.  -1: reason in a->err. */
+static int
+open_side(struct addr *a, struct side *s, int verbose)
+{
+	if (addr_open(a, s) == -1)
+		return -1;
+	if (verbose && s->local[0] != '\0' && s->peer[0] == '\0')
+		warnx("%s: listening on %s", a->spec, s->local);
+	if (verbose && s->peer[0] != '\0')
+		warnx("%s: connected to %s", a->spec, s->peer);
+	if (a->lfd == -1)
+		return 0;
+	if (addr_accept(a, s) == -1)
+		return -1;
+	if (verbose)
+		warnx("%s: connection from %s", a->spec, s->peer);
+	return 0;
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct relay_opts	 o;
+	struct addr		 a[2];
+	struct side		 s[2];
+	struct counters		 c[2];
+	struct passwd		*pw = NULL;
+	const char		*errstr;
+	char			 err[NAME_MAX_ * 2];
+	int			 ch, i, opened = 0, stats = 0, status = 1;
+
+	memset(&o, 0, sizeof(o));
+	memset(c, 0, sizeof(c));
+	o.count = COUNT_DEF;
+	o.size = SIZE_DEF;
+	o.dir[0] = o.dir[1] = 1;
+
+	while ((ch = getopt(argc, argv, "b:hSs:t:uUVvZ:")) != -1) {
+		switch (ch) {
+		case 'b':
+			o.count = strtonum(optarg, 1, COUNT_MAX, &errstr);
+			if (errstr != NULL)
+				errx(2, "count %s: %s", optarg, errstr);
+			break;
+		case 'h':
+			usage(0);
+		case 'S':
+			stats = 1;
+			break;
+		case 's':
+			o.size = strtonum(optarg, 1, FRAME_MAX, &errstr);
+			if (errstr != NULL)
+				errx(2, "size %s: %s", optarg, errstr);
+			break;
+		case 't':
+			o.idle_ms = parse_idle(optarg);
+			break;
+		case 'u':
+			o.dir[1] = 0;
+			break;
+		case 'U':
+			o.dir[0] = 0;
+			break;
+		case 'V':
+			printf("dgrelay %s\n", DGRELAY_VERSION);
+			return 0;
+		case 'v':
+			o.verbose++;
+			break;
+		case 'Z':
+			if ((pw = getpwnam(optarg)) == NULL)
+				errx(2, "user %s: no such user", optarg);
+			break;
+		default:
+			usage(2);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc != 2)
+		usage(2);
+	if (!o.dir[0] && !o.dir[1])
+		errx(2, "-u and -U together relay nothing");
+	for (i = 0; i < 2; i++)
+		if (addr_parse(argv[i], &a[i]) == -1)
+			errx(2, "%s: %s", argv[i], a[i].err);
+
+	signals();
+	for (opened = 0; opened < 2; opened++)
+		if (open_side(&a[opened], &s[opened], o.verbose) == -1)
+			break;
+	if (opened < 2) {
+		if (sig_quit)
+			status = 0;	/* asked to stop while waiting */
+		else
+			warnx("%s: %s", a[opened].spec, a[opened].err);
+		opened++;		/* the failed one may hold a path */
+	} else if (pw != NULL && drop_privileges(pw) == -1)
+		warn("-Z %s", pw->pw_name);
+	else {
+		status = relay_run(&o, s, c, err, sizeof(err));
+		if (status != 0)
+			warnx("%s", err);
+		if (stats || o.verbose)
+			relay_print_counters(c);
+	}
+	for (i = 0; i < opened; i++)
+		addr_close(&a[i], &s[i]);
+	return status;
+}

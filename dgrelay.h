@@ -1,0 +1,199 @@
+/*
+ * dgrelay: relay datagrams between two endpoints, framing them on streams.
+ * Shared structures, constants and prototypes; no code.
+ */
+#ifndef DGRELAY_H
+#define DGRELAY_H
+
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <net/if.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define DGRELAY_VERSION	"0.1.0"
+
+#define FRAME_HDR	2		/* big-endian payload length */
+#define FRAME_MAX	65535		/* largest payload a frame can carry */
+#define COUNT_DEF	64		/* -b */
+#define COUNT_MAX	1024		/* sendmmsg/writev take at most 1024 */
+#define SIZE_DEF	65535		/* -s */
+#define SPEC_MAX	1024		/* longest ADDRESS argument */
+#define NAME_MAX_	256		/* host names, "HOST PORT" strings */
+
+/* Signal flags: the only mutable globals (set in dgrelay.c). */
+extern volatile sig_atomic_t sig_quit;	/* SIGINT, SIGTERM */
+extern volatile sig_atomic_t sig_stats;	/* SIGUSR1 */
+
+/* ---------------------------------------------------------------- frame.c */
+
+/* Result of frame_buf_next(). */
+enum frame_res {
+	FRAME_MORE,		/* no complete frame buffered: read more */
+	FRAME_OK,		/* a frame was cut out */
+	FRAME_SKIP		/* a frame longer than max was found: skipped */
+};
+
+/*
+ * A byte buffer a stream is read into and frames are cut out of, in place.
+ * Bytes [rpos, wpos) are read but not yet cut; frames handed out earlier
+ * lie before rpos and stay valid until the caller says it is idle.
+ */
+struct frame_buf {
+	uint8_t		*buf;
+	size_t		 cap;		/* bytes in buf */
+	size_t		 max;		/* largest payload kept (-s) */
+	size_t		 rpos;		/* first byte not yet cut */
+	size_t		 wpos;		/* first byte not yet read */
+	size_t		 skip;		/* payload bytes of an oversize frame left */
+};
+
+/* frame_put(hdr, len): write len (<= FRAME_MAX) as a frame header at hdr. */
+void	frame_put(uint8_t *hdr, size_t len);
+
+/* frame_get(hdr): the payload length in the frame header at hdr. */
+size_t	frame_get(const uint8_t *hdr);
+
+/*
+ * frame_buf_init(fb, buf, cap, max): use buf (cap bytes, cap >= max + 2) for
+ * a stream whose frames may carry at most max payload bytes.
+ */
+void	frame_buf_init(struct frame_buf *fb, uint8_t *buf, size_t cap,
+	    size_t max);
+
+/*
+ * frame_buf_room(fb, idle, at): how many bytes may be read into *at now.
+ * idle says no frame handed out is still in use, so the unfinished frame
+ * may be moved to the front; it is moved only when it could not otherwise
+ * grow to a full frame.  0 means wait until idle.
+ */
+size_t	frame_buf_room(struct frame_buf *fb, int idle, uint8_t **at);
+
+/* frame_buf_fill(fb, n): n bytes were read into the room. */
+void	frame_buf_fill(struct frame_buf *fb, size_t n);
+
+/*
+ * frame_buf_next(fb, frame, len): cut the next frame.  On FRAME_OK *frame
+ * points at its header (payload follows) and *len is the payload length.
+ */
+enum frame_res frame_buf_next(struct frame_buf *fb, uint8_t **frame,
+	    size_t *len);
+
+/* frame_buf_partial(fb): bytes of an unfinished frame are buffered. */
+int	frame_buf_partial(const struct frame_buf *fb);
+
+/* ----------------------------------------------------------------- addr.c */
+
+enum addr_kind {
+	ADDR_UDP,
+	ADDR_TCP,
+	ADDR_UNIX,		/* AF_UNIX SOCK_STREAM */
+	ADDR_SEQPACKET,		/* AF_UNIX SOCK_SEQPACKET */
+	ADDR_FD,
+	ADDR_STDIO
+};
+
+/* One parsed ADDRESS argument. */
+struct addr {
+	enum addr_kind	 kind;
+	int		 listen;
+	const char	*spec;		/* the argv text, for messages */
+	char		 host[NAME_MAX_];	/* "" for any (listen) */
+	char		 port[8];
+	char		 path[108];	/* unix: '@' starts an abstract name */
+	int		 rfd, wfd;	/* fd: */
+	/* options */
+	int		 hasbind;
+	char		 bindhost[NAME_MAX_];
+	char		 bindport[8];
+	int		 reuseport;
+	int		 rcvbuf, sndbuf;	/* 0: kernel default */
+	int		 hasmark;
+	uint32_t	 mark;
+	char		 dev[IFNAMSIZ];
+	int		 nodelay;	/* TCP_NODELAY, on unless nodelay=0 */
+	/* state of addr_open() */
+	int		 lfd;		/* listening socket, -1 when none */
+	int		 unlink;	/* path was created: remove at close */
+	char		 err[NAME_MAX_];	/* what failed, for the message */
+};
+
+/* An open endpoint. */
+struct side {
+	int		 rfd, wfd;
+	int		 framed;	/* stream side: datagrams travel as frames */
+	int		 seqpacket;	/* a 0-byte read is end of input */
+	int		 wsock;		/* wfd is a socket: half-close by shutdown */
+	int		 lockpeer;	/* unconnected: adopt the first sender */
+	int		 locked;	/* lockpeer side has adopted its peer */
+	int		 rflags, wflags;	/* O_ flags to restore, -1: ours */
+	const char	*name;		/* the address spec */
+	char		 local[NAME_MAX_];	/* "HOST PORT" we listen on */
+	char		 peer[NAME_MAX_];	/* "HOST PORT" of the peer */
+	struct sockaddr_storage peeraddr;	/* lockpeer: the adopted peer */
+	socklen_t	 peerlen;
+};
+
+/*
+ * addr_parse(spec, a): parse an ADDRESS argument into a; no system calls.
+ * Returns 0, or -1 with the reason in a->err.
+ */
+int	addr_parse(const char *spec, struct addr *a);
+
+/*
+ * addr_open(a, s): make the socket of a: connect it, or bind and listen
+ * (s->local then says where).  Returns 0, or -1 with a->err set.
+ */
+int	addr_open(struct addr *a, struct side *s);
+
+/*
+ * addr_accept(a, s): for a listening address, wait for the peer and make s
+ * ready to relay (s->peer says who); nothing to do for other addresses.
+ * Returns 0, or -1 with a->err set.
+ */
+int	addr_accept(struct addr *a, struct side *s);
+
+/*
+ * addr_sockname(sa, len, buf, size): "HOST PORT" (or a path) for sa.
+ */
+void	addr_sockname(const struct sockaddr *sa, socklen_t len, char *buf,
+	    size_t size);
+
+/* addr_close(a, s): close s, restore inherited descriptors, unlink paths. */
+void	addr_close(struct addr *a, struct side *s);
+
+/* ---------------------------------------------------------------- relay.c */
+
+/* Counters of one direction. */
+struct counters {
+	uint64_t	 dgrams;	/* relayed */
+	uint64_t	 bytes;		/* payload bytes relayed */
+	uint64_t	 oversize;	/* larger than -s: dropped or skipped */
+	uint64_t	 senderr;	/* dropped by send errors */
+	uint64_t	 truncated;	/* frames cut short by end of input */
+	uint64_t	 otherpeer;	/* from a sender other than the peer */
+	uint64_t	 unsent;	/* still queued when the relay ended */
+};
+
+struct relay_opts {
+	size_t		 count;		/* -b */
+	size_t		 size;		/* -s */
+	long long	 idle_ms;	/* -t, 0: none */
+	int		 dir[2];	/* 1>2 and 2>1 enabled (-u, -U) */
+	int		 verbose;	/* -v count */
+};
+
+/*
+ * relay_run(o, s, c, err, errsize): relay between s[0] and s[1] until an
+ * end condition; counters land in c[0] (1>2) and c[1] (2>1).  Returns 0 for
+ * a clean end, 1 for a runtime failure described in err.
+ */
+int	relay_run(const struct relay_opts *o, struct side s[2],
+	    struct counters c[2], char *err, size_t errsize);
+
+/* relay_print_counters(c): the counter lines, on stderr. */
+void	relay_print_counters(const struct counters c[2]);
+
+#endif /* DGRELAY_H */

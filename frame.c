@@ -1,0 +1,97 @@
+/*
+ * frame.c: 2-byte big-endian framing over byte buffers.  No I/O and no
+ * allocation, so it links alone into the fuzzer.
+ */
+#include <string.h>
+
+#include "dgrelay.h"
+
+void
+frame_put(uint8_t *hdr, size_t len)
+{
+	hdr[0] = (uint8_t)(len >> 8);
+	hdr[1] = (uint8_t)len;
+}
+
+size_t
+frame_get(const uint8_t *hdr)
+{
+	return (size_t)hdr[0] << 8 | hdr[1];
+}
+
+void
+frame_buf_init(struct frame_buf *fb, uint8_t *buf, size_t cap, size_t max)
+{
+	fb->buf = buf;
+	fb->cap = cap;
+	fb->max = max;
+	fb->rpos = fb->wpos = fb->skip = 0;
+}
+
+size_t
+frame_buf_room(struct frame_buf *fb, int idle, uint8_t **at)
+{
+	size_t	 left;
+
+	if (idle && fb->rpos > 0) {
+		left = fb->wpos - fb->rpos;
+		/*
+		 * Move the unfinished frame to the front only when a full
+		 * frame could not grow in place: one copy per buffer length,
+		 * not one per read.
+		 */
+		if (left == 0)
+			fb->rpos = fb->wpos = 0;
+		else if (fb->rpos + FRAME_HDR + fb->max > fb->cap) {
+			memmove(fb->buf, fb->buf + fb->rpos, left);
+			fb->rpos = 0;
+			fb->wpos = left;
+		}
+	}
+	*at = fb->buf + fb->wpos;
+	return fb->cap - fb->wpos;
+}
+
+void
+frame_buf_fill(struct frame_buf *fb, size_t n)
+{
+	fb->wpos += n;
+}
+
+enum frame_res
+frame_buf_next(struct frame_buf *fb, uint8_t **frame, size_t *len)
+{
+	size_t	 avail, n;
+
+	if (fb->skip > 0) {
+		n = fb->wpos - fb->rpos;
+		if (n > fb->skip)
+			n = fb->skip;
+		fb->rpos += n;
+		fb->skip -= n;
+		if (fb->skip > 0)
+			return FRAME_MORE;
+	}
+	avail = fb->wpos - fb->rpos;
+	if (avail < FRAME_HDR)
+		return FRAME_MORE;
+	n = frame_get(fb->buf + fb->rpos);
+	if (n > fb->max) {
+		/* skip the payload as it arrives: the stream stays in sync */
+		fb->rpos += FRAME_HDR;
+		fb->skip = n;
+		return FRAME_SKIP;
+	}
+	if (avail - FRAME_HDR < n)
+		return FRAME_MORE;
+	*frame = fb->buf + fb->rpos;
+	*len = n;
+	fb->rpos += FRAME_HDR + n;
+	return FRAME_OK;
+}
+
+int
+frame_buf_partial(const struct frame_buf *fb)
+{
+	return fb->skip > 0 || fb->rpos < fb->wpos;
+}

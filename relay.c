@@ -1,0 +1,639 @@
+/*
+ * relay.c: the one poll loop.  Two directions, each with a ring of -b
+ * frames; a frame is a 2-byte length followed by its payload, so a stream
+ * sink writes it as it lies and a datagram sink sends from byte 2.
+ *
+ * A datagram source receives straight into fixed slots of -s + 2 bytes.
+ * A stream source reads big chunks into one buffer and frames are cut out
+ * of it in place (frame.c); its ring entries point into that buffer.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <err.h>
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dgrelay.h"
+
+struct frm {
+	uint8_t		*p;		/* header; payload at p + FRAME_HDR */
+	size_t		 len;		/* payload bytes */
+};
+
+struct dir {
+	int		 id;		/* 0: 1>2, 1: 2>1 */
+	int		 on;		/* not turned off by -u/-U */
+	struct side	*src, *dst;
+	struct counters	*c;
+	uint8_t		*mem;		/* count * (size + 2) bytes */
+	struct frame_buf fb;		/* stream source: mem as read buffer */
+	struct frm	*q;		/* ring of queued frames */
+	unsigned	 nq, head, n;	/* ring size, first, how many */
+	size_t		 woff;		/* stream sink: bytes of q[head] written */
+	int		 retried;	/* q[head] was retried after ECONNREFUSED */
+	int		 eof;		/* source ended or failed */
+	int		 rerr;		/* errno of a failed read, 0 for eof */
+	int		 done;		/* eof and everything delivered */
+	int		 wblocked;	/* sink said EAGAIN: wait for POLLOUT */
+	struct mmsghdr	*msg;
+	struct iovec	*iov;
+	struct sockaddr_storage *from;	/* senders, for a lockpeer source */
+};
+
+struct relay {
+	const struct relay_opts *o;
+	struct dir	 d[2];
+	int		 ending;	/* read no more; deliver what is queued */
+	int		 abort;		/* stop now */
+	int		 status;	/* 1: runtime failure, message in err */
+	char		*err;
+	size_t		 errsize;
+	struct timespec	 last;		/* when anything last moved */
+};
+
+/* Named poll slots. */
+enum { POLL_1IN, POLL_2OUT, POLL_2IN, POLL_1OUT, POLL_N };
+
+static void __attribute__((format(printf, 3, 4)))
+relay_fail(struct relay *rl, const struct side *s, const char *fmt, ...)
+{
+	va_list	 ap;
+	int	 n;
+
+	rl->status = 1;
+	if (rl->err[0] != '\0')
+		return;			/* the first failure is the story */
+	n = snprintf(rl->err, rl->errsize, "%s: ", s->name);
+	if (n < 0 || (size_t)n >= rl->errsize)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(rl->err + n, rl->errsize - n, fmt, ap);
+	va_end(ap);
+}
+
+static struct frm *
+qat(struct dir *d, unsigned i)
+{
+	return &d->q[(d->head + i) % d->nq];
+}
+
+static void
+moved(struct relay *rl)
+{
+	if (rl->o->idle_ms > 0)
+		clock_gettime(CLOCK_MONOTONIC, &rl->last);
+}
+
+/* q[head] left dgrelay: delivered, or dropped. */
+static void
+pop(struct relay *rl, struct dir *d, int delivered)
+{
+	struct frm	*f = qat(d, 0);
+
+	if (delivered) {
+		d->c->dgrams++;
+		d->c->bytes += f->len;
+		if (rl->o->verbose >= 2)
+			warnx("%s: %zu bytes", d->id ? "2>1" : "1>2", f->len);
+	} else
+		d->c->senderr++;
+	d->head = (d->head + 1) % d->nq;
+	d->n--;
+	d->woff = 0;
+	d->retried = 0;
+}
+
+static int
+dst_ready(const struct dir *d)
+{
+	return !d->dst->lockpeer || d->dst->locked;
+}
+
+/* ------------------------------------------------------------- sources */
+
+/*
+ * An unconnected datagram source adopts its first sender as the peer and
+ * connects to it.  Returns whether the datagram is from the peer.
+ */
+static int
+adopt(struct relay *rl, struct dir *d, const struct sockaddr_storage *from,
+    socklen_t len)
+{
+	struct side	*s = d->src;
+
+	if (s->locked)
+		return len == s->peerlen && memcmp(from, &s->peeraddr, len) == 0;
+	if (connect(s->rfd, (const struct sockaddr *)from, len) == -1) {
+		relay_fail(rl, s, "connect to first peer: %s", strerror(errno));
+		rl->abort = 1;
+		return 0;
+	}
+	s->locked = 1;
+	memcpy(&s->peeraddr, from, len);
+	s->peerlen = len;
+	addr_sockname((const struct sockaddr *)from, len, s->peer,
+	    sizeof(s->peer));
+	if (rl->o->verbose)
+		warnx("%s: peer %s", s->name, s->peer);
+	return 1;
+}
+
+/* Errors a datagram socket reports for earlier sends: the peer may return. */
+static int
+transient(int e)
+{
+	return e == ECONNREFUSED || e == EHOSTUNREACH || e == ENETUNREACH ||
+	    e == EMSGSIZE || e == ENOBUFS || e == EHOSTDOWN || e == EPERM;
+}
+
+static void
+dg_read(struct relay *rl, struct dir *d)
+{
+	struct side	*s = d->src;
+	unsigned	 i, k = d->nq - d->n, kept = 0;
+	struct frm	*f, *g;
+	uint8_t		*p;
+	int		 r, flags;
+
+	for (i = 0; i < k; i++) {
+		d->iov[i].iov_base = qat(d, d->n + i)->p + FRAME_HDR;
+		d->iov[i].iov_len = rl->o->size;
+		memset(&d->msg[i].msg_hdr, 0, sizeof(d->msg[i].msg_hdr));
+		d->msg[i].msg_hdr.msg_iov = &d->iov[i];
+		d->msg[i].msg_hdr.msg_iovlen = 1;
+		if (s->lockpeer) {
+			d->msg[i].msg_hdr.msg_name = &d->from[i];
+			d->msg[i].msg_hdr.msg_namelen = sizeof(d->from[i]);
+		}
+	}
+	if ((r = recvmmsg(s->rfd, d->msg, k, MSG_DONTWAIT, NULL)) == -1) {
+		if (errno == EAGAIN || errno == EINTR)
+			return;
+		if (transient(errno))	/* ICMP for a datagram we sent */
+			rl->d[!d->id].c->senderr++;
+		else {
+			d->eof = 1;
+			d->rerr = errno;
+		}
+		return;
+	}
+	for (i = 0; i < (unsigned)r; i++) {
+		flags = d->msg[i].msg_hdr.msg_flags;
+		if (s->seqpacket && d->msg[i].msg_len == 0 &&
+		    !(flags & MSG_TRUNC)) {
+			d->eof = 1;	/* 0 bytes on SOCK_SEQPACKET: the end */
+			break;
+		}
+		if (flags & MSG_TRUNC) {
+			d->c->oversize++;	/* never forwarded cut short */
+			continue;
+		}
+		if (s->lockpeer && !adopt(rl, d, &d->from[i],
+		    d->msg[i].msg_hdr.msg_namelen)) {
+			d->c->otherpeer++;
+			continue;
+		}
+		/* keep the ring dense: swap the slot over a dropped one */
+		f = qat(d, d->n + kept);
+		g = qat(d, d->n + i);
+		if (f != g) {
+			p = f->p;
+			f->p = g->p;
+			g->p = p;
+		}
+		f->len = d->msg[i].msg_len;
+		frame_put(f->p, f->len);
+		kept++;
+	}
+	d->n += kept;
+	if (r > 0)
+		moved(rl);
+}
+
+/* Cut the frames a stream source has buffered into the ring. */
+static void
+st_cut(struct dir *d)
+{
+	uint8_t	*p;
+	size_t	 len;
+	struct frm *f;
+
+	while (d->n < d->nq) {
+		switch (frame_buf_next(&d->fb, &p, &len)) {
+		case FRAME_OK:
+			f = qat(d, d->n++);
+			f->p = p;
+			f->len = len;
+			break;
+		case FRAME_SKIP:
+			d->c->oversize++;
+			break;
+		case FRAME_MORE:
+			return;
+		}
+	}
+}
+
+static size_t
+st_room(struct dir *d, uint8_t **at)
+{
+	return frame_buf_room(&d->fb, d->n == 0, at);
+}
+
+static void
+st_read(struct relay *rl, struct dir *d)
+{
+	uint8_t	*at;
+	size_t	 room = st_room(d, &at);
+	ssize_t	 r;
+
+	if (room == 0)
+		return;
+	if ((r = read(d->src->rfd, at, room)) == -1) {
+		if (errno == EAGAIN || errno == EINTR)
+			return;
+		d->rerr = errno;
+		d->eof = 1;
+		return;
+	}
+	if (r == 0) {
+		d->eof = 1;
+		return;
+	}
+	frame_buf_fill(&d->fb, (size_t)r);
+	moved(rl);
+	st_cut(d);
+}
+
+/* --------------------------------------------------------------- sinks */
+
+static void
+dg_write(struct relay *rl, struct dir *d)
+{
+	unsigned	 i, k;
+	struct frm	*f;
+	int		 r;
+
+	while (d->n > 0) {
+		k = d->n;
+		for (i = 0; i < k; i++) {
+			f = qat(d, i);
+			d->iov[i].iov_base = f->p + FRAME_HDR;
+			d->iov[i].iov_len = f->len;
+			memset(&d->msg[i].msg_hdr, 0,
+			    sizeof(d->msg[i].msg_hdr));
+			d->msg[i].msg_hdr.msg_iov = &d->iov[i];
+			d->msg[i].msg_hdr.msg_iovlen = 1;
+		}
+		if ((r = sendmmsg(d->dst->wfd, d->msg, k, MSG_DONTWAIT)) >= 0) {
+			for (i = 0; i < (unsigned)r; i++)
+				pop(rl, d, 1);
+			if (r > 0)
+				moved(rl);
+			continue;
+		}
+		if (errno == EAGAIN) {
+			d->wblocked = 1;
+			return;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == ECONNREFUSED && !d->retried) {
+			/* refused: an earlier datagram; this one was not sent */
+			d->c->senderr++;
+			d->retried = 1;
+			continue;
+		}
+		if (!transient(errno)) {
+			relay_fail(rl, d->dst, "send: %s", strerror(errno));
+			rl->abort = 1;
+			return;
+		}
+		pop(rl, d, 0);
+	}
+}
+
+static void
+st_write(struct relay *rl, struct dir *d)
+{
+	struct iovec	*iov = d->iov;
+	struct frm	*f;
+	uint8_t		*p, *end = NULL;
+	size_t		 len;
+	ssize_t		 r;
+	unsigned	 i, niov = 0;
+
+	/* gather every queued frame; neighbours in memory share an iovec */
+	for (i = 0; i < d->n; i++) {
+		f = qat(d, i);
+		p = f->p + (i == 0 ? d->woff : 0);
+		len = FRAME_HDR + f->len - (i == 0 ? d->woff : 0);
+		if (niov > 0 && p == end)
+			iov[niov - 1].iov_len += len;
+		else {
+			iov[niov].iov_base = p;
+			iov[niov++].iov_len = len;
+		}
+		end = p + len;
+	}
+	if ((r = writev(d->dst->wfd, iov, (int)niov)) == -1) {
+		if (errno == EAGAIN)
+			d->wblocked = 1;
+		else if (errno != EINTR) {
+			relay_fail(rl, d->dst, "write: %s", strerror(errno));
+			rl->abort = 1;
+		}
+		return;
+	}
+	moved(rl);
+	while (r > 0) {
+		len = FRAME_HDR + qat(d, 0)->len - d->woff;
+		if ((size_t)r < len) {
+			d->woff += (size_t)r;	/* resume here, frame whole */
+			break;
+		}
+		r -= (ssize_t)len;
+		pop(rl, d, 1);
+	}
+	if (d->n > 0)
+		d->wblocked = 1;	/* short write: the kernel is full */
+}
+
+static void
+dir_write(struct relay *rl, struct dir *d)
+{
+	if (d->n == 0 || d->wblocked || !dst_ready(d))
+		return;
+	if (d->dst->framed)
+		st_write(rl, d);
+	else
+		dg_write(rl, d);
+	if (d->src->framed)
+		st_cut(d);	/* frames that waited for room in the ring */
+}
+
+/* ---------------------------------------------------------- end of input */
+
+static void
+half_close(struct side *s)
+{
+	if (s->wsock)
+		(void)shutdown(s->wfd, SHUT_WR);
+	else if (s->wfd != s->rfd) {
+		(void)close(s->wfd);
+		s->wfd = -1;
+	}
+}
+
+/*
+ * The source of d ended: once its frames are delivered, pass the end on
+ * to a sink that can carry it (a stream, a seqpacket); otherwise the whole
+ * relay ends.
+ */
+static void
+dir_finish(struct relay *rl, struct dir *d)
+{
+	if (!d->on || !d->eof || d->done)
+		return;
+	if (d->n > 0)
+		return;			/* deliver first */
+	d->done = 1;
+	if (d->src->framed && frame_buf_partial(&d->fb)) {
+		d->c->truncated++;
+		relay_fail(rl, d->src, "truncated frame at eof");
+		rl->ending = 1;
+		return;
+	}
+	if (d->rerr != 0) {
+		relay_fail(rl, d->src, "read: %s", strerror(d->rerr));
+		rl->ending = 1;
+		return;
+	}
+	if (rl->o->verbose)
+		warnx("eof on %s", d->src->name);
+	if (d->dst->framed || d->dst->seqpacket)
+		half_close(d->dst);
+	else
+		rl->ending = 1;
+}
+
+/* -------------------------------------------------------------- the loop */
+
+static int
+dir_init(struct relay *rl, struct dir *d, int id, struct side *src,
+    struct side *dst, struct counters *c)
+{
+	const struct relay_opts	*o = rl->o;
+	size_t			 slot = o->size + FRAME_HDR;
+	unsigned		 i;
+
+	memset(d, 0, sizeof(*d));
+	d->id = id;
+	d->on = o->dir[id];
+	d->src = src;
+	d->dst = dst;
+	d->c = c;
+	d->nq = (unsigned)o->count;
+	if (!d->on)
+		return 0;
+	if ((d->mem = reallocarray(NULL, d->nq, slot)) == NULL ||
+	    (d->q = reallocarray(NULL, d->nq, sizeof(*d->q))) == NULL ||
+	    (d->msg = reallocarray(NULL, d->nq, sizeof(*d->msg))) == NULL ||
+	    (d->iov = reallocarray(NULL, d->nq, sizeof(*d->iov))) == NULL ||
+	    (src->lockpeer && (d->from = reallocarray(NULL, d->nq,
+	    sizeof(*d->from))) == NULL))
+		return -1;
+	for (i = 0; i < d->nq; i++)
+		d->q[i].p = d->mem + (size_t)i * slot;
+	frame_buf_init(&d->fb, d->mem, d->nq * slot, o->size);
+	return 0;
+}
+
+static void
+dir_free(struct dir *d)
+{
+	free(d->mem);
+	free(d->q);
+	free(d->msg);
+	free(d->iov);
+	free(d->from);
+}
+
+static int
+want_read(struct dir *d, const struct relay *rl)
+{
+	uint8_t	*at;
+
+	if (!d->on || d->eof || rl->ending || d->n == d->nq)
+		return 0;
+	return !d->src->framed || st_room(d, &at) > 0;
+}
+
+/* Milliseconds left before -t strikes; -1 for no limit. */
+static int
+idle_left(const struct relay *rl)
+{
+	struct timespec	 now;
+	long long	 ms;
+
+	if (rl->o->idle_ms <= 0)
+		return -1;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (now.tv_sec - rl->last.tv_sec) * 1000LL +
+	    (now.tv_nsec - rl->last.tv_nsec) / 1000000;
+	ms = rl->o->idle_ms - ms;
+	return ms < 0 ? 0 : ms > 3600000 ? 3600000 : (int)ms;
+}
+
+/* One turn of the loop before polling; returns 0 when the relay is over. */
+static int
+relay_turn(struct relay *rl)
+{
+	struct dir	*d;
+	int		 i, pending = 0, done = 1;
+
+	for (i = 0; i < 2; i++) {
+		d = &rl->d[i];
+		if (!d->on)
+			continue;
+		dir_write(rl, d);
+		dir_finish(rl, d);
+		if (rl->ending && d->n > 0 && !dst_ready(d))
+			while (d->n > 0)	/* no peer ever came */
+				pop(rl, d, 0);
+		pending += d->n > 0;
+		done &= d->done;
+	}
+	if (rl->abort || done)
+		return 0;
+	return !rl->ending || pending;
+}
+
+static int
+relay_loop(struct relay *rl, const sigset_t *waitmask)
+{
+	struct pollfd	 pfd[POLL_N];
+	struct timespec	 ts, *tsp;
+	struct dir	*d;
+	int		 i, ms, in[2] = { POLL_1IN, POLL_2IN },
+			 out[2] = { POLL_2OUT, POLL_1OUT };
+
+	for (;;) {
+		if (sig_stats) {
+			sig_stats = 0;
+			relay_print_counters(rl->d[0].c);
+		}
+		if (sig_quit || !relay_turn(rl))
+			break;
+		for (i = 0; i < 2; i++) {
+			d = &rl->d[i];
+			pfd[in[i]].fd = want_read(d, rl) ? d->src->rfd : -1;
+			pfd[in[i]].events = POLLIN;
+			pfd[out[i]].fd = d->n > 0 && d->wblocked &&
+			    dst_ready(d) ? d->dst->wfd : -1;
+			pfd[out[i]].events = POLLOUT;
+		}
+		tsp = NULL;
+		if ((ms = idle_left(rl)) >= 0) {
+			ts.tv_sec = ms / 1000;
+			ts.tv_nsec = (ms % 1000) * 1000000L;
+			tsp = &ts;
+		}
+		if (ms == 0) {
+			if (rl->o->verbose)
+				warnx("idle for %lld ms: ending",
+				    rl->o->idle_ms);
+			break;
+		}
+		if (ppoll(pfd, POLL_N, tsp, waitmask) == -1) {
+			if (errno == EINTR)
+				continue;
+			relay_fail(rl, rl->d[0].src, "poll: %s",
+			    strerror(errno));
+			break;
+		}
+		for (i = 0; i < 2; i++) {
+			d = &rl->d[i];
+			if (pfd[out[i]].fd != -1 && pfd[out[i]].revents)
+				d->wblocked = 0;
+			if (pfd[in[i]].fd == -1 || !pfd[in[i]].revents)
+				continue;
+			if (d->src->framed)
+				st_read(rl, d);
+			else
+				dg_read(rl, d);
+		}
+	}
+	/* a signal or -t ends us: hand the kernel what it takes right now */
+	for (i = 0; i < 2 && !rl->abort; i++) {
+		rl->d[i].wblocked = 0;
+		dir_write(rl, &rl->d[i]);
+	}
+	for (i = 0; i < 2; i++)
+		rl->d[i].c->unsent += rl->d[i].n;
+	return rl->status;
+}
+
+int
+relay_run(const struct relay_opts *o, struct side s[2], struct counters c[2],
+    char *err, size_t errsize)
+{
+	struct relay	 rl;
+	sigset_t	 block, old, waitmask;
+	int		 status = 1;
+
+	memset(&rl, 0, sizeof(rl));
+	rl.o = o;
+	rl.err = err;
+	rl.errsize = errsize;
+	err[0] = '\0';
+	clock_gettime(CLOCK_MONOTONIC, &rl.last);
+
+	/* signals arrive only inside ppoll: no lost wakeups */
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &block, &old);
+	waitmask = old;
+	sigdelset(&waitmask, SIGINT);
+	sigdelset(&waitmask, SIGTERM);
+	sigdelset(&waitmask, SIGUSR1);
+
+	if (dir_init(&rl, &rl.d[0], 0, &s[0], &s[1], &c[0]) == -1 ||
+	    dir_init(&rl, &rl.d[1], 1, &s[1], &s[0], &c[1]) == -1)
+		snprintf(err, errsize, "buffers: %s", strerror(errno));
+	else
+		status = relay_loop(&rl, &waitmask);
+	dir_free(&rl.d[0]);
+	dir_free(&rl.d[1]);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return status;
+}
+
+void
+relay_print_counters(const struct counters c[2])
+{
+	int	 i;
+
+	for (i = 0; i < 2; i++)
+		warnx("%s: %llu datagrams, %llu bytes, %llu oversize, "
+		    "%llu send errors, %llu truncated, %llu other peer, "
+		    "%llu unsent", i ? "2>1" : "1>2",
+		    (unsigned long long)c[i].dgrams,
+		    (unsigned long long)c[i].bytes,
+		    (unsigned long long)c[i].oversize,
+		    (unsigned long long)c[i].senderr,
+		    (unsigned long long)c[i].truncated,
+		    (unsigned long long)c[i].otherpeer,
+		    (unsigned long long)c[i].unsent);
+}

@@ -1,0 +1,793 @@
+/*
+ * dgpeer: the test peer for dgrelay's suite.  It knows nothing of dgrelay's
+ * code; it has its own framing so that it checks dgrelay, not itself.
+ *
+ *   dgpeer echo udp|tcp|unix|seqpacket [-6] [-b HOST] [-p PORT] [-r] [PATH]
+ *	serve an echo: datagrams back to their sender, stream bytes back as
+ *	they came (which echoes frames).  Prints "port N" once bound.
+ *   dgpeer dump [-6] [-b HOST] [-p PORT] [-n N]
+ *	bind UDP, print "port N", then one line "LEN HEX" per datagram.
+ *   dgpeer send [-i MS] HOST PORT HEX...
+ *	send each HEX argument as one UDP datagram ("-" is empty), MS apart.
+ *   dgpeer free udp|tcp
+ *	print a port that is free now.
+ *   dgpeer ping [-n N] [-m MIN] [-M MAX] [-w WIN] [-W BYTES] [-S SEED]
+ *	    [-t SEC] TRANSPORT...
+ *	send N datagrams of sizes MIN..MAX made from SEED, expect each back,
+ *	intact and in order, through an echo; at most WIN datagrams and
+ *	BYTES bytes in flight.  TRANSPORT is one of
+ *	    udp HOST PORT | tcp HOST PORT | unix PATH | seqpacket PATH |
+ *	    exec COMMAND | fdexec stream|dgram|seqpacket|pipes COMMAND
+ *	(exec: COMMAND's stdin/stdout are pipes, framed; fdexec: a
+ *	socketpair as its fd 3, or pipes as fd 3 (its input) and 4).
+ *	Prints "ok N datagrams B bytes", or "FAIL ..." and exits 1.
+ *   dgpeer gen|check [-n N] [-m MIN] [-M MAX] [-S SEED]
+ *	write the same datagrams as frames to stdout / check them on stdin.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <err.h>
+#include <limits.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BUFMAX	(65535 + 2)
+
+struct gen {
+	uint64_t	 seed;
+	long		 min, max;
+};
+
+static uint64_t
+mix(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ULL;
+	x ^= x >> 33;
+	return x;
+}
+
+/* Datagram i of the sequence: its size, and its bytes in buf. */
+static size_t
+gen_dgram(const struct gen *g, uint64_t i, uint8_t *buf)
+{
+	uint64_t	 x = mix(g->seed * 0x9e3779b97f4a7c15ULL + i + 1);
+	size_t		 n, j;
+
+	n = (size_t)g->min + (size_t)(x % (uint64_t)(g->max - g->min + 1));
+	for (j = 0; j < n; j++) {
+		if (j % 8 == 0)
+			x = mix(x + j + 1);
+		buf[j] = (uint8_t)(x >> (8 * (j % 8)));
+	}
+	return n;
+}
+
+static long long
+now_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+static long
+num(const char *s, long min, long max)
+{
+	const char	*errstr;
+	long long	 n = strtonum(s, min, max, &errstr);
+
+	if (errstr != NULL)
+		errx(2, "number %s: %s", s, errstr);
+	return (long)n;
+}
+
+/* ------------------------------------------------------------- sockets */
+
+static int
+ip_socket(int type, int v6, const char *host, long port, int reuse)
+{
+	struct sockaddr_storage	 ss;
+	struct sockaddr_in	*sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)&ss;
+	socklen_t		 len;
+	int			 fd, one = 1;
+
+	memset(&ss, 0, sizeof(ss));
+	if (v6) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET6, host ? host : "::1",
+		    &sin6->sin6_addr) != 1)
+			errx(2, "bad address %s", host);
+		len = sizeof(*sin6);
+	} else {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET, host ? host : "127.0.0.1",
+		    &sin->sin_addr) != 1)
+			errx(2, "bad address %s", host);
+		len = sizeof(*sin);
+	}
+	if ((fd = socket(ss.ss_family, type, 0)) == -1)
+		err(1, "socket");
+	if (reuse) {
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	}
+	if (bind(fd, (struct sockaddr *)&ss, len) == -1)
+		err(1, "bind");
+	if (type == SOCK_STREAM && listen(fd, 64) == -1)
+		err(1, "listen");
+	len = sizeof(ss);
+	getsockname(fd, (struct sockaddr *)&ss, &len);
+	printf("port %d\n", ntohs(v6 ? sin6->sin6_port : sin->sin_port));
+	fflush(stdout);
+	return fd;
+}
+
+static int
+connect_to(int type, const char *host, const char *port)
+{
+	struct addrinfo	 hints, *res, *ai;
+	int		 fd = -1, e;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = type;
+	if ((e = getaddrinfo(host, port, &hints, &res)) != 0)
+		errx(1, "%s: %s", host, gai_strerror(e));
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		if ((fd = socket(ai->ai_family, type, 0)) == -1)
+			continue;
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+			break;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd == -1)
+		err(1, "connect %s %s", host, port);
+	return fd;
+}
+
+static int
+unix_socket(int type, const char *path, int listening)
+{
+	struct sockaddr_un	 sun;
+	int			 fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlcpy(sun.sun_path, path, sizeof(sun.sun_path)) >=
+	    sizeof(sun.sun_path))
+		errx(2, "path too long");
+	if (path[0] == '@')
+		sun.sun_path[0] = '\0';
+	if ((fd = socket(AF_UNIX, type, 0)) == -1)
+		err(1, "socket");
+	if (listening) {
+		if (bind(fd, (struct sockaddr *)&sun, (socklen_t)(
+		    offsetof(struct sockaddr_un, sun_path) + strlen(path) +
+		    (path[0] != '@'))) == -1 || listen(fd, 64) == -1)
+			err(1, "bind %s", path);
+		printf("listening\n");
+		fflush(stdout);
+	} else if (connect(fd, (struct sockaddr *)&sun, (socklen_t)(
+	    offsetof(struct sockaddr_un, sun_path) + strlen(path) +
+	    (path[0] != '@'))) == -1)
+		err(1, "connect %s", path);
+	return fd;
+}
+
+static void
+write_all(int fd, const uint8_t *p, size_t n)
+{
+	ssize_t	 r;
+
+	while (n > 0) {
+		if ((r = write(fd, p, n)) == -1) {
+			if (errno == EINTR)
+				continue;
+			err(1, "write");
+		}
+		p += r;
+		n -= (size_t)r;
+	}
+}
+
+/* ---------------------------------------------------------------- echo */
+
+static void
+echo_stream_conn(int fd)
+{
+	static uint8_t	 buf[1 << 16];
+	ssize_t		 r;
+
+	while ((r = read(fd, buf, sizeof(buf))) > 0)
+		write_all(fd, buf, (size_t)r);
+	shutdown(fd, SHUT_WR);
+	close(fd);
+}
+
+static int
+cmd_echo(int argc, char **argv)
+{
+	static uint8_t		 buf[BUFMAX];
+	struct sockaddr_storage	 ss;
+	socklen_t		 len;
+	const char		*host = NULL, *type;
+	long			 port = 0;
+	int			 ch, v6 = 0, reuse = 0, fd, c;
+	ssize_t			 r;
+
+	while ((ch = getopt(argc, argv, "+6b:p:r")) != -1) {
+		switch (ch) {
+		case '6': v6 = 1; break;
+		case 'b': host = optarg; break;
+		case 'p': port = num(optarg, 0, 65535); break;
+		case 'r': reuse = 1; break;
+		default: exit(2);
+		}
+	}
+	argv += optind;
+	argc -= optind;
+	if (argc < 1)
+		errx(2, "echo: type?");
+	type = argv[0];
+	if (strcmp(type, "udp") == 0 || strcmp(type, "seqpacket") == 0) {
+		int seq = type[0] == 's';
+
+		if (seq) {
+			if (argc < 2)
+				errx(2, "echo seqpacket: path?");
+			fd = unix_socket(SOCK_SEQPACKET, argv[1], 1);
+			if ((c = accept(fd, NULL, NULL)) == -1)
+				err(1, "accept");
+			fd = c;
+		} else
+			fd = ip_socket(SOCK_DGRAM, v6, host, port, reuse);
+		for (;;) {
+			len = sizeof(ss);
+			r = recvfrom(fd, buf, sizeof(buf), 0,
+			    (struct sockaddr *)&ss, &len);
+			if (r == -1 && errno == EINTR)
+				continue;
+			if (r == -1 && errno == ECONNREFUSED)
+				continue;
+			if (r == -1)
+				err(1, "recv");
+			if (seq && r == 0)
+				return 0;
+			if (sendto(fd, buf, (size_t)r, 0, seq ? NULL :
+			    (struct sockaddr *)&ss, seq ? 0 : len) == -1 &&
+			    errno != ECONNREFUSED)
+				warn("send");
+		}
+	}
+	if (strcmp(type, "tcp") == 0)
+		fd = ip_socket(SOCK_STREAM, v6, host, port, reuse);
+	else if (strcmp(type, "unix") == 0 && argc >= 2)
+		fd = unix_socket(SOCK_STREAM, argv[1], 1);
+	else
+		errx(2, "echo: unknown type %s", type);
+	for (;;) {
+		if ((c = accept(fd, NULL, NULL)) == -1) {
+			if (errno == EINTR)
+				continue;
+			err(1, "accept");
+		}
+		echo_stream_conn(c);
+	}
+}
+
+/* ---------------------------------------------------- dump, send, free */
+
+static int
+cmd_dump(int argc, char **argv)
+{
+	static uint8_t	 buf[BUFMAX];
+	const char	*host = NULL;
+	long		 port = 0, n = -1, i;
+	int		 ch, v6 = 0, fd;
+	ssize_t		 r, j;
+
+	while ((ch = getopt(argc, argv, "+6b:p:n:")) != -1) {
+		switch (ch) {
+		case '6': v6 = 1; break;
+		case 'b': host = optarg; break;
+		case 'p': port = num(optarg, 0, 65535); break;
+		case 'n': n = num(optarg, 0, 100000000); break;
+		default: exit(2);
+		}
+	}
+	fd = ip_socket(SOCK_DGRAM, v6, host, port, 0);
+	for (i = 0; n < 0 || i < n; i++) {
+		if ((r = recv(fd, buf, sizeof(buf), 0)) == -1) {
+			if (errno == EINTR) {
+				i--;
+				continue;
+			}
+			err(1, "recv");
+		}
+		printf("%zd ", r);
+		for (j = 0; j < r; j++)
+			printf("%02x", buf[j]);
+		printf("\n");
+		fflush(stdout);
+	}
+	return 0;
+}
+
+static size_t
+unhex(const char *s, uint8_t *out)
+{
+	size_t	 n = 0;
+	unsigned v;
+
+	if (strcmp(s, "-") == 0)
+		return 0;
+	if (strlen(s) % 2 != 0 || strlen(s) / 2 > BUFMAX)
+		errx(2, "bad hex %s", s);
+	for (; *s; s += 2) {
+		if (sscanf(s, "%2x", &v) != 1)
+			errx(2, "bad hex");
+		out[n++] = (uint8_t)v;
+	}
+	return n;
+}
+
+static int
+cmd_send(int argc, char **argv)
+{
+	static uint8_t	 buf[BUFMAX];
+	long		 ms = 0;
+	int		 ch, fd, i;
+	size_t		 n;
+
+	while ((ch = getopt(argc, argv, "+i:")) != -1) {
+		if (ch != 'i')
+			exit(2);
+		ms = num(optarg, 0, 10000);
+	}
+	argv += optind;
+	argc -= optind;
+	if (argc < 2)
+		errx(2, "send: HOST PORT HEX...");
+	fd = connect_to(SOCK_DGRAM, argv[0], argv[1]);
+	for (i = 2; i < argc; i++) {
+		n = unhex(argv[i], buf);
+		if (send(fd, buf, n, 0) == -1)
+			warn("send");
+		if (ms > 0)
+			usleep((useconds_t)ms * 1000);
+	}
+	return 0;
+}
+
+static int
+cmd_free(int argc, char **argv)
+{
+	int	 fd;
+
+	if (argc < 2)
+		errx(2, "free udp|tcp");
+	fd = ip_socket(strcmp(argv[1], "tcp") == 0 ? SOCK_STREAM : SOCK_DGRAM,
+	    0, NULL, 0, 0);
+	close(fd);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- ping */
+
+struct conn {
+	int		 rfd, wfd;
+	int		 framed;
+	pid_t		 child;
+};
+
+static void
+spawn(struct conn *c, const char *kind, const char *cmd)
+{
+	int	 a[2], b[2], type = 0;
+
+	if (strcmp(kind, "exec") == 0 || strcmp(kind, "pipes") == 0) {
+		if (pipe(a) == -1 || pipe(b) == -1)
+			err(1, "pipe");
+	} else {
+		if (strcmp(kind, "stream") == 0)
+			type = SOCK_STREAM;
+		else if (strcmp(kind, "dgram") == 0)
+			type = SOCK_DGRAM;
+		else if (strcmp(kind, "seqpacket") == 0)
+			type = SOCK_SEQPACKET;
+		else
+			errx(2, "fdexec: unknown kind %s", kind);
+		if (socketpair(AF_UNIX, type, 0, a) == -1)
+			err(1, "socketpair");
+	}
+	if ((c->child = fork()) == -1)
+		err(1, "fork");
+	if (c->child == 0) {
+		if (strcmp(kind, "exec") == 0) {
+			dup2(a[0], 0);
+			dup2(b[1], 1);
+		} else if (strcmp(kind, "pipes") == 0) {
+			dup2(a[0], 3);
+			dup2(b[1], 4);
+		} else
+			dup2(a[1], 3);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	if (type == 0) {
+		close(a[0]);
+		close(b[1]);
+		c->wfd = a[1];
+		c->rfd = b[0];
+		c->framed = 1;
+	} else {
+		close(a[1]);
+		c->rfd = c->wfd = a[0];
+		c->framed = type == SOCK_STREAM;
+	}
+}
+
+static int
+transport(struct conn *c, int argc, char **argv)
+{
+	memset(c, 0, sizeof(*c));
+	if (argc >= 3 && strcmp(argv[0], "udp") == 0)
+		c->rfd = connect_to(SOCK_DGRAM, argv[1], argv[2]);
+	else if (argc >= 3 && strcmp(argv[0], "tcp") == 0) {
+		c->rfd = connect_to(SOCK_STREAM, argv[1], argv[2]);
+		c->framed = 1;
+	} else if (argc >= 2 && strcmp(argv[0], "unix") == 0) {
+		c->rfd = unix_socket(SOCK_STREAM, argv[1], 0);
+		c->framed = 1;
+	} else if (argc >= 2 && strcmp(argv[0], "seqpacket") == 0)
+		c->rfd = unix_socket(SOCK_SEQPACKET, argv[1], 0);
+	else if (argc >= 2 && strcmp(argv[0], "exec") == 0)
+		spawn(c, "exec", argv[1]);
+	else if (argc >= 3 && strcmp(argv[0], "fdexec") == 0)
+		spawn(c, argv[1], argv[2]);
+	else
+		errx(2, "ping: unknown transport");
+	if (c->child == 0)
+		c->wfd = c->rfd;
+	fcntl(c->rfd, F_SETFL, O_NONBLOCK);
+	fcntl(c->wfd, F_SETFL, O_NONBLOCK);
+	return 0;
+}
+
+struct ping {
+	struct gen	 g;
+	long		 n, win, winbytes, sent, recvd;
+	long long	 inflight, bytes;
+	uint8_t		 out[BUFMAX], want[BUFMAX], in[2 * BUFMAX];
+	size_t		 outlen, outoff, inlen;
+};
+
+static void __attribute__((noreturn))
+ping_fail(struct ping *p, const char *why)
+{
+	printf("FAIL after %ld sent, %ld received: %s\n", p->sent, p->recvd,
+	    why);
+	exit(1);
+}
+
+/* One datagram came back: it must be the next one, whole. */
+static void
+ping_got(struct ping *p, const uint8_t *d, size_t len)
+{
+	size_t	 want = gen_dgram(&p->g, (uint64_t)p->recvd, p->want);
+	char	 msg[128];
+
+	if (p->recvd >= p->sent)
+		ping_fail(p, "a datagram nobody sent");
+	if (len != want) {
+		snprintf(msg, sizeof(msg), "datagram %ld is %zu bytes, not %zu",
+		    p->recvd, len, want);
+		ping_fail(p, msg);
+	}
+	if (memcmp(d, p->want, len) != 0) {
+		snprintf(msg, sizeof(msg), "datagram %ld: content differs",
+		    p->recvd);
+		ping_fail(p, msg);
+	}
+	p->inflight -= (long long)len;
+	p->bytes += (long long)len;
+	p->recvd++;
+}
+
+static int
+ping_can_send(const struct ping *p)
+{
+	if (p->sent >= p->n || p->outlen > 0)
+		return 0;
+	if (p->sent - p->recvd >= p->win)
+		return 0;
+	return p->sent == p->recvd || p->inflight < p->winbytes;
+}
+
+static void
+ping_send(struct ping *p, struct conn *c)
+{
+	size_t	 n;
+	ssize_t	 r;
+
+	if (p->outlen == 0) {
+		n = gen_dgram(&p->g, (uint64_t)p->sent, p->out + 2);
+		p->out[0] = (uint8_t)(n >> 8);
+		p->out[1] = (uint8_t)n;
+		p->outoff = c->framed ? 0 : 2;
+		p->outlen = n + 2;
+		p->sent++;
+		p->inflight += (long long)n;
+	}
+	if (c->framed) {
+		r = write(c->wfd, p->out + p->outoff, p->outlen - p->outoff);
+		if (r == -1 && errno != EAGAIN)
+			err(1, "write");
+		if (r > 0)
+			p->outoff += (size_t)r;
+	} else {
+		r = send(c->wfd, p->out + 2, p->outlen - 2, 0);
+		if (r == -1 && errno != EAGAIN && errno != ECONNREFUSED)
+			err(1, "send");
+		if (r >= 0)
+			p->outoff = p->outlen;
+	}
+	if (p->outoff == p->outlen)
+		p->outlen = 0;
+}
+
+/* Read what there is; returns 0 at end of input. */
+static int
+ping_recv(struct ping *p, struct conn *c)
+{
+	ssize_t	 r;
+	size_t	 off = 0, n;
+
+	if (!c->framed) {
+		r = recv(c->rfd, p->in, sizeof(p->in), MSG_TRUNC);
+		if (r == -1)
+			return errno == EAGAIN || errno == ECONNREFUSED ||
+			    errno == EINTR ? 1 : (err(1, "recv"), 0);
+		if ((size_t)r > sizeof(p->in))
+			ping_fail(p, "oversize datagram");
+		ping_got(p, p->in, (size_t)r);
+		return 1;
+	}
+	r = read(c->rfd, p->in + p->inlen, sizeof(p->in) - p->inlen);
+	if (r == -1)
+		return errno == EAGAIN || errno == EINTR ? 1 :
+		    (err(1, "read"), 0);
+	if (r == 0)
+		return 0;
+	p->inlen += (size_t)r;
+	while (p->inlen - off >= 2) {
+		n = (size_t)p->in[off] << 8 | p->in[off + 1];
+		if (p->inlen - off - 2 < n)
+			break;
+		ping_got(p, p->in + off + 2, n);
+		off += 2 + n;
+	}
+	memmove(p->in, p->in + off, p->inlen - off);
+	p->inlen -= off;
+	return 1;
+}
+
+static int
+child_status(pid_t pid, long long deadline)
+{
+	int	 st;
+	pid_t	 r;
+
+	while ((r = waitpid(pid, &st, WNOHANG)) == 0 && now_ms() < deadline)
+		usleep(10000);
+	if (r != pid) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, 0);
+		printf("FAIL: child did not exit after end of input\n");
+		return -1;
+	}
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static void
+gen_opts(int argc, char **argv, struct gen *g, long *n, long *win,
+    long *winbytes, long *tmo)
+{
+	int	 ch;
+
+	g->seed = 1;
+	g->min = 0;
+	g->max = 1200;
+	*n = 100;
+	while ((ch = getopt(argc, argv, "+n:m:M:w:W:S:t:")) != -1) {
+		switch (ch) {
+		case 'n': *n = num(optarg, 0, 100000000); break;
+		case 'm': g->min = num(optarg, 0, 65535); break;
+		case 'M': g->max = num(optarg, 0, 65535); break;
+		case 'w': *win = num(optarg, 1, 4096); break;
+		case 'W': *winbytes = num(optarg, 1, 1 << 30); break;
+		case 'S': g->seed = (uint64_t)num(optarg, 0, LONG_MAX); break;
+		case 't': *tmo = num(optarg, 1, 3600); break;
+		default: exit(2);
+		}
+	}
+	if (g->min > g->max)
+		errx(2, "-m above -M");
+}
+
+static int
+cmd_ping(int argc, char **argv)
+{
+	static struct ping	 p;
+	struct conn		 c;
+	struct pollfd		 pfd[2];
+	long			 tmo = 20;
+	long long		 last;
+	int			 st;
+
+	p.win = 32;
+	p.winbytes = 96 * 1024;
+	gen_opts(argc, argv, &p.g, &p.n, &p.win, &p.winbytes, &tmo);
+	transport(&c, argc - optind, argv + optind);
+	last = now_ms();
+	while (p.recvd < p.n) {
+		while (ping_can_send(&p) || p.outlen > 0) {
+			long	 before = p.sent;
+			size_t	 off = p.outoff;
+
+			ping_send(&p, &c);
+			if (p.outlen > 0 && p.sent == before &&
+			    p.outoff == off)
+				break;		/* the kernel is full */
+		}
+		pfd[0].fd = c.rfd;
+		pfd[0].events = POLLIN;
+		pfd[1].fd = p.outlen > 0 ? c.wfd : -1;
+		pfd[1].events = POLLOUT;
+		if (poll(pfd, 2, 200) == -1 && errno != EINTR)
+			err(1, "poll");
+		if (pfd[0].revents) {
+			long before = p.recvd;
+
+			if (!ping_recv(&p, &c))
+				ping_fail(&p, "end of input");
+			if (p.recvd != before)
+				last = now_ms();
+		}
+		if (now_ms() - last > tmo * 1000)
+			ping_fail(&p, "no answer: lost");
+	}
+	printf("ok %ld datagrams %lld bytes\n", p.recvd, p.bytes);
+	if (c.child == 0)
+		return 0;
+	close(c.wfd);
+	if (c.rfd != c.wfd)
+		close(c.rfd);
+	st = child_status(c.child, now_ms() + tmo * 1000);
+	printf("child exit %d\n", st);
+	return st == 0 ? 0 : 1;
+}
+
+/* --------------------------------------------------------- gen, check */
+
+static int
+cmd_gen(int argc, char **argv)
+{
+	static uint8_t	 buf[BUFMAX];
+	struct gen	 g;
+	long		 n, i, w = 0, wb = 0, t = 0;
+	size_t		 len;
+
+	gen_opts(argc, argv, &g, &n, &w, &wb, &t);
+	for (i = 0; i < n; i++) {
+		len = gen_dgram(&g, (uint64_t)i, buf + 2);
+		buf[0] = (uint8_t)(len >> 8);
+		buf[1] = (uint8_t)len;
+		write_all(1, buf, len + 2);
+	}
+	return 0;
+}
+
+static int
+read_full(int fd, uint8_t *p, size_t n)
+{
+	ssize_t	 r;
+	size_t	 got = 0;
+
+	while (got < n) {
+		if ((r = read(fd, p + got, n - got)) == -1) {
+			if (errno == EINTR)
+				continue;
+			err(1, "read");
+		}
+		if (r == 0)
+			return got == 0 ? 0 : -1;
+		got += (size_t)r;
+	}
+	return 1;
+}
+
+static int
+cmd_check(int argc, char **argv)
+{
+	static uint8_t	 buf[BUFMAX], want[BUFMAX];
+	struct gen	 g;
+	long		 n, i, w = 0, wb = 0, t = 0;
+	size_t		 len, wlen;
+	int		 r;
+
+	gen_opts(argc, argv, &g, &n, &w, &wb, &t);
+	for (i = 0; i < n; i++) {
+		if ((r = read_full(0, buf, 2)) <= 0) {
+			printf("FAIL: %s after %ld frames\n",
+			    r == 0 ? "end of input" : "cut header", i);
+			return 1;
+		}
+		len = (size_t)buf[0] << 8 | buf[1];
+		if (read_full(0, buf, len) != (len ? 1 : 0)) {
+			printf("FAIL: frame %ld cut short\n", i);
+			return 1;
+		}
+		wlen = gen_dgram(&g, (uint64_t)i, want);
+		if (len != wlen || memcmp(buf, want, len) != 0) {
+			printf("FAIL: frame %ld: %zu bytes, want %zu%s\n", i,
+			    len, wlen, len == wlen ? " (content differs)" : "");
+			return 1;
+		}
+	}
+	if (read_full(0, buf, 1) != 0) {
+		printf("FAIL: more than %ld frames\n", n);
+		return 1;
+	}
+	printf("ok %ld frames\n", n);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	signal(SIGPIPE, SIG_IGN);
+	if (argc < 2)
+		errx(2, "usage: dgpeer echo|dump|send|free|ping|gen|check ...");
+	argc--;
+	argv++;
+	if (strcmp(argv[0], "echo") == 0)
+		return cmd_echo(argc, argv);
+	if (strcmp(argv[0], "dump") == 0)
+		return cmd_dump(argc, argv);
+	if (strcmp(argv[0], "send") == 0)
+		return cmd_send(argc, argv);
+	if (strcmp(argv[0], "free") == 0)
+		return cmd_free(argc, argv);
+	if (strcmp(argv[0], "ping") == 0)
+		return cmd_ping(argc, argv);
+	if (strcmp(argv[0], "gen") == 0)
+		return cmd_gen(argc, argv);
+	if (strcmp(argv[0], "check") == 0)
+		return cmd_check(argc, argv);
+	errx(2, "unknown command %s", argv[0]);
+}
