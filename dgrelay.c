@@ -136,7 +136,7 @@ main(int argc, char *argv[])
 	o.size = SIZE_DEF;
 	o.dir[0] = o.dir[1] = 1;
 
-	while ((ch = getopt(argc, argv, "b:hSs:t:uUVvZ:")) != -1) {
+	while ((ch = getopt(argc, argv, ":b:hSs:t:uUVvZ:")) != -1) {
 		switch (ch) {
 		case 'b':
 			o.count = strtonum(optarg, 1, COUNT_MAX, &errstr);
@@ -172,8 +172,10 @@ main(int argc, char *argv[])
 			if ((pw = getpwnam(optarg)) == NULL)
 				errx(2, "user %s: no such user", optarg);
 			break;
+		case ':':
+			errx(2, "-%c needs a value", optopt);
 		default:
-			usage(2);
+			errx(2, "-%c: unknown flag (-h for usage)", optopt);
 		}
 	}
 	argc -= optind;

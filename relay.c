@@ -345,10 +345,13 @@ st_write(struct relay *rl, struct dir *d)
 		}
 		end = p + len;
 	}
-	if ((r = writev(d->dst->wfd, iov, (int)niov)) == -1) {
+	while ((r = writev(d->dst->wfd, iov, (int)niov)) == -1 &&
+	    errno == EINTR)
+		;
+	if (r == -1) {
 		if (errno == EAGAIN)
 			d->wblocked = 1;
-		else if (errno != EINTR) {
+		else {
 			relay_fail(rl, d->dst, "write: %s", strerror(errno));
 			rl->abort = 1;
 		}
@@ -368,17 +371,21 @@ st_write(struct relay *rl, struct dir *d)
 		d->wblocked = 1;	/* short write: the kernel is full */
 }
 
+/*
+ * Write until the ring is empty or the sink is full.  A stream source may
+ * hold more complete frames than the ring: they are cut in as room frees.
+ */
 static void
 dir_write(struct relay *rl, struct dir *d)
 {
-	if (d->n == 0 || d->wblocked || !dst_ready(d))
-		return;
-	if (d->dst->framed)
-		st_write(rl, d);
-	else
-		dg_write(rl, d);
-	if (d->src->framed)
-		st_cut(d);	/* frames that waited for room in the ring */
+	while (d->n > 0 && !d->wblocked && !rl->abort && dst_ready(d)) {
+		if (d->dst->framed)
+			st_write(rl, d);
+		else
+			dg_write(rl, d);
+		if (d->src->framed)
+			st_cut(d);
+	}
 }
 
 /* ---------------------------------------------------------- end of input */

@@ -427,14 +427,30 @@ spawn(struct conn *c, const char *kind, const char *cmd)
 	if ((c->child = fork()) == -1)
 		err(1, "fork");
 	if (c->child == 0) {
+		int	 keep, fd;
+
+		/* move the ends above everything, then down into place */
+		a[0] = fcntl(a[0], F_DUPFD, 1000);
+		a[1] = fcntl(a[1], F_DUPFD, 1000);
+		if (type == 0) {
+			b[0] = fcntl(b[0], F_DUPFD, 1000);
+			b[1] = fcntl(b[1], F_DUPFD, 1000);
+		}
 		if (strcmp(kind, "exec") == 0) {
 			dup2(a[0], 0);
 			dup2(b[1], 1);
+			keep = 3;
 		} else if (strcmp(kind, "pipes") == 0) {
 			dup2(a[0], 3);
 			dup2(b[1], 4);
-		} else
+			keep = 5;
+		} else {
 			dup2(a[1], 3);
+			keep = 4;
+		}
+		/* nothing else: no stray pipe end, no test harness fd */
+		for (fd = keep; fd < 1024 + 8; fd++)
+			close(fd);
 		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
 		_exit(127);
 	}
@@ -486,9 +502,13 @@ struct ping {
 	size_t		 outlen, outoff, inlen;
 };
 
+static pid_t	 ping_child;	/* killed when a ping fails */
+
 static void __attribute__((noreturn))
 ping_fail(struct ping *p, const char *why)
 {
+	if (ping_child > 0)
+		kill(ping_child, SIGTERM);
 	printf("FAIL after %ld sent, %ld received: %s\n", p->sent, p->recvd,
 	    why);
 	exit(1);
@@ -653,6 +673,7 @@ cmd_ping(int argc, char **argv)
 	p.winbytes = 96 * 1024;
 	gen_opts(argc, argv, &p.g, &p.n, &p.win, &p.winbytes, &tmo);
 	transport(&c, argc - optind, argv + optind);
+	ping_child = c.child;
 	last = now_ms();
 	while (p.recvd < p.n) {
 		while (ping_can_send(&p) || p.outlen > 0) {

@@ -1,0 +1,135 @@
+#!/usr/bin/env bats
+# The command line: usage, version, and exit 2 with one line naming the
+# offending text for every malformed flag or address; exit 1 for runtime
+# failures.
+
+load helpers
+
+# bad ARGS... MESSAGE: dgrelay ARGS exits 2 with exactly one stderr line
+# containing MESSAGE, and writes nothing to stdout.
+bad() {
+	local msg=${*: -1}
+	run --separate-stderr "$DGRELAY" "${@:1:$#-1}"
+	[ "$status" -eq 2 ] || { echo "status $status: $stderr"; return 1; }
+	[ -z "$output" ] || { echo "stdout: $output"; return 1; }
+	[ "$(printf '%s\n' "$stderr" | wc -l)" -eq 1 ] ||
+	    { echo "stderr: $stderr"; return 1; }
+	[[ "$stderr" == *"$msg"* ]] ||
+	    { echo "stderr '$stderr' lacks '$msg'"; return 1; }
+}
+
+@test "-h prints the usage on stdout and exits 0" {
+	run --separate-stderr "$DGRELAY" -h
+	[ "$status" -eq 0 ]
+	[ "$output" = "usage: dgrelay [-hSuUVv] [-b count] [-s size] [-t idle] [-Z user] ADDRESS ADDRESS" ]
+	[ -z "$stderr" ]
+}
+
+@test "usage matches the man page SYNOPSIS word for word" {
+	need_cmd mandoc
+	syn=$(mandoc -Tascii "$BATS_TEST_DIRNAME/../dgrelay.1" |
+	    col -b | sed -n '/^SYNOPSIS/,/^DESCRIPTION/p' | sed '1d;$d' |
+	    tr -s ' \n' ' ' | sed 's/^ //;s/ $//')
+	run "$DGRELAY" -h
+	[ "$output" = "usage: $syn" ]
+}
+
+@test "-V prints the version and exits 0" {
+	run "$DGRELAY" -V
+	[ "$status" -eq 0 ]
+	[[ "$output" =~ ^dgrelay\ [0-9]+\.[0-9]+\.[0-9]+$ ]]
+}
+
+@test "wrong number of addresses: usage on stderr, exit 2" {
+	bad "usage: dgrelay"
+	bad stdio "usage: dgrelay"
+	bad stdio stdio stdio "usage: dgrelay"
+}
+
+@test "bad flags exit 2 naming the value" {
+	bad -x stdio stdio "-x: unknown flag"
+	bad stdio stdio -b "-b needs a value"
+	bad -b 0 stdio stdio "count 0: too small"
+	bad -b 1025 stdio stdio "count 1025: too large"
+	bad -b abc stdio stdio "count abc: invalid"
+	bad -s 0 stdio stdio "size 0: too small"
+	bad -s 65536 stdio stdio "size 65536: too large"
+	bad -t abc stdio stdio "idle abc: invalid"
+	bad -t 0 stdio stdio "idle 0: must be more than 0"
+	bad -t 1.2345 stdio stdio "idle 1.2345: at most three decimals"
+	bad -t -1 stdio stdio "idle -1: too small"
+	bad -u -U stdio stdio "-u and -U together relay nothing"
+	bad -Z no-such-user-here stdio stdio "user no-such-user-here: no such user"
+}
+
+@test "malformed addresses exit 2 with one line naming the address" {
+	bad foo:1 stdio "foo:1: unknown address type 'foo'"
+	bad stdio udp "udp: udp needs parameters after ':'"
+	bad udp:127.0.0.1 stdio "expected HOST:PORT, got '127.0.0.1'"
+	bad udp:127.0.0.1:70000 stdio "port 70000: too large"
+	bad udp:127.0.0.1:0 stdio "port 0 needs a listen address"
+	bad udp:127.0.0.1:x stdio "port x: invalid"
+	bad tcp::5 stdio "empty host"
+	bad udp:::1:53 stdio "IPv6 address must be in brackets"
+	bad "udp:[::1:53" stdio "missing ']'"
+	bad "udp:[::1]53" stdio "missing port after [::1]"
+	bad "udp:[]:53" stdio "empty host in brackets"
+	bad udp-listen: stdio "needs parameters"
+	bad stdio:x stdio "stdio takes no parameters"
+	bad fd:x stdio "descriptor x: invalid"
+	bad fd:3:y stdio "descriptor y: invalid"
+	bad unix:@ stdio "empty abstract socket name"
+	bad "unix:/$(printf 'a%.0s' $(seq 120))" stdio "path longer than 107 bytes"
+	bad "udp:$(printf 'a%.0s' $(seq 1100)):1" stdio "address longer than 1023 bytes"
+}
+
+@test "malformed options exit 2 naming the option" {
+	bad udp:127.0.0.1:5,foo stdio "unknown option 'foo'"
+	bad udp:127.0.0.1:5, stdio "empty option"
+	bad udp:127.0.0.1:5,rcvbuf stdio "option rcvbuf needs a value"
+	bad udp:127.0.0.1:5,rcvbuf=0 stdio "option rcvbuf=0: too small"
+	bad udp:127.0.0.1:5,rcvbuf=x stdio "option rcvbuf=x: invalid"
+	bad udp:127.0.0.1:5,reuseport stdio "option reuseport does not apply"
+	bad udp-listen:0,reuseport=1 stdio "option reuseport takes no value"
+	bad udp-listen:0,bind=1 stdio "option bind does not apply"
+	bad udp:127.0.0.1:5,nodelay=0 stdio "option nodelay does not apply"
+	bad tcp:127.0.0.1:5,nodelay=2 stdio "option nodelay=2: too large"
+	bad stdio,rcvbuf=5 stdio "option rcvbuf does not apply"
+	bad unix:/x,mark=1 stdio "option mark does not apply"
+	bad udp:127.0.0.1:5,mark=4294967296 stdio "option mark=4294967296: too large"
+	bad udp:127.0.0.1:5,dev=abcdefghijklmnopq stdio "bad interface name"
+	bad udp:127.0.0.1:5,bind=127.0.0.1:99999 stdio "port 99999: too large"
+}
+
+@test "types and options are case-insensitive" {
+	echo_peer e udp
+	run bash -c "printf '\0\0' | '$DGRELAY' STDIO UDP:127.0.0.1:$(port e),RCVBUF=65536"
+	[ "$status" -eq 0 ]
+}
+
+@test "connect refused: exit 1, one line naming the address and the error" {
+	p=$("$PEER" free tcp | awk '{print $2}')
+	run --separate-stderr "$DGRELAY" tcp:127.0.0.1:"$p" stdio
+	[ "$status" -eq 1 ]
+	[ "$stderr" = "dgrelay: tcp:127.0.0.1:$p: connect: Connection refused" ]
+}
+
+@test "address in use: exit 1 naming the address" {
+	relay a udp-listen:127.0.0.1:0 udp:127.0.0.1:9
+	p=$(port a)
+	run --separate-stderr "$DGRELAY" udp-listen:127.0.0.1:"$p" udp:127.0.0.1:9
+	[ "$status" -eq 1 ]
+	[ "$stderr" = "dgrelay: udp-listen:127.0.0.1:$p: bind: Address already in use" ]
+}
+
+@test "missing unix socket path: exit 1 naming it" {
+	run --separate-stderr "$DGRELAY" unix:"$TMP/nope" stdio
+	[ "$status" -eq 1 ]
+	[ "$stderr" = "dgrelay: unix:$TMP/nope: connect: No such file or directory" ]
+}
+
+@test "fd: of a descriptor that is not open: exit 1" {
+	run --separate-stderr "$DGRELAY" fd:7 stdio
+	[ "$status" -eq 1 ]
+	[ "$stderr" = "dgrelay: fd:7: fstat: Bad file descriptor" ]
+}

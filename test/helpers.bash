@@ -1,0 +1,154 @@
+# Shared by every test file: start processes under timeout, wait with
+bats_require_minimum_version 1.5.0
+# deadlines, read ports from "listening on" lines, kill by PID in teardown.
+
+DGRELAY=${DGRELAY:-$BATS_TEST_DIRNAME/../dgrelay}
+PEER=$BATS_TEST_DIRNAME/dgpeer
+LIFE=${LIFE:-60}	# seconds any background process may live
+
+setup() {
+	TMP=$BATS_TEST_TMPDIR
+	: >"$TMP/pids"
+}
+
+teardown() {
+	local pid n
+	while read -r pid; do
+		kill -TERM "$pid" 2>/dev/null || continue
+	done <"$TMP/pids"
+	for n in $(seq 50); do
+		alive=0
+		while read -r pid; do
+			kill -0 "$pid" 2>/dev/null && alive=1
+		done <"$TMP/pids"
+		[ "$alive" = 0 ] && break
+		sleep 0.1
+	done
+	while read -r pid; do
+		kill -KILL "$pid" 2>/dev/null || true
+	done <"$TMP/pids"
+}
+
+# bg NAME CMD...: run CMD in the background under timeout; its output goes
+# to $TMP/NAME.out and $TMP/NAME.err; its PID to $TMP/NAME.pid.
+bg() {
+	local name=$1
+	shift
+	timeout "$LIFE" "$@" >"$TMP/$name.out" 2>"$TMP/$name.err" 3>&- &
+	echo $! >"$TMP/$name.pid"
+	echo $! >>"$TMP/pids"
+}
+
+# bg_in NAME INPUT CMD...: as bg, with stdin from the file or fifo INPUT.
+bg_in() {
+	local name=$1 input=$2
+	shift 2
+	timeout "$LIFE" "$@" <"$input" >"$TMP/$name.out" \
+	    2>"$TMP/$name.err" 3>&- &
+	echo $! >"$TMP/$name.pid"
+	echo $! >>"$TMP/pids"
+}
+
+pid_of() { cat "$TMP/$1.pid"; }
+
+# The process timeout runs for NAME (signals other than TERM/INT/HUP do not
+# pass through timeout).
+child_of() {
+	local n
+	for n in $(seq 50); do
+		pgrep -P "$(pid_of "$1")" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# wait_for FILE REGEX [SECONDS]: until a line of FILE matches.
+wait_for() {
+	local file=$1 re=$2 secs=${3:-10} n
+	for n in $(seq $((secs * 20))); do
+		grep -qE -- "$re" "$file" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	echo "timed out waiting for /$re/ in $file:" >&2
+	cat "$file" >&2 2>/dev/null
+	return 1
+}
+
+# wait_exit NAME [SECONDS]: wait for NAME to end; its status in $status_of.
+wait_exit() {
+	local pid n secs=${2:-10}
+	pid=$(pid_of "$1")
+	for n in $(seq $((secs * 20))); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		echo "$1 did not exit within $secs s" >&2
+		return 1
+	fi
+	wait "$pid"
+	status_of=$?
+}
+
+# stop NAME [SIGNAL]: signal NAME and wait for it; status in $status_of.
+stop() {
+	kill "-${2:-TERM}" "$(pid_of "$1")"
+	wait_exit "$1"
+}
+
+# port NAME: the port from NAME's "listening on HOST PORT" line (stderr),
+# or from a dgpeer "port N" line (stdout).
+port() {
+	if [ -e "$TMP/$1.err" ] && grep -q 'listening on' "$TMP/$1.err"; then
+		sed -n 's/.*listening on [^ ]* \([0-9]*\)$/\1/p' "$TMP/$1.err" |
+		    head -n 1
+		return
+	fi
+	awk '/^port /{print $2; exit}' "$TMP/$1.out"
+}
+
+# relay NAME ARGS...: dgrelay -v in the background; waits for it to listen
+# when an address listens.
+relay() {
+	local name=$1
+	shift
+	bg "$name" "$DGRELAY" -v "$@"
+	case "$*" in
+	*-listen:*) wait_for "$TMP/$name.err" 'listening on' ;;
+	esac
+}
+
+# echo_peer NAME TYPE [ARGS...]: a dgpeer echo server; waits until bound.
+echo_peer() {
+	local name=$1
+	shift
+	bg "$name" "$PEER" echo "$@"
+	wait_for "$TMP/$name.out" '^(port|listening)'
+}
+
+# hexof FILE: the bytes of FILE as one hex string.
+hexof() { od -An -tx1 -v "$1" | tr -d ' \n'; }
+
+# unhex HEX: write the bytes HEX spells.
+unhex() {
+	# shellcheck disable=SC2059
+	printf "$(printf '%s' "$1" | sed 's/../\\x&/g')"
+}
+
+# frames HEX...: write the frames of the given payloads (hex, "-" empty).
+frames() {
+	local h
+	for h in "$@"; do
+		[ "$h" = - ] && h=
+		unhex "$(printf '%04x' $(( ${#h} / 2 )))$h"
+	done
+}
+
+need_root() {
+	[ "$(id -u)" = 0 ] || skip "needs root (uid 0), running as uid $(id -u)"
+}
+
+need_cmd() {
+	command -v "$1" >/dev/null ||
+	    skip "needs $1 (Debian package ${2:-$1}), not installed"
+}
