@@ -2,9 +2,10 @@
  * dgpeer: the test peer for dgrelay's suite.  It knows nothing of dgrelay's
  * code; it has its own framing so that it checks dgrelay, not itself.
  *
- *   dgpeer echo udp|tcp|unix|seqpacket [-6] [-b HOST] [-p PORT] [-r] [PATH]
- *	serve an echo: datagrams back to their sender, stream bytes back as
- *	they came (which echoes frames).  Prints "port N" once bound.
+ *   dgpeer echo [-6] [-b HOST] [-d HOST:PORT] [-p PORT] [-r] TYPE [PATH]
+ *	serve an echo (TYPE udp, tcp, unix, seqpacket): datagrams back to
+ *	their sender (-d: to HOST:PORT), stream bytes back as they came
+ *	(which echoes frames).  Prints "port N" once bound.
  *   dgpeer dump [-6] [-b HOST] [-p PORT] [-n N]
  *	bind UDP, print "port N", then one line "LEN HEX" per datagram.
  *   dgpeer send [-i MS] HOST PORT HEX...
@@ -12,11 +13,11 @@
  *   dgpeer free udp|tcp
  *	print a port that is free now.
  *   dgpeer ping [-n N] [-m MIN] [-M MAX] [-w WIN] [-W BYTES] [-S SEED]
- *	    [-t SEC] TRANSPORT...
+ *	    [-t SEC] [-i MS] TRANSPORT...
  *	send N datagrams of sizes MIN..MAX made from SEED, expect each back,
  *	intact and in order, through an echo; at most WIN datagrams and
- *	BYTES bytes in flight.  TRANSPORT is one of
- *	    udp HOST PORT | tcp HOST PORT | unix PATH | seqpacket PATH |
+ *	BYTES bytes in flight (-i: one at a time, MS apart).  TRANSPORT is
+ *	one of udp HOST PORT | udpfrom LHOST LPORT HOST PORT | tcp HOST PORT | unix PATH | seqpacket PATH |
  *	    exec COMMAND | fdexec stream|dgram|seqpacket|pipes COMMAND
  *	(exec: COMMAND's stdin/stdout are pipes, framed; fdexec: a
  *	socketpair as its fd 3, or pipes as fd 3 (its input) and 4).
@@ -234,14 +235,28 @@ cmd_echo(int argc, char **argv)
 	static uint8_t		 buf[BUFMAX];
 	struct sockaddr_storage	 ss;
 	socklen_t		 len;
+	struct sockaddr_in	 to;
 	const char		*host = NULL, *type;
 	long			 port = 0;
-	int			 ch, v6 = 0, reuse = 0, fd, c;
+	int			 ch, v6 = 0, reuse = 0, fd, c, fixed = 0;
 	ssize_t			 r;
+	char			*colon;
 
-	while ((ch = getopt(argc, argv, "+6b:p:r")) != -1) {
+	while ((ch = getopt(argc, argv, "+6b:d:p:r")) != -1) {
 		switch (ch) {
 		case '6': v6 = 1; break;
+		case 'd':
+			/* reply to HOST:PORT (IPv4), not to the sender */
+			memset(&to, 0, sizeof(to));
+			to.sin_family = AF_INET;
+			if ((colon = strrchr(optarg, ':')) == NULL)
+				errx(2, "-d HOST:PORT");
+			*colon = '\0';
+			if (inet_pton(AF_INET, optarg, &to.sin_addr) != 1)
+				errx(2, "-d: bad address %s", optarg);
+			to.sin_port = htons((uint16_t)num(colon + 1, 1, 65535));
+			fixed = 1;
+			break;
 		case 'b': host = optarg; break;
 		case 'p': port = num(optarg, 0, 65535); break;
 		case 'r': reuse = 1; break;
@@ -277,6 +292,10 @@ cmd_echo(int argc, char **argv)
 				err(1, "recv");
 			if (seq && r == 0)
 				return 0;
+			if (fixed) {
+				memcpy(&ss, &to, sizeof(to));
+				len = sizeof(to);
+			}
 			if (sendto(fd, buf, (size_t)r, 0, seq ? NULL :
 			    (struct sockaddr *)&ss, seq ? 0 : len) == -1 &&
 			    errno != ECONNREFUSED)
@@ -401,6 +420,8 @@ cmd_free(int argc, char **argv)
 struct conn {
 	int		 rfd, wfd;
 	int		 framed;
+	int		 unconnected;	/* udpfrom: sendto this address */
+	struct sockaddr_in to;
 	pid_t		 child;
 };
 
@@ -473,6 +494,18 @@ transport(struct conn *c, int argc, char **argv)
 	memset(c, 0, sizeof(*c));
 	if (argc >= 3 && strcmp(argv[0], "udp") == 0)
 		c->rfd = connect_to(SOCK_DGRAM, argv[1], argv[2]);
+	else if (argc >= 5 && strcmp(argv[0], "udpfrom") == 0) {
+		/* bound to LHOST:LPORT, unconnected: answers may come from
+		 * any address (udptunnel answers from another socket) */
+		c->rfd = ip_socket(SOCK_DGRAM, 0, argv[1], num(argv[2], 1,
+		    65535), 1);
+		memset(&c->to, 0, sizeof(c->to));
+		c->to.sin_family = AF_INET;
+		c->to.sin_port = htons((uint16_t)num(argv[4], 1, 65535));
+		if (inet_pton(AF_INET, argv[3], &c->to.sin_addr) != 1)
+			errx(2, "udpfrom: bad address %s", argv[3]);
+		c->unconnected = 1;
+	}
 	else if (argc >= 3 && strcmp(argv[0], "tcp") == 0) {
 		c->rfd = connect_to(SOCK_STREAM, argv[1], argv[2]);
 		c->framed = 1;
@@ -497,6 +530,8 @@ transport(struct conn *c, int argc, char **argv)
 struct ping {
 	struct gen	 g;
 	long		 n, win, winbytes, sent, recvd;
+	long		 interval;	/* ms between sends, window 1 */
+	long long	 next_at;	/* no send before this time */
 	long long	 inflight, bytes;
 	uint8_t		 out[BUFMAX], want[BUFMAX], in[2 * BUFMAX];
 	size_t		 outlen, outoff, inlen;
@@ -545,6 +580,8 @@ ping_can_send(const struct ping *p)
 		return 0;
 	if (p->sent - p->recvd >= p->win)
 		return 0;
+	if (p->interval > 0 && now_ms() < p->next_at)
+		return 0;
 	return p->sent == p->recvd || p->inflight < p->winbytes;
 }
 
@@ -562,6 +599,7 @@ ping_send(struct ping *p, struct conn *c)
 		p->outlen = n + 2;
 		p->sent++;
 		p->inflight += (long long)n;
+		p->next_at = now_ms() + p->interval;
 	}
 	if (c->framed) {
 		r = write(c->wfd, p->out + p->outoff, p->outlen - p->outoff);
@@ -570,7 +608,9 @@ ping_send(struct ping *p, struct conn *c)
 		if (r > 0)
 			p->outoff += (size_t)r;
 	} else {
-		r = send(c->wfd, p->out + 2, p->outlen - 2, 0);
+		r = sendto(c->wfd, p->out + 2, p->outlen - 2, 0,
+		    c->unconnected ? (struct sockaddr *)&c->to : NULL,
+		    c->unconnected ? sizeof(c->to) : 0);
 		if (r == -1 && errno != EAGAIN && errno != ECONNREFUSED)
 			err(1, "send");
 		if (r >= 0)
@@ -633,6 +673,8 @@ child_status(pid_t pid, long long deadline)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+static long	 opt_interval;	/* ping -i */
+
 static void
 gen_opts(int argc, char **argv, struct gen *g, long *n, long *win,
     long *winbytes, long *tmo)
@@ -643,7 +685,7 @@ gen_opts(int argc, char **argv, struct gen *g, long *n, long *win,
 	g->min = 0;
 	g->max = 1200;
 	*n = 100;
-	while ((ch = getopt(argc, argv, "+n:m:M:w:W:S:t:")) != -1) {
+	while ((ch = getopt(argc, argv, "+n:m:M:w:W:S:t:i:")) != -1) {
 		switch (ch) {
 		case 'n': *n = num(optarg, 0, 100000000); break;
 		case 'm': g->min = num(optarg, 0, 65535); break;
@@ -652,6 +694,7 @@ gen_opts(int argc, char **argv, struct gen *g, long *n, long *win,
 		case 'W': *winbytes = num(optarg, 1, 1 << 30); break;
 		case 'S': g->seed = (uint64_t)num(optarg, 0, LONG_MAX); break;
 		case 't': *tmo = num(optarg, 1, 3600); break;
+		case 'i': opt_interval = num(optarg, 1, 60000); break;
 		default: exit(2);
 		}
 	}
@@ -672,6 +715,8 @@ cmd_ping(int argc, char **argv)
 	p.win = 32;
 	p.winbytes = 96 * 1024;
 	gen_opts(argc, argv, &p.g, &p.n, &p.win, &p.winbytes, &tmo);
+	if ((p.interval = opt_interval) > 0)
+		p.win = 1;
 	transport(&c, argc - optind, argv + optind);
 	ping_child = c.child;
 	last = now_ms();
@@ -689,7 +734,8 @@ cmd_ping(int argc, char **argv)
 		pfd[0].events = POLLIN;
 		pfd[1].fd = p.outlen > 0 ? c.wfd : -1;
 		pfd[1].events = POLLOUT;
-		if (poll(pfd, 2, 200) == -1 && errno != EINTR)
+		if (poll(pfd, 2, p.interval > 0 ? 10 : 200) == -1 &&
+		    errno != EINTR)
 			err(1, "poll");
 		if (pfd[0].revents) {
 			long before = p.recvd;
@@ -769,7 +815,7 @@ cmd_check(int argc, char **argv)
 			return 1;
 		}
 		len = (size_t)buf[0] << 8 | buf[1];
-		if (read_full(0, buf, len) != (len ? 1 : 0)) {
+		if (read_full(0, buf, len) != 1) {
 			printf("FAIL: frame %ld cut short\n", i);
 			return 1;
 		}
