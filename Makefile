@@ -53,8 +53,9 @@ demo: all
 
 lint:
 	mandoc -Tlint -Wwarning dgrelay.1
-	shellcheck -s bash -e SC2034,SC2154,SC1090,SC1091 test/*.bash \
+	shellcheck -s bash -e SC2034,SC2154,SC1090,SC1091 test/*.bash test/*.bats \
 	    test/*.sh .ci/run
+	shellcheck test/deps
 
 install: dgrelay
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1

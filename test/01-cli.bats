@@ -28,8 +28,8 @@ bad() {
 @test "usage matches the man page SYNOPSIS word for word" {
 	need_cmd mandoc
 	syn=$(mandoc -Tascii "$BATS_TEST_DIRNAME/../dgrelay.1" |
-	    col -b | sed -n '/^SYNOPSIS/,/^DESCRIPTION/p' | sed '1d;$d' |
-	    tr -s ' \n' ' ' | sed 's/^ //;s/ $//')
+	    sed 's/.\x08//g' | sed -n '/^SYNOPSIS/,/^DESCRIPTION/p' |
+	    sed '1d;$d' | tr -s '[:space:]' ' ' | sed 's/^ //;s/ $//')
 	run "$DGRELAY" -h
 	[ "$output" = "usage: $syn" ]
 }
