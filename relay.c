@@ -351,7 +351,14 @@ st_write(struct relay *rl, struct dir *d)
 	if (r == -1) {
 		if (errno == EAGAIN)
 			d->wblocked = 1;
-		else {
+		else if (rl->ending && rl->status == 0 &&
+		    (errno == EPIPE || errno == ECONNRESET)) {
+			/* the peer ended and left: what it missed is unsent */
+			if (rl->o->verbose)
+				warnx("%s: write: %s", d->dst->name,
+				    strerror(errno));
+			rl->abort = 1;
+		} else {
 			relay_fail(rl, d->dst, "write: %s", strerror(errno));
 			rl->abort = 1;
 		}
@@ -514,10 +521,8 @@ relay_turn(struct relay *rl)
 			continue;
 		dir_write(rl, d);
 		dir_finish(rl, d);
-		if (rl->ending && d->n > 0 && !dst_ready(d))
-			while (d->n > 0)	/* no peer ever came */
-				pop(rl, d, 0);
-		pending += d->n > 0;
+		/* a sink with no peer yet cannot take what is queued */
+		pending += d->n > 0 && dst_ready(d);
 		done &= d->done;
 	}
 	if (rl->abort || done)

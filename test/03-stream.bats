@@ -173,3 +173,34 @@ load helpers
 	[ "$(sed 1d "$TMP/d.out")" = "$(printf '1 01\n2 0202\n3 030303')" ]
 	grep -q 'eof on tcp-listen:127.0.0.1:0' "$TMP/b.err"
 }
+
+@test "fd:3 unconnected UDP socket (socket activation) locks onto its first peer" {
+	need_cmd systemd-socket-activate systemd
+	echo_peer e udp
+	p=$("$PEER" free udp | awk '{print $2}')
+	bg r systemd-socket-activate --datagram -l 127.0.0.1:"$p" \
+	    "$DGRELAY" -v fd:3 udp:127.0.0.1:"$(port e)"
+	wait_for "$TMP/r.err" 'Listening on'
+	run "$PEER" ping -n 200 -M 9000 udp 127.0.0.1 "$p"
+	[ "$status" -eq 0 ]
+	grep -q 'fd:3: peer 127.0.0.1 ' "$TMP/r.err"
+}
+
+@test "IPv6: tcp-listen:[::1]:0 and tcp:[::1]:PORT" {
+	[ -e /proc/net/if_inet6 ] || skip "IPv6 is off in this kernel"
+	echo_peer e udp
+	relay b "tcp-listen:[::1]:0" udp:127.0.0.1:"$(port e)"
+	relay a udp-listen:127.0.0.1:0 "tcp:[::1]:$(port b)"
+	run "$PEER" ping -n 300 -M 65507 udp 127.0.0.1 "$(port a)"
+	[ "$status" -eq 0 ]
+	grep -q 'connection from ::1 ' "$TMP/b.err"
+}
+
+@test "a stream peer that ends and leaves: what it missed is unsent, exit 0" {
+	echo_peer e udp
+	run --separate-stderr "$PEER" flood-close "$DGRELAY -v -S fd:3 udp:127.0.0.1:$(port e)"
+	echo "$output $stderr"
+	[ "$output" = "child exit 0" ]
+	[[ "$stderr" == *"eof on fd:3"* ]]
+	[[ "$stderr" =~ 2\>1:\ [0-9]+\ datagrams,.*\ [1-9][0-9]*\ unsent ]]
+}

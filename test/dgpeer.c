@@ -22,6 +22,9 @@
  *	(exec: COMMAND's stdin/stdout are pipes, framed; fdexec: a
  *	socketpair as its fd 3, or pipes as fd 3 (its input) and 4).
  *	Prints "ok N datagrams B bytes", or "FAIL ..." and exits 1.
+ *   dgpeer flood-close COMMAND
+ *	flood COMMAND's fd 3 (a stream socketpair) with frames, unread
+ *	answers piling up, then end our half and close; "child exit N".
  *   dgpeer gen|check [-n N] [-m MIN] [-M MAX] [-S SEED]
  *	write the same datagrams as frames to stdout / check them on stdin.
  */
@@ -761,6 +764,45 @@ cmd_ping(int argc, char **argv)
 	return st == 0 ? 0 : 1;
 }
 
+/*
+ * flood-close COMMAND: COMMAND gets a stream socketpair as fd 3.  Write
+ * frames without reading until the kernel is full both ways, end our
+ * half, then close with its answers unread.  Prints "child exit N".
+ */
+static int
+cmd_flood_close(int argc, char **argv)
+{
+	static uint8_t	 buf[1002];
+	struct conn	 c;
+	long long	 until;
+	ssize_t		 r;
+	int		 st;
+
+	if (argc < 2)
+		errx(2, "flood-close COMMAND");
+	spawn(&c, "stream", argv[1]);
+	fcntl(c.wfd, F_SETFL, O_NONBLOCK);
+	buf[0] = 1000 >> 8;
+	buf[1] = 1000 & 0xff;
+	until = now_ms() + 5000;
+	/* until our writes have stood still for a while: both ways full */
+	for (long long still = now_ms(); now_ms() < until &&
+	    now_ms() - still < 500; ) {
+		if ((r = write(c.wfd, buf, sizeof(buf))) > 0) {
+			if (r != (ssize_t)sizeof(buf))
+				errx(1, "short write");	/* keep frames whole */
+			still = now_ms();
+		} else
+			usleep(10000);
+	}
+	shutdown(c.wfd, SHUT_WR);
+	usleep(300000);
+	close(c.wfd);
+	st = child_status(c.child, now_ms() + 10000);
+	printf("child exit %d\n", st);
+	return st == 0 ? 0 : 1;
+}
+
 /* --------------------------------------------------------- gen, check */
 
 static int
@@ -854,6 +896,8 @@ main(int argc, char **argv)
 		return cmd_free(argc, argv);
 	if (strcmp(argv[0], "ping") == 0)
 		return cmd_ping(argc, argv);
+	if (strcmp(argv[0], "flood-close") == 0)
+		return cmd_flood_close(argc, argv);
 	if (strcmp(argv[0], "gen") == 0)
 		return cmd_gen(argc, argv);
 	if (strcmp(argv[0], "check") == 0)
