@@ -33,8 +33,11 @@ san/dgrelay: $(SRCS) $(HDRS)
 test: all
 	bats test
 
+# Leaks are not checked here: LeakSanitizer's stop-the-world at exit can
+# spin forever on this kernel (google/sanitizers#777); memory errors and
+# undefined behaviour are.
 check: san/dgrelay test/dgpeer
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+	ASAN_OPTIONS=detect_leaks=0:abort_on_error=0 \
 	UBSAN_OPTIONS=print_stacktrace=1 \
 	DGRELAY=$(CURDIR)/san/dgrelay bats test
 

@@ -24,7 +24,9 @@ teardown() {
 		[ "$alive" = 0 ] && break
 		sleep 0.1
 	done
+	# timeout passes TERM on, not KILL: kill what it runs as well
 	while read -r pid; do
+		pkill -KILL -P "$pid" 2>/dev/null
 		kill -KILL "$pid" 2>/dev/null || true
 	done <"$TMP/pids"
 }
