@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include <linux/filter.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
@@ -57,9 +58,10 @@ static const struct addr_type {
 #define ON_LISTEN	0x04	/* udp, tcp: listening */
 #define ON_SOCKET	0x08	/* any socket we make, and fd: */
 #define ON_TCP		0x10
+#define ON_FORK		0x20	/* listen addresses, fd: */
 
 enum opt_id { O_BIND, O_REUSEPORT, O_RCVBUF, O_SNDBUF, O_MARK, O_DEV,
-	O_NODELAY };
+	O_NODELAY, O_FORK, O_MAXCHILDREN };
 
 static const struct addr_opt {
 	const char	*name;
@@ -74,6 +76,8 @@ static const struct addr_opt {
 	{ "mark",	O_MARK,		ON_IP,		1 },
 	{ "dev",	O_DEV,		ON_IP,		1 },
 	{ "nodelay",	O_NODELAY,	ON_TCP,		1 },
+	{ "fork",	O_FORK,		ON_FORK,	0 },
+	{ "max-children", O_MAXCHILDREN, ON_FORK,	1 },
 };
 
 static int __attribute__((format(printf, 2, 3)))
@@ -222,6 +226,8 @@ opt_applies(const struct addr *a, int on)
 		return a->kind != ADDR_STDIO;
 	case ON_TCP:
 		return a->kind == ADDR_TCP;
+	case ON_FORK:
+		return a->listen || a->kind == ADDR_FD;
 	}
 	return 0;
 }
@@ -290,6 +296,14 @@ parse_option(struct addr *a, char *s)
 			return -1;
 		a->nodelay = (int)n;
 		return 0;
+	case O_FORK:
+		a->fork = 1;
+		return 0;
+	case O_MAXCHILDREN:
+		if (parse_int(a, s, v, 1, 100000, &n) == -1)
+			return -1;
+		a->maxchildren = (int)n;
+		return 0;
 	}
 	return 0;
 }
@@ -335,8 +349,10 @@ addr_parse(const char *spec, struct addr *a)
 		if (parse_option(a, o) == -1)
 			return -1;
 	}
-	if (a->reuseport && a->kind == ADDR_TCP && !a->listen)
-		return fail(a, "option reuseport needs a listen address");
+	if (a->maxchildren && !a->fork)
+		return fail(a, "option max-children needs fork");
+	if (a->fork && a->kind == ADDR_FD && a->rfd != a->wfd)
+		return fail(a, "option fork needs fd:N, not fd:R:W");
 	return 0;
 }
 
@@ -505,6 +521,25 @@ peer_name(struct addr *a, int fd, char *buf, size_t size)
 }
 
 /*
+ * A forking udp-listen: a peer's socket joins the listener's SO_REUSEPORT
+ * group at bind, before connect makes it the peer's.  In between the
+ * kernel could hash other senders' datagrams to it.  This program makes
+ * the group pick socket 0, the listener, always; a connected socket still
+ * gets its own peer's datagrams, by the kernel's lookup score.
+ */
+static int
+steer_to_listener(struct addr *a, int fd)
+{
+	struct sock_filter	 ret0[] = { BPF_STMT(BPF_RET | BPF_K, 0) };
+	struct sock_fprog	 prog = { 1, ret0 };
+
+	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog,
+	    sizeof(prog)) == -1)
+		return syserr(a, "setsockopt SO_ATTACH_REUSEPORT_CBPF");
+	return 0;
+}
+
+/*
  * Listening socket for udp-listen, tcp-listen.  With no HOST, one IPv6
  * socket takes both families; IPv4 alone where IPv6 is off.
  */
@@ -535,6 +570,14 @@ open_ip_listen(struct addr *a, struct side *s)
 			(void)setopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, 0);
 		if (tcp)
 			(void)setopt(fd, SOL_SOCKET, SO_REUSEADDR, 1);
+		/* fork: each peer's child binds here too, connected to it */
+		if (!tcp && a->fork &&
+		    setopt(fd, SOL_SOCKET, SO_REUSEPORT, 1) == -1) {
+			syserr(a, "setsockopt SO_REUSEPORT");
+			close(fd);
+			fd = -1;
+			continue;
+		}
 		if (sock_options(a, fd) == 0) {
 			if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
 			    (!tcp || listen(fd, 16) == 0))
@@ -547,12 +590,15 @@ open_ip_listen(struct addr *a, struct side *s)
 	freeaddrinfo(res);
 	if (fd == -1)
 		return -1;
-	if (bound_name(a, fd, s->local, sizeof(s->local)) == -1) {
+	if (bound_name(a, fd, s->local, sizeof(s->local)) == -1 ||
+	    (!tcp && a->fork && steer_to_listener(a, fd) == -1)) {
 		close(fd);
 		return -1;
 	}
-	if (tcp) {
+	if (tcp || a->fork) {
 		a->lfd = fd;
+		if (a->fork && set_nonblock(fd, NULL) == -1)
+			return syserr(a, "fcntl");
 		return 0;
 	}
 	/* udp-listen: the relay adopts the first sender as the peer */
@@ -648,6 +694,8 @@ open_fd(struct addr *a, struct side *s)
 		a->lfd = a->rfd;
 		return bound_name(a, a->lfd, s->local, sizeof(s->local));
 	}
+	if (a->fork)
+		return fail(a, "option fork needs a listening stream socket");
 	s->framed = type != SOCK_DGRAM && type != SOCK_SEQPACKET;
 	s->seqpacket = type == SOCK_SEQPACKET;
 	if (!s->framed && a->rfd != a->wfd)
@@ -734,12 +782,14 @@ addr_accept(struct addr *a, struct side *s)
 		fd = accept4(a->lfd, (struct sockaddr *)&ss, &len,
 		    SOCK_CLOEXEC);
 	while (fd == -1 && (errno == EINTR || errno == ECONNABORTED) &&
-	    !sig_quit);
+	    !sig_quit && !a->fork);
 	if (fd == -1)
 		return syserr(a, "accept");
-	if (a->kind != ADDR_FD)
-		close(a->lfd);
-	a->lfd = -1;
+	if (!a->fork) {
+		if (a->kind != ADDR_FD)
+			close(a->lfd);
+		a->lfd = -1;
+	}
 	addr_sockname((struct sockaddr *)&ss, len, s->peer, sizeof(s->peer));
 
 	len = sizeof(type);
@@ -754,6 +804,41 @@ addr_accept(struct addr *a, struct side *s)
 		return syserr(a, "setsockopt TCP_NODELAY");
 	if (set_nonblock(fd, NULL) == -1)
 		return syserr(a, "fcntl");
+	return 0;
+}
+
+int
+addr_udp_peer(struct addr *a, const struct sockaddr *peer, socklen_t plen,
+    struct side *s)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 len = sizeof(ss);
+	int			 fd;
+
+	memset(s, 0, sizeof(*s));
+	s->rfd = s->wfd = -1;
+	s->rflags = s->wflags = -1;
+	s->name = a->spec;
+	if (getsockname(a->lfd, (struct sockaddr *)&ss, &len) == -1)
+		return syserr(a, "getsockname");
+	if ((fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
+		return syserr(a, "socket");
+	if (ss.ss_family == AF_INET6)
+		(void)setopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, 0);
+	if (setopt(fd, SOL_SOCKET, SO_REUSEPORT, 1) == -1 ||
+	    sock_options(a, fd) == -1 ||
+	    bind(fd, (struct sockaddr *)&ss, len) == -1 ||
+	    connect(fd, peer, plen) == -1 || set_nonblock(fd, NULL) == -1) {
+		if (a->err[0] == '\0')
+			syserr(a, "peer socket");
+		close(fd);
+		return -1;
+	}
+	s->rfd = s->wfd = fd;
+	s->wsock = 1;
+	memcpy(&s->peeraddr, peer, plen);
+	s->peerlen = plen;
+	addr_sockname(peer, plen, s->peer, sizeof(s->peer));
 	return 0;
 }
 

@@ -22,6 +22,7 @@
 
 volatile sig_atomic_t sig_quit;
 volatile sig_atomic_t sig_stats;
+volatile sig_atomic_t sig_child;
 
 static void __attribute__((noreturn))
 usage(int status)
@@ -37,6 +38,8 @@ on_signal(int sig)
 {
 	if (sig == SIGUSR1)
 		sig_stats = 1;
+	else if (sig == SIGCHLD)
+		sig_child = 1;
 	else
 		sig_quit = 1;
 }
@@ -56,6 +59,8 @@ signals(void)
 	sigaction(SIGTERM, &sa, NULL);
 	sa.sa_flags = SA_RESTART;	/* counters on demand never interrupt */
 	sigaction(SIGUSR1, &sa, NULL);
+	sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;	/* fork: reap children */
+	sigaction(SIGCHLD, &sa, NULL);
 }
 
 /* -t: seconds with up to three decimals, as milliseconds. */
@@ -118,20 +123,76 @@ open_side(struct addr *a, struct side *s, int verbose)
 	return 0;
 }
 
+/* Relay between the open sides; report.  Returns the exit status. */
+static int
+relay(const struct relay_opts *o, struct side s[2], int stats)
+{
+	struct counters	 c[2];
+	char		 err[NAME_MAX_ * 2];
+	int		 status;
+
+	memset(c, 0, sizeof(c));
+	status = relay_run(o, s, c, err, sizeof(err));
+	if (status != 0)
+		warnx("%s", err);
+	if (stats || o->verbose)
+		relay_print_counters(c);
+	return status;
+}
+
+/*
+ * fork on address fi: listen there; the parent serves until a signal, and
+ * each child opens the other address and relays with its peer.
+ */
+static int
+run_forking(const struct relay_opts *o, struct addr a[2], struct side s[2],
+    int fi, const struct passwd *pw, int stats)
+{
+	static char	 name[32];
+	int		 status, oi = !fi;
+
+	if (addr_open(&a[fi], &s[fi]) == -1) {
+		warnx("%s: %s", a[fi].spec, a[fi].err);
+		addr_close(&a[fi], &s[fi]);
+		return 1;
+	}
+	if (o->verbose)
+		warnx("%s: listening on %s", a[fi].spec, s[fi].local);
+	if (pw != NULL && drop_privileges(pw) == -1) {
+		warn("-Z %s", pw->pw_name);
+		addr_close(&a[fi], &s[fi]);
+		return 1;
+	}
+	if ((status = serve_run(&a[fi], o, &s[fi], stats)) != -1) {
+		addr_close(&a[fi], &s[fi]);
+		return status;
+	}
+	/* a child: messages say which */
+	snprintf(name, sizeof(name), "dgrelay[%d]", (int)getpid());
+	program_invocation_short_name = name;
+	a[fi].unlink = 0;		/* the parent's socket path */
+	if (open_side(&a[oi], &s[oi], o->verbose) == -1) {
+		warnx("%s: %s", a[oi].spec, a[oi].err);
+		status = 1;
+	} else
+		status = relay(o, s, stats);
+	addr_close(&a[oi], &s[oi]);
+	addr_close(&a[fi], &s[fi]);
+	free(s[fi].pre);
+	return status;
+}
+
 int
 main(int argc, char *argv[])
 {
 	struct relay_opts	 o;
 	struct addr		 a[2];
 	struct side		 s[2];
-	struct counters		 c[2];
 	struct passwd		*pw = NULL;
 	const char		*errstr;
-	char			 err[NAME_MAX_ * 2];
 	int			 ch, i, opened = 0, stats = 0, status = 1;
 
 	memset(&o, 0, sizeof(o));
-	memset(c, 0, sizeof(c));
 	o.count = COUNT_DEF;
 	o.size = SIZE_DEF;
 	o.dir[0] = o.dir[1] = 1;
@@ -187,8 +248,12 @@ main(int argc, char *argv[])
 	for (i = 0; i < 2; i++)
 		if (addr_parse(argv[i], &a[i]) == -1)
 			errx(2, "%s: %s", argv[i], a[i].err);
+	if (a[0].fork && a[1].fork)
+		errx(2, "%s: fork on one address only", argv[1]);
 
 	signals();
+	if (a[0].fork || a[1].fork)
+		return run_forking(&o, a, s, a[1].fork, pw, stats);
 	for (opened = 0; opened < 2; opened++)
 		if (open_side(&a[opened], &s[opened], o.verbose) == -1)
 			break;
@@ -200,13 +265,8 @@ main(int argc, char *argv[])
 		opened++;		/* the failed one may hold a path */
 	} else if (pw != NULL && drop_privileges(pw) == -1)
 		warn("-Z %s", pw->pw_name);
-	else {
-		status = relay_run(&o, s, c, err, sizeof(err));
-		if (status != 0)
-			warnx("%s", err);
-		if (stats || o.verbose)
-			relay_print_counters(c);
-	}
+	else
+		status = relay(&o, s, stats);
 	for (i = 0; i < opened; i++)
 		addr_close(&a[i], &s[i]);
 	return status;

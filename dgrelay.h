@@ -26,6 +26,7 @@
 /* Signal flags: the only mutable globals (set in dgrelay.c). */
 extern volatile sig_atomic_t sig_quit;	/* SIGINT, SIGTERM */
 extern volatile sig_atomic_t sig_stats;	/* SIGUSR1 */
+extern volatile sig_atomic_t sig_child;	/* SIGCHLD */
 
 /* ---------------------------------------------------------------- frame.c */
 
@@ -114,6 +115,8 @@ struct addr {
 	uint32_t	 mark;
 	char		 dev[IFNAMSIZ];
 	int		 nodelay;	/* TCP_NODELAY, on unless nodelay=0 */
+	int		 fork;		/* a child relay per peer */
+	int		 maxchildren;	/* 0: no limit */
 	/* state of addr_open() */
 	int		 lfd;		/* listening socket, -1 when none */
 	int		 unlink;	/* path was created: remove at close */
@@ -134,6 +137,10 @@ struct side {
 	char		 peer[NAME_MAX_];	/* "HOST PORT" of the peer */
 	struct sockaddr_storage peeraddr;	/* lockpeer: the adopted peer */
 	socklen_t	 peerlen;
+	/* datagrams that reached the listening socket before this side was
+	 * made (fork): frames, delivered before anything read */
+	uint8_t		*pre;
+	size_t		 prelen, preoff;
 };
 
 /*
@@ -160,6 +167,15 @@ int	addr_accept(struct addr *a, struct side *s);
  */
 void	addr_sockname(const struct sockaddr *sa, socklen_t len, char *buf,
 	    size_t size);
+
+/*
+ * addr_udp_peer(a, peer, len, s): for a forking udp-listen a, a socket
+ * bound where a->lfd is (SO_REUSEPORT) and connected to peer, so that the
+ * kernel gives peer's datagrams to it from now on.  Returns 0, or -1 with
+ * a->err set.
+ */
+int	addr_udp_peer(struct addr *a, const struct sockaddr *peer,
+	    socklen_t len, struct side *s);
 
 /* addr_close(a, s): close s, restore inherited descriptors, unlink paths. */
 void	addr_close(struct addr *a, struct side *s);
@@ -195,5 +211,16 @@ int	relay_run(const struct relay_opts *o, struct side s[2],
 
 /* relay_print_counters(c): the counter lines, on stderr. */
 void	relay_print_counters(const struct counters c[2]);
+
+/* ---------------------------------------------------------------- serve.c */
+
+/*
+ * serve_run(a, o, s, stats): serve peers on the listening, forking address
+ * a, a child per peer.  Returns -1 in a child, with s the peer's side;
+ * in the parent, once a signal ends serving (children are ended too), the
+ * exit status.
+ */
+int	serve_run(struct addr *a, const struct relay_opts *o, struct side *s,
+	    int stats);
 
 #endif /* DGRELAY_H */

@@ -155,6 +155,32 @@ transient(int e)
 	    e == EMSGSIZE || e == ENOBUFS || e == EHOSTDOWN || e == EPERM;
 }
 
+/*
+ * Datagrams the listening socket had for this side before it existed
+ * (fork): older than anything on the socket, so they go first.  A copy,
+ * once per handed-over datagram, never on the steady path.
+ */
+static void
+dg_preload(struct relay *rl, struct dir *d)
+{
+	struct side	*s = d->src;
+	struct frm	*f;
+	size_t		 len;
+
+	while (s->preoff < s->prelen && d->n < d->nq) {
+		len = frame_get(s->pre + s->preoff);
+		if (len > rl->o->size)
+			d->c->oversize++;
+		else {
+			f = qat(d, d->n++);
+			memcpy(f->p, s->pre + s->preoff, FRAME_HDR + len);
+			f->len = len;
+		}
+		s->preoff += FRAME_HDR + len;
+	}
+	moved(rl);
+}
+
 static void
 dg_read(struct relay *rl, struct dir *d)
 {
@@ -489,6 +515,8 @@ want_read(struct dir *d, const struct relay *rl)
 
 	if (!d->on || d->eof || rl->ending || d->n == d->nq)
 		return 0;
+	if (d->src->preoff < d->src->prelen)
+		return 0;		/* handed-over datagrams first */
 	return !d->src->framed || st_room(d, &at) > 0;
 }
 
@@ -519,6 +547,8 @@ relay_turn(struct relay *rl)
 		d = &rl->d[i];
 		if (!d->on)
 			continue;
+		if (d->src->preoff < d->src->prelen)
+			dg_preload(rl, d);
 		dir_write(rl, d);
 		dir_finish(rl, d);
 		/* a sink with no peer yet cannot take what is queued */

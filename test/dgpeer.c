@@ -311,13 +311,24 @@ cmd_echo(int argc, char **argv)
 		fd = unix_socket(SOCK_STREAM, argv[1], 1);
 	else
 		errx(2, "echo: unknown type %s", type);
+	signal(SIGCHLD, SIG_IGN);	/* no zombies */
 	for (;;) {
 		if ((c = accept(fd, NULL, NULL)) == -1) {
 			if (errno == EINTR)
 				continue;
 			err(1, "accept");
 		}
-		echo_stream_conn(c);
+		/* a process per connection: many clients at once */
+		switch (fork()) {
+		case -1:
+			err(1, "fork");
+		case 0:
+			close(fd);
+			echo_stream_conn(c);
+			_exit(0);
+		default:
+			close(c);
+		}
 	}
 }
 
