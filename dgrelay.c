@@ -13,6 +13,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,53 @@
 volatile sig_atomic_t sig_quit;
 volatile sig_atomic_t sig_stats;
 volatile sig_atomic_t sig_child;
+
+/*
+ * Messages go out in one write(2) each: children of a fork share stderr,
+ * and a line written in pieces would interleave with theirs.
+ */
+static void __attribute__((format(printf, 2, 0)))
+vlog(int with_errno, const char *fmt, va_list ap)
+{
+	char	 line[1024];
+	int	 e = errno, n, m;
+
+	n = snprintf(line, sizeof(line), "%s: ", getprogname());
+	if (n < 0 || (size_t)n >= sizeof(line))
+		return;
+	m = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+	if (m < 0)
+		return;
+	n = (size_t)(n + m) >= sizeof(line) - 1 ? (int)sizeof(line) - 2 :
+	    n + m;
+	if (with_errno)
+		n += snprintf(line + n, sizeof(line) - n, ": %s", strerror(e));
+	if ((size_t)n >= sizeof(line) - 1)
+		n = (int)sizeof(line) - 2;
+	line[n++] = '\n';
+	(void)write(STDERR_FILENO, line, (size_t)n);
+	errno = e;
+}
+
+void
+logx(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vlog(0, fmt, ap);
+	va_end(ap);
+}
+
+void
+logerr(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vlog(1, fmt, ap);
+	va_end(ap);
+}
 
 static void __attribute__((noreturn))
 usage(int status)
@@ -111,15 +159,15 @@ open_side(struct addr *a, struct side *s, int verbose)
 	if (addr_open(a, s) == -1)
 		return -1;
 	if (verbose && s->local[0] != '\0' && s->peer[0] == '\0')
-		warnx("%s: listening on %s", a->spec, s->local);
+		logx("%s: listening on %s", a->spec, s->local);
 	if (verbose && s->peer[0] != '\0')
-		warnx("%s: connected to %s", a->spec, s->peer);
+		logx("%s: connected to %s", a->spec, s->peer);
 	if (a->lfd == -1)
 		return 0;
 	if (addr_accept(a, s) == -1)
 		return -1;
 	if (verbose)
-		warnx("%s: connection from %s", a->spec, s->peer);
+		logx("%s: connection from %s", a->spec, s->peer);
 	return 0;
 }
 
@@ -134,7 +182,7 @@ relay(const struct relay_opts *o, struct side s[2], int stats)
 	memset(c, 0, sizeof(c));
 	status = relay_run(o, s, c, err, sizeof(err));
 	if (status != 0)
-		warnx("%s", err);
+		logx("%s", err);
 	if (stats || o->verbose)
 		relay_print_counters(c);
 	return status;
@@ -152,14 +200,14 @@ run_forking(const struct relay_opts *o, struct addr a[2], struct side s[2],
 	int		 status, oi = !fi;
 
 	if (addr_open(&a[fi], &s[fi]) == -1) {
-		warnx("%s: %s", a[fi].spec, a[fi].err);
+		logx("%s: %s", a[fi].spec, a[fi].err);
 		addr_close(&a[fi], &s[fi]);
 		return 1;
 	}
 	if (o->verbose)
-		warnx("%s: listening on %s", a[fi].spec, s[fi].local);
+		logx("%s: listening on %s", a[fi].spec, s[fi].local);
 	if (pw != NULL && drop_privileges(pw) == -1) {
-		warn("-Z %s", pw->pw_name);
+		logerr("-Z %s", pw->pw_name);
 		addr_close(&a[fi], &s[fi]);
 		return 1;
 	}
@@ -169,10 +217,10 @@ run_forking(const struct relay_opts *o, struct addr a[2], struct side s[2],
 	}
 	/* a child: messages say which */
 	snprintf(name, sizeof(name), "dgrelay[%d]", (int)getpid());
-	program_invocation_short_name = name;
+	setprogname(name);
 	a[fi].unlink = 0;		/* the parent's socket path */
 	if (open_side(&a[oi], &s[oi], o->verbose) == -1) {
-		warnx("%s: %s", a[oi].spec, a[oi].err);
+		logx("%s: %s", a[oi].spec, a[oi].err);
 		status = 1;
 	} else
 		status = relay(o, s, stats);
@@ -185,6 +233,7 @@ run_forking(const struct relay_opts *o, struct addr a[2], struct side s[2],
 int
 main(int argc, char *argv[])
 {
+	setprogname("dgrelay");
 	struct relay_opts	 o;
 	struct addr		 a[2];
 	struct side		 s[2];
@@ -261,10 +310,10 @@ main(int argc, char *argv[])
 		if (sig_quit)
 			status = 0;	/* asked to stop while waiting */
 		else
-			warnx("%s: %s", a[opened].spec, a[opened].err);
+			logx("%s: %s", a[opened].spec, a[opened].err);
 		opened++;		/* the failed one may hold a path */
 	} else if (pw != NULL && drop_privileges(pw) == -1)
-		warn("-Z %s", pw->pw_name);
+		logerr("-Z %s", pw->pw_name);
 	else
 		status = relay(&o, s, stats);
 	for (i = 0; i < opened; i++)

@@ -28,6 +28,14 @@ extern volatile sig_atomic_t sig_quit;	/* SIGINT, SIGTERM */
 extern volatile sig_atomic_t sig_stats;	/* SIGUSR1 */
 extern volatile sig_atomic_t sig_child;	/* SIGCHLD */
 
+/* -------------------------------------------------------------- dgrelay.c */
+
+/* logx(fmt, ...): "dgrelay: message" on stderr, in one write. */
+void	logx(const char *, ...) __attribute__((format(printf, 1, 2)));
+
+/* logerr(fmt, ...): as logx, then ": strerror(errno)". */
+void	logerr(const char *, ...) __attribute__((format(printf, 1, 2)));
+
 /* ---------------------------------------------------------------- frame.c */
 
 /* Result of frame_buf_next(). */

@@ -103,7 +103,7 @@ pop(struct relay *rl, struct dir *d, int delivered)
 		d->c->dgrams++;
 		d->c->bytes += f->len;
 		if (rl->o->verbose >= 2)
-			warnx("%s: %zu bytes", d->id ? "2>1" : "1>2", f->len);
+			logx("%s: %zu bytes", d->id ? "2>1" : "1>2", f->len);
 	} else
 		d->c->senderr++;
 	d->head = (d->head + 1) % d->nq;
@@ -143,7 +143,7 @@ adopt(struct relay *rl, struct dir *d, const struct sockaddr_storage *from,
 	addr_sockname((const struct sockaddr *)from, len, s->peer,
 	    sizeof(s->peer));
 	if (rl->o->verbose)
-		warnx("%s: peer %s", s->name, s->peer);
+		logx("%s: peer %s", s->name, s->peer);
 	return 1;
 }
 
@@ -381,7 +381,7 @@ st_write(struct relay *rl, struct dir *d)
 		    (errno == EPIPE || errno == ECONNRESET)) {
 			/* the peer ended and left: what it missed is unsent */
 			if (rl->o->verbose)
-				warnx("%s: write: %s", d->dst->name,
+				logx("%s: write: %s", d->dst->name,
 				    strerror(errno));
 			rl->abort = 1;
 		} else {
@@ -459,7 +459,7 @@ dir_finish(struct relay *rl, struct dir *d)
 		return;
 	}
 	if (rl->o->verbose)
-		warnx("eof on %s", d->src->name);
+		logx("eof on %s", d->src->name);
 	if (d->dst->framed || d->dst->seqpacket)
 		half_close(d->dst);
 	else
@@ -592,7 +592,7 @@ relay_loop(struct relay *rl, const sigset_t *waitmask)
 		}
 		if (ms == 0) {
 			if (rl->o->verbose)
-				warnx("idle for %lld ms: ending",
+				logx("idle for %lld ms: ending",
 				    rl->o->idle_ms);
 			break;
 		}
@@ -668,7 +668,7 @@ relay_print_counters(const struct counters c[2])
 	int	 i;
 
 	for (i = 0; i < 2; i++)
-		warnx("%s: %llu datagrams, %llu bytes, %llu oversize, "
+		logx("%s: %llu datagrams, %llu bytes, %llu oversize, "
 		    "%llu send errors, %llu truncated, %llu other peer, "
 		    "%llu unsent", i ? "2>1" : "1>2",
 		    (unsigned long long)c[i].dgrams,

@@ -78,10 +78,10 @@ reap(struct serve *sv)
 		if (!sv->o->verbose)
 			continue;
 		if (WIFSIGNALED(st))
-			warnx("child %d: killed by signal %d", (int)pid,
+			logx("child %d: killed by signal %d", (int)pid,
 			    WTERMSIG(st));
 		else
-			warnx("child %d: exit %d", (int)pid, WEXITSTATUS(st));
+			logx("child %d: exit %d", (int)pid, WEXITSTATUS(st));
 	}
 }
 
@@ -100,7 +100,7 @@ drop_new(struct serve *sv)
 
 	sv->dropped++;
 	if (sv->o->verbose && now != sv->warned) {
-		warnx("max-children %d reached: %llu datagrams from new peers "
+		logx("max-children %d reached: %llu datagrams from new peers "
 		    "dropped", sv->a->maxchildren,
 		    (unsigned long long)(sv->dropped - sv->dropwarned + 1));
 		sv->warned = now;
@@ -114,7 +114,7 @@ spawn(struct serve *sv, const struct side *s)
 	pid_t	 pid;
 
 	if ((pid = fork()) == -1) {
-		warn("fork");
+		logerr("fork");
 		return -1;
 	}
 	if (pid == 0) {
@@ -124,9 +124,9 @@ spawn(struct serve *sv, const struct side *s)
 		return 1;
 	}
 	if (kid_add(sv, pid) == -1)
-		warn("child list");	/* it runs; SIGTERM will miss it */
+		logerr("child list");	/* it runs; SIGTERM will miss it */
 	if (sv->o->verbose)
-		warnx("child %d: %s %s", (int)pid,
+		logx("child %d: %s %s", (int)pid,
 		    s->framed ? "connection from" : "peer", s->peer);
 	return 0;
 }
@@ -135,7 +135,7 @@ spawn(struct serve *sv, const struct side *s)
 static void
 pause_accepting(struct serve *sv, const char *what)
 {
-	warnx("%s: %s", sv->a->spec, what);
+	logx("%s: %s", sv->a->spec, what);
 	clock_gettime(CLOCK_MONOTONIC, &sv->pause);
 	sv->pause.tv_sec += 1;
 }
@@ -151,7 +151,7 @@ serve_stream(struct serve *sv, struct side *s)
 			pause_accepting(sv, sv->a->err);
 		else if (errno != EAGAIN && errno != EINTR &&
 		    errno != ECONNABORTED)
-			warnx("%s: %s", sv->a->spec, sv->a->err);
+			logx("%s: %s", sv->a->spec, sv->a->err);
 		return 0;
 	}
 	if ((r = spawn(sv, s)) != 0)
@@ -297,7 +297,7 @@ paused(const struct serve *sv, int *ms)
 static void
 serve_print_counters(const struct serve *sv)
 {
-	warnx("fork: %llu children served, %zu running, %llu datagrams from "
+	logx("fork: %llu children served, %zu running, %llu datagrams from "
 	    "new peers dropped", (unsigned long long)sv->served, sv->nkids,
 	    (unsigned long long)sv->dropped);
 }

@@ -2,8 +2,10 @@
  * dgpeer: the test peer for dgrelay's suite.  It knows nothing of dgrelay's
  * code; it has its own framing so that it checks dgrelay, not itself.
  *
- *   dgpeer echo [-6] [-b HOST] [-d HOST:PORT] [-p PORT] [-r] TYPE [PATH]
- *	serve an echo (TYPE udp, tcp, unix, seqpacket): datagrams back to
+ *   dgpeer echo [-6] [-b HOST] [-d HOST:PORT] [-p PORT] [-r] [-R RCVBUF]
+ *	    TYPE [PATH]
+ *	serve an echo (TYPE udp, tcp, unix, seqpacket; -R: UDP receive buffer,
+ *	4 MiB by default, as it may serve many): datagrams back to
  *	their sender (-d: to HOST:PORT), stream bytes back as they came
  *	(which echoes frames).  Prints "port N" once bound.
  *   dgpeer dump [-6] [-b HOST] [-p PORT] [-n N]
@@ -242,12 +244,14 @@ cmd_echo(int argc, char **argv)
 	const char		*host = NULL, *type;
 	long			 port = 0;
 	int			 ch, v6 = 0, reuse = 0, fd, c, fixed = 0;
+	int			 rcvbuf = 4 << 20;	/* shared by many */
 	ssize_t			 r;
 	char			*colon;
 
-	while ((ch = getopt(argc, argv, "+6b:d:p:r")) != -1) {
+	while ((ch = getopt(argc, argv, "+6b:d:p:rR:")) != -1) {
 		switch (ch) {
 		case '6': v6 = 1; break;
+		case 'R': rcvbuf = (int)num(optarg, 1024, 1 << 28); break;
 		case 'd':
 			/* reply to HOST:PORT (IPv4), not to the sender */
 			memset(&to, 0, sizeof(to));
@@ -283,6 +287,10 @@ cmd_echo(int argc, char **argv)
 			fd = c;
 		} else
 			fd = ip_socket(SOCK_DGRAM, v6, host, port, reuse);
+		if (rcvbuf && setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE,
+		    &rcvbuf, sizeof(rcvbuf)) == -1 && setsockopt(fd,
+		    SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)) == -1)
+			err(1, "SO_RCVBUF");
 		for (;;) {
 			len = sizeof(ss);
 			r = recvfrom(fd, buf, sizeof(buf), 0,
@@ -511,7 +519,7 @@ transport(struct conn *c, int argc, char **argv)
 	else if (argc >= 5 && strcmp(argv[0], "udpfrom") == 0) {
 		/* bound to LHOST:LPORT, unconnected: answers may come from
 		 * any address (udptunnel answers from another socket) */
-		c->rfd = ip_socket(SOCK_DGRAM, 0, argv[1], num(argv[2], 1,
+		c->rfd = ip_socket(SOCK_DGRAM, 0, argv[1], num(argv[2], 0,
 		    65535), 1);
 		memset(&c->to, 0, sizeof(c->to));
 		c->to.sin_family = AF_INET;

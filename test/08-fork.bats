@@ -1,0 +1,219 @@
+#!/usr/bin/env bats
+# fork and max-children: a child relay per peer.
+
+load helpers
+
+# kids NAME: the pids of the children of NAME's dgrelay (timeout's child).
+kids() {
+	pgrep -P "$(child_of "$1")" || true
+}
+
+# fds NAME: how many descriptors NAME's dgrelay has open.
+fds() {
+	ls "/proc/$(child_of "$1")/fd" | wc -l
+}
+
+# no_kids NAME: wait until NAME's dgrelay has no children.
+no_kids() {
+	local n
+	for n in $(seq 200); do
+		[ -z "$(kids "$1")" ] && return 0
+		sleep 0.05
+	done
+	echo "children left: $(kids "$1")" >&2
+	return 1
+}
+
+# clients N PREFIX CMD...: run N copies of CMD (a dgpeer ping; {} is the
+# client number, used as seed) at once; wait for all; all must say ok.
+clients() {
+	local n=$1 prefix=$2 i pids=
+	shift 2
+	for i in $(seq "$n"); do
+		timeout "$LIFE" "${@//\{\}/$i}" >"$TMP/$prefix$i.out" 2>&1 3>&- &
+		pids="$pids $!"
+	done
+	# shellcheck disable=SC2086
+	wait $pids || true
+	for i in $(seq "$n"); do
+		grep -q '^ok ' "$TMP/$prefix$i.out" || {
+			echo "client $i: $(cat "$TMP/$prefix$i.out")" >&2
+			return 1
+		}
+	done
+}
+
+@test "100 concurrent TCP clients through tcp-listen,fork, each checked; no child or descriptor left" {
+	echo_peer e udp
+	relay r tcp-listen:127.0.0.1:0,fork udp:127.0.0.1:"$(port e)"
+	before=$(fds r)
+	clients 100 c "$PEER" ping -n 100 -w 4 -M 1200 -S {} tcp 127.0.0.1 "$(port r)"
+	no_kids r
+	[ "$(fds r)" -eq "$before" ]
+	[ "$(grep -c ': connection from 127.0.0.1 ' "$TMP/r.err")" -eq 100 ]
+	[ "$(grep -cE '^dgrelay: child [0-9]+: exit 0$' "$TMP/r.err")" -eq 100 ]
+}
+
+@test "50 UDP peers through udp-listen,fork: each gets its own replies, first datagram too" {
+	echo_peer e tcp
+	relay r udp-listen:127.0.0.1:0,fork,rcvbuf=4194304 tcp:127.0.0.1:"$(port e)"
+	before=$(fds r)
+	# each ping checks its own seed's sequence from datagram 0: a reply
+	# from another peer's stream, or a lost first datagram, fails it.
+	# Each client has its own source address: a port reused by a later
+	# client would rightly be the same peer as before.
+	clients 50 u "$PEER" ping -n 200 -m 0 -M 4000 -S {} \
+	    udpfrom 127.0.1.{} 0 127.0.0.1 "$(port r)"
+	# exactly one child per peer
+	[ "$(grep -c ': peer 127.0.1.[0-9]* ' "$TMP/r.err")" -eq 50 ]
+	[ "$(fds r)" -eq "$before" ]
+	stop r
+	[ "$status_of" -eq 0 ]
+	grep -q 'fork: 50 children served, 0 running, 0 datagrams from new peers dropped' "$TMP/r.err"
+}
+
+@test "unix-listen,fork and unix-seqpacket-listen,fork serve clients at once" {
+	echo_peer e udp
+	relay s unix-listen:"$TMP/s",fork udp:127.0.0.1:"$(port e)"
+	relay q unix-seqpacket-listen:"$TMP/q",fork udp:127.0.0.1:"$(port e)"
+	clients 5 s "$PEER" ping -n 200 -M 8000 -S {} unix "$TMP/s"
+	clients 5 q "$PEER" ping -n 200 -m 1 -M 8000 -S {} seqpacket "$TMP/q"
+	stop s
+	[ ! -e "$TMP/s" ]	# the parent removes its socket; children do not
+}
+
+@test "fork on an inherited listening socket (socket activation)" {
+	need_cmd systemd-socket-activate systemd
+	echo_peer e udp
+	p=$("$PEER" free tcp | awk '{print $2}')
+	bg r systemd-socket-activate -l 127.0.0.1:"$p" \
+	    "$DGRELAY" -v fd:3,fork udp:127.0.0.1:"$(port e)"
+	wait_for "$TMP/r.err" 'Listening on'
+	clients 5 c "$PEER" ping -n 100 -S {} tcp 127.0.0.1 "$p"
+}
+
+@test "max-children on a stream listener: further peers wait, then are served" {
+	echo_peer e udp
+	relay r tcp-listen:127.0.0.1:0,fork,max-children=2 udp:127.0.0.1:"$(port e)"
+	p=$(port r)
+	bg a "$PEER" ping -n 10 -i 200 -S 1 tcp 127.0.0.1 "$p"
+	bg b "$PEER" ping -n 10 -i 200 -S 2 tcp 127.0.0.1 "$p"
+	wait_for "$TMP/r.err" 'child [0-9]+: connection from.*' 5
+	for n in $(seq 100); do
+		[ "$(kids r | wc -l)" -eq 2 ] && break
+		sleep 0.05
+	done
+	bg c "$PEER" ping -n 1 -S 3 tcp 127.0.0.1 "$p"
+	sleep 0.5
+	# c is connected in the backlog but not served while two run
+	[ "$(kids r | wc -l)" -eq 2 ]
+	[ ! -s "$TMP/c.out" ]
+	wait_exit c 20
+	[ "$status_of" -eq 0 ]
+	grep -q '^ok 1 datagrams' "$TMP/c.out"
+	wait_exit a 20
+	grep -q '^ok 10 datagrams' "$TMP/a.out"
+	[ "$(grep -c ': connection from' "$TMP/r.err")" -eq 3 ]
+}
+
+@test "max-children on udp-listen: new peers' datagrams are dropped and counted" {
+	echo_peer e tcp
+	relay r -S udp-listen:127.0.0.1:0,fork,max-children=1 tcp:127.0.0.1:"$(port e)"
+	p=$(port r)
+	bg a "$PEER" ping -n 15 -i 200 -S 1 udp 127.0.0.1 "$p"
+	wait_for "$TMP/r.err" ': peer 127.0.0.1'
+	"$PEER" send -i 50 127.0.0.1 "$p" 01 02 03
+	wait_exit a 20
+	grep -q '^ok 15 datagrams' "$TMP/a.out"
+	grep -q 'max-children 1 reached: [0-9]* datagrams from new peers dropped' "$TMP/r.err"
+	stop r
+	grep -q 'fork: 1 children served, 0 running, 3 datagrams from new peers dropped' "$TMP/r.err"
+}
+
+@test "-t ends idle children, not busy ones" {
+	need_cmd socat
+	echo_peer e udp
+	relay r -t 1 tcp-listen:127.0.0.1:0,fork udp:127.0.0.1:"$(port e)"
+	p=$(port r)
+	bg idle socat -u TCP:127.0.0.1:"$p" -
+	# busy for about 2.4 s, a datagram every 200 ms
+	run "$PEER" ping -n 12 -i 200 tcp 127.0.0.1 "$p"
+	[ "$status" -eq 0 ]
+	# the idle client's child ended after 1 s: socat saw the end
+	wait_exit idle 5
+	[ "$status_of" -eq 0 ]
+	no_kids r
+	# one child ended idle; the busy one ended with its client's end
+	[ "$(grep -cE '^dgrelay\[[0-9]+\]: idle for 1000 ms: ending$' "$TMP/r.err")" -eq 1 ]
+	[ "$(grep -cE '^dgrelay\[[0-9]+\]: eof on tcp-listen' "$TMP/r.err")" -eq 1 ]
+}
+
+@test "ICMP port unreachable in a child does not end it" {
+	p=$("$PEER" free udp | awk '{print $2}')
+	relay r -S udp-listen:127.0.0.1:0,fork udp:127.0.0.1:"$p"
+	bg a "$PEER" send -i 100 127.0.0.1 "$(port r)" 01 02 03 04 05 06 07 08 09 0a 0b 0c 0d 0e 0f 10 11 12 13 14 15 16 17 18 19 1a 1b 1c 1d 1e
+	wait_for "$TMP/r.err" ': peer 127.0.0.1'
+	sleep 0.5			# refused, several times
+	bg d "$PEER" dump -p "$p" -n 1
+	wait_exit d 10
+	[ "$(sed -n 2p "$TMP/d.out" | cut -c1-2)" = "1 " ]
+	wait_exit a 10
+	[ "$(kids r | wc -l)" -eq 1 ]	# still relaying
+	stop r
+	grep -qE '^dgrelay\[[0-9]+\]: 1>2: 30 datagrams, .* [1-9][0-9]* send errors' "$TMP/r.err"
+}
+
+@test "SIGTERM to the parent ends its children; no process is left" {
+	need_cmd socat
+	echo_peer e udp
+	relay r tcp-listen:127.0.0.1:0,fork udp:127.0.0.1:"$(port e)"
+	for i in 1 2 3; do
+		bg s$i socat -u TCP:127.0.0.1:"$(port r)" -
+	done
+	for n in $(seq 100); do
+		[ "$(kids r | wc -l)" -eq 3 ] && break
+		sleep 0.05
+	done
+	pids=$(kids r)
+	[ "$(echo "$pids" | wc -l)" -eq 3 ]
+	stop r
+	[ "$status_of" -eq 0 ]
+	for pid in $pids; do
+		! kill -0 "$pid" 2>/dev/null
+	done
+	for i in 1 2 3; do
+		wait_exit s$i 5
+	done
+}
+
+@test "a child that crashes does not take the parent down" {
+	echo_peer e udp
+	relay r tcp-listen:127.0.0.1:0,fork udp:127.0.0.1:"$(port e)"
+	bg a "$PEER" ping -n 50 -i 100 tcp 127.0.0.1 "$(port r)"
+	for n in $(seq 100); do
+		[ -n "$(kids r)" ] && break
+		sleep 0.05
+	done
+	kill -SEGV "$(kids r)"
+	wait_for "$TMP/r.err" 'child [0-9]+: killed by signal 11'
+	run "$PEER" ping -n 20 tcp 127.0.0.1 "$(port r)"
+	[ "$status" -eq 0 ]
+}
+
+@test "fork: bad combinations exit 2" {
+	run --separate-stderr "$DGRELAY" tcp-listen:0,fork udp-listen:0,fork
+	[ "$status" -eq 2 ]
+	[ "$stderr" = "dgrelay: udp-listen:0,fork: fork on one address only" ]
+	run --separate-stderr "$DGRELAY" tcp-listen:0,max-children=3 stdio
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"option max-children needs fork" ]]
+	run --separate-stderr "$DGRELAY" udp:127.0.0.1:5,fork stdio
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"option fork does not apply to this address" ]]
+	run --separate-stderr "$DGRELAY" tcp-listen:0,fork,max-children=0 stdio
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"option max-children=0: too small" ]]
+	run --separate-stderr "$DGRELAY" fd:0,fork stdio </dev/null
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"option fork needs a listening stream socket" ]]
+}
