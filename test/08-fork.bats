@@ -10,7 +10,7 @@ kids() {
 
 # fds NAME: how many descriptors NAME's dgrelay has open.
 fds() {
-	ls "/proc/$(child_of "$1")/fd" | wc -l
+	find "/proc/$(child_of "$1")/fd" -mindepth 1 -maxdepth 1 | wc -l
 }
 
 # no_kids NAME: wait until NAME's dgrelay has no children.
