@@ -570,9 +570,11 @@ open_ip_listen(struct addr *a, struct side *s)
 			(void)setopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, 0);
 		if (tcp)
 			(void)setopt(fd, SOL_SOCKET, SO_REUSEADDR, 1);
-		/* fork: each peer's child binds here too, connected to it */
+		/* fork: each peer's child binds here too, connected to it;
+		 * receive times order what it is handed */
 		if (!tcp && a->fork &&
-		    setopt(fd, SOL_SOCKET, SO_REUSEPORT, 1) == -1) {
+		    (setopt(fd, SOL_SOCKET, SO_REUSEPORT, 1) == -1 ||
+		    setopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, 1) == -1)) {
 			syserr(a, "setsockopt SO_REUSEPORT");
 			close(fd);
 			fd = -1;
@@ -826,6 +828,7 @@ addr_udp_peer(struct addr *a, const struct sockaddr *peer, socklen_t plen,
 	if (ss.ss_family == AF_INET6)
 		(void)setopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, 0);
 	if (setopt(fd, SOL_SOCKET, SO_REUSEPORT, 1) == -1 ||
+	    setopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, 1) == -1 ||
 	    sock_options(a, fd) == -1 ||
 	    bind(fd, (struct sockaddr *)&ss, len) == -1 ||
 	    connect(fd, peer, plen) == -1 || set_nonblock(fd, NULL) == -1) {

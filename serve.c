@@ -26,29 +26,49 @@
 
 #include "dgrelay.h"
 
-#define ROUND_PEERS	256	/* new UDP peers taken in one round */
+#define ROUND_PEERS	256	/* new UDP peers pending at once */
+#define SETTLE_MS	5	/* new UDP peers wait this long for stragglers */
 
-struct serve {
-	struct addr		*a;
-	const struct relay_opts	*o;
-	pid_t			*kids;
-	size_t			 nkids, cap;
-	uint64_t		 served, dropped, dropwarned;
-	time_t			 warned;	/* last max-children warning */
-	struct timespec		 pause;		/* out of descriptors: wait */
+/* A child, and for udp-listen the peer it serves. */
+struct kid {
+	pid_t			 pid;
+	struct sockaddr_storage	 peer;
+	socklen_t		 peerlen;
 };
 
-/* A new UDP peer of this round, before its child is forked. */
+/* A handed-over datagram: where its frame is, when the kernel took it. */
+struct held {
+	size_t		 off;
+	struct timespec	 ts;
+	size_t		 seq;		/* arrival here: ties keep this order */
+};
+
+/* A new UDP peer, its socket made, its child not yet forked. */
 struct newpeer {
 	struct side	 s;
 	uint8_t		*buf;		/* hand-over frames */
 	size_t		 len, cap;
+	struct held	*held;
+	size_t		 nheld, heldcap;
+};
+
+struct serve {
+	struct addr		*a;
+	const struct relay_opts	*o;
+	struct kid		*kids;
+	size_t			 nkids, cap;
+	struct newpeer		*np;		/* udp: pending new peers */
+	size_t			 nnp;
+	struct timespec		 settle;	/* when pending peers fork */
+	uint64_t		 served, dropped, dropwarned, late;
+	time_t			 warned;	/* last max-children warning */
+	struct timespec		 pause;		/* out of descriptors: wait */
 };
 
 static int
-kid_add(struct serve *sv, pid_t pid)
+kid_add(struct serve *sv, pid_t pid, const struct side *s)
 {
-	pid_t	*k;
+	struct kid	*k;
 
 	if (sv->nkids == sv->cap) {
 		k = reallocarray(sv->kids, sv->cap ? sv->cap * 2 : 16,
@@ -58,22 +78,25 @@ kid_add(struct serve *sv, pid_t pid)
 		sv->kids = k;
 		sv->cap = sv->cap ? sv->cap * 2 : 16;
 	}
-	sv->kids[sv->nkids++] = pid;
+	k = &sv->kids[sv->nkids++];
+	k->pid = pid;
+	memcpy(&k->peer, &s->peeraddr, s->peerlen);
+	k->peerlen = s->peerlen;
 	sv->served++;
 	return 0;
 }
 
-/* Reap every child that ended; no zombies. */
+/* Reap children that ended (block: wait for all); no zombies. */
 static void
-reap(struct serve *sv)
+reap(struct serve *sv, int block)
 {
 	pid_t	 pid;
 	size_t	 i;
 	int	 st;
 
-	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+	while ((pid = waitpid(-1, &st, block ? 0 : WNOHANG)) > 0) {
 		for (i = 0; i < sv->nkids; i++)
-			if (sv->kids[i] == pid)
+			if (sv->kids[i].pid == pid)
 				sv->kids[i] = sv->kids[--sv->nkids];
 		if (!sv->o->verbose)
 			continue;
@@ -123,7 +146,7 @@ spawn(struct serve *sv, const struct side *s)
 		free(sv->kids);
 		return 1;
 	}
-	if (kid_add(sv, pid) == -1)
+	if (kid_add(sv, pid, s) == -1)
 		logerr("child list");	/* it runs; SIGTERM will miss it */
 	if (sv->o->verbose)
 		logx("child %d: %s %s", (int)pid,
@@ -160,37 +183,64 @@ serve_stream(struct serve *sv, struct side *s)
 	return 0;
 }
 
-/* The round's entry for the sender of ss, made when new; NULL: dropped. */
-static struct newpeer *
-peer_of(struct serve *sv, struct newpeer *np, size_t *nnp,
-    const struct sockaddr_storage *ss, socklen_t len)
+static int
+same(const struct sockaddr_storage *a, socklen_t alen,
+    const struct sockaddr_storage *b, socklen_t blen)
 {
-	size_t	 i;
+	return alen == blen && memcmp(a, b, alen) == 0;
+}
 
-	for (i = 0; i < *nnp; i++)
-		if (np[i].s.peerlen == len &&
-		    memcmp(&np[i].s.peeraddr, ss, len) == 0)
-			return &np[i];
-	if (*nnp == ROUND_PEERS || (sv->a->maxchildren > 0 &&
-	    sv->nkids + *nnp >= (size_t)sv->a->maxchildren)) {
+/*
+ * The pending entry for the sender of ss, made when new; NULL: dropped.
+ * A sender whose child runs is a straggler: its datagram was on its way to
+ * the listener while its socket was being connected, and came after the
+ * hand-over.  It cannot reach the child now: dropped and counted.
+ */
+static struct newpeer *
+peer_of(struct serve *sv, const struct sockaddr_storage *ss, socklen_t len)
+{
+	struct newpeer	*p;
+	size_t		 i;
+
+	for (i = 0; i < sv->nnp; i++)
+		if (same(&sv->np[i].s.peeraddr, sv->np[i].s.peerlen, ss, len))
+			return &sv->np[i];
+	for (i = 0; i < sv->nkids; i++)
+		if (same(&sv->kids[i].peer, sv->kids[i].peerlen, ss, len)) {
+			sv->late++;
+			return NULL;
+		}
+	if (sv->nnp == ROUND_PEERS || (sv->a->maxchildren > 0 &&
+	    sv->nkids + sv->nnp >= (size_t)sv->a->maxchildren)) {
 		drop_new(sv);
 		return NULL;
 	}
-	memset(&np[*nnp], 0, sizeof(np[*nnp]));
+	p = &sv->np[sv->nnp];
+	memset(p, 0, sizeof(*p));
 	if (addr_udp_peer(sv->a, (const struct sockaddr *)ss, len,
-	    &np[*nnp].s) == -1) {
+	    &p->s) == -1) {
 		pause_accepting(sv, sv->a->err);
 		sv->dropped++;
 		return NULL;
 	}
-	return &np[(*nnp)++];
+	if (sv->nnp++ == 0) {
+		clock_gettime(CLOCK_MONOTONIC, &sv->settle);
+		sv->settle.tv_nsec += SETTLE_MS * 1000000L;
+		if (sv->settle.tv_nsec >= 1000000000L) {
+			sv->settle.tv_sec++;
+			sv->settle.tv_nsec -= 1000000000L;
+		}
+	}
+	return p;
 }
 
 static int
-hand_over(struct newpeer *p, const uint8_t *dg, size_t len)
+hand_over(struct newpeer *p, const uint8_t *dg, size_t len,
+    const struct timespec *ts)
 {
-	uint8_t	*b;
-	size_t	 cap;
+	struct held	*h;
+	uint8_t		*b;
+	size_t		 cap;
 
 	if (p->len + FRAME_HDR + len > p->cap) {
 		cap = p->cap ? p->cap * 2 : 4096;
@@ -201,61 +251,180 @@ hand_over(struct newpeer *p, const uint8_t *dg, size_t len)
 		p->buf = b;
 		p->cap = cap;
 	}
+	if (p->nheld == p->heldcap) {
+		cap = p->heldcap ? p->heldcap * 2 : 16;
+		if ((h = reallocarray(p->held, cap, sizeof(*h))) == NULL)
+			return -1;
+		p->held = h;
+		p->heldcap = cap;
+	}
+	p->held[p->nheld] = (struct held){ p->len, *ts, p->nheld };
+	p->nheld++;
 	frame_put(p->buf + p->len, len);
 	memcpy(p->buf + p->len + FRAME_HDR, dg, len);
 	p->len += FRAME_HDR + len;
 	return 0;
 }
 
-/*
- * One round on a forking udp-listen: drain the listener, making a
- * connected socket for each new sender as it shows up, until the listener
- * is empty; then fork a child per new peer.  Returns 1 in a child.
- */
 static int
-serve_udp(struct serve *sv, struct side *child)
+held_cmp(const void *x, const void *y)
+{
+	const struct held	*a = x, *b = y;
+
+	if (a->ts.tv_sec != b->ts.tv_sec)
+		return a->ts.tv_sec < b->ts.tv_sec ? -1 : 1;
+	if (a->ts.tv_nsec != b->ts.tv_nsec)
+		return a->ts.tv_nsec < b->ts.tv_nsec ? -1 : 1;
+	return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+/*
+ * The hand-over in the order the kernel took the datagrams: a peer's first
+ * datagrams may be split between the listener and its own socket.
+ */
+static uint8_t *
+hand_over_sorted(struct newpeer *p)
+{
+	uint8_t	*out;
+	size_t	 i, n, len = 0;
+
+	if (p->nheld == 0 || (out = malloc(p->len)) == NULL)
+		return NULL;
+	qsort(p->held, p->nheld, sizeof(*p->held), held_cmp);
+	for (i = 0; i < p->nheld; i++) {
+		n = FRAME_HDR + frame_get(p->buf + p->held[i].off);
+		memcpy(out + len, p->buf + p->held[i].off, n);
+		len += n;
+	}
+	return out;
+}
+
+/* One datagram and the kernel's receive time; -1 when none is left. */
+static ssize_t
+recv_stamped(int fd, uint8_t *dg, size_t size, struct sockaddr_storage *ss,
+    socklen_t *len, struct timespec *ts)
+{
+	union {
+		struct cmsghdr	 hdr;
+		char		 buf[CMSG_SPACE(sizeof(struct timespec))];
+	}		 cbuf;
+	struct iovec	 iov = { dg, size };
+	struct msghdr	 m;
+	struct cmsghdr	*c;
+	ssize_t		 r;
+
+	memset(&m, 0, sizeof(m));
+	m.msg_name = ss;
+	m.msg_namelen = sizeof(*ss);
+	m.msg_iov = &iov;
+	m.msg_iovlen = 1;
+	m.msg_control = cbuf.buf;
+	m.msg_controllen = sizeof(cbuf.buf);
+	while ((r = recvmsg(fd, &m, MSG_DONTWAIT)) == -1 && errno == EINTR)
+		;
+	if (r == -1)
+		return -1;
+	*len = m.msg_namelen;
+	clock_gettime(CLOCK_REALTIME, ts);	/* no stamp: now */
+	for (c = CMSG_FIRSTHDR(&m); c != NULL; c = CMSG_NXTHDR(&m, c))
+		if (c->cmsg_level == SOL_SOCKET &&
+		    c->cmsg_type == SCM_TIMESTAMPNS)
+			memcpy(ts, CMSG_DATA(c), sizeof(*ts));
+	return r;
+}
+
+/*
+ * Drain fd, the listener or a pending peer's socket: each new sender gets a
+ * socket connected to it at once (its later datagrams go there), and what
+ * it had queued goes into its hand-over.  A pending peer's socket can hold
+ * other senders' datagrams, taken between its bind and its connect: they
+ * go to their own sender's hand-over.  Returns how many were taken.
+ */
+static size_t
+udp_drain(struct serve *sv, int fd)
 {
 	static uint8_t		 dg[65536];
-	struct newpeer		*np, *p;
 	struct sockaddr_storage	 ss;
+	struct timespec		 ts;
+	struct newpeer		*p;
 	socklen_t		 len;
-	size_t			 nnp = 0, i, j;
 	ssize_t			 r;
-	int			 in_child = 0;
+	size_t			 n = 0;
 
-	if ((np = reallocarray(NULL, ROUND_PEERS, sizeof(*np))) == NULL) {
-		pause_accepting(sv, "out of memory");
-		return 0;
-	}
-	for (;;) {
-		len = sizeof(ss);
-		r = recvfrom(sv->a->lfd, dg, sizeof(dg), MSG_DONTWAIT,
-		    (struct sockaddr *)&ss, &len);
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r == -1)
-			break;		/* EAGAIN: drained; anything else too */
-		if ((p = peer_of(sv, np, &nnp, &ss, len)) != NULL &&
-		    hand_over(p, dg, (size_t)r) == -1)
+	while ((r = recv_stamped(fd, dg, sizeof(dg), &ss, &len, &ts)) != -1) {
+		n++;
+		if ((p = peer_of(sv, &ss, len)) != NULL &&
+		    hand_over(p, dg, (size_t)r, &ts) == -1)
 			sv->dropped++;
 	}
-	for (i = 0; i < nnp && !in_child; i++) {
-		if (spawn(sv, &np[i].s) == 1) {
+	return n;
+}
+
+/* The listener and every pending socket, until all are empty. */
+static void
+udp_drain_all(struct serve *sv)
+{
+	size_t	 i, n;
+
+	do {
+		n = udp_drain(sv, sv->a->lfd);
+		for (i = 0; i < sv->nnp; i++)
+			n += udp_drain(sv, sv->np[i].s.rfd);
+	} while (n > 0);
+}
+
+/*
+ * The pending peers have settled: a last drain takes what was on its way
+ * when their sockets connected; then a child each, its side checking
+ * that every datagram is its peer's.  Returns 1 in a child.
+ */
+static int
+udp_fork(struct serve *sv, struct side *child)
+{
+	struct newpeer	*p;
+	size_t		 i, j;
+	int		 in_child = 0;
+
+	udp_drain_all(sv);
+	for (i = 0; i < sv->nnp && !in_child; i++) {
+		p = &sv->np[i];
+		p->s.lockpeer = p->s.locked = 1;	/* foreign: counted */
+		if (spawn(sv, &p->s) == 1) {
 			in_child = 1;
-			*child = np[i].s;
-			child->pre = np[i].buf;
-			child->prelen = np[i].len;
-			np[i].buf = NULL;
-			for (j = i + 1; j < nnp; j++)
-				(void)close(np[j].s.rfd);
+			*child = p->s;
+			(void)setsockopt(child->rfd, SOL_SOCKET,
+			    SO_TIMESTAMPNS, &(int){ 0 }, sizeof(int));
+			if ((child->pre = hand_over_sorted(p)) != NULL)
+				child->prelen = p->len;
+			for (j = i + 1; j < sv->nnp; j++)
+				(void)close(sv->np[j].s.rfd);
 		}
 		if (!in_child)
-			(void)close(np[i].s.rfd);
+			(void)close(p->s.rfd);
 	}
-	for (i = 0; i < nnp; i++)
-		free(np[i].buf);
-	free(np);
+	for (i = 0; i < sv->nnp; i++) {
+		free(sv->np[i].buf);
+		free(sv->np[i].held);
+	}
+	sv->nnp = 0;
+	if (in_child) {
+		free(sv->np);
+		sv->np = NULL;
+	}
 	return in_child;
+}
+
+/* Milliseconds until a deadline, 0 when past. */
+static int
+until(const struct timespec *t)
+{
+	struct timespec	 now;
+	long long	 left;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	left = (t->tv_sec - now.tv_sec) * 1000LL +
+	    (t->tv_nsec - now.tv_nsec + 999999) / 1000000;
+	return left <= 0 ? 0 : left > 1000000 ? 1000000 : (int)left;
 }
 
 static void
@@ -266,31 +435,21 @@ stop_children(struct serve *sv)
 	int		 n;
 
 	for (i = 0; i < sv->nkids; i++)
-		(void)kill(sv->kids[i], SIGTERM);
+		(void)kill(sv->kids[i].pid, SIGTERM);
 	for (n = 0; n < 250 && sv->nkids > 0; n++) {	/* 5 s */
 		nanosleep(&ts, NULL);
-		reap(sv);
+		reap(sv, 0);
 	}
 	for (i = 0; i < sv->nkids; i++)
-		(void)kill(sv->kids[i], SIGKILL);
-	while (sv->nkids > 0 && waitpid(-1, NULL, 0) > 0)
-		reap(sv);
+		(void)kill(sv->kids[i].pid, SIGKILL);
+	reap(sv, 1);
 }
 
 static int
 paused(const struct serve *sv, int *ms)
 {
-	struct timespec	 now;
-	long long	 left;
-
-	if (sv->pause.tv_sec == 0)
+	if (sv->pause.tv_sec == 0 || (*ms = until(&sv->pause)) == 0)
 		return 0;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	left = (sv->pause.tv_sec - now.tv_sec) * 1000LL +
-	    (sv->pause.tv_nsec - now.tv_nsec) / 1000000;
-	if (left <= 0)
-		return 0;
-	*ms = (int)left;
 	return 1;
 }
 
@@ -298,8 +457,9 @@ static void
 serve_print_counters(const struct serve *sv)
 {
 	logx("fork: %llu children served, %zu running, %llu datagrams from "
-	    "new peers dropped", (unsigned long long)sv->served, sv->nkids,
-	    (unsigned long long)sv->dropped);
+	    "new peers dropped, %llu late", (unsigned long long)sv->served,
+	    sv->nkids, (unsigned long long)sv->dropped,
+	    (unsigned long long)sv->late);
 }
 
 int
@@ -311,6 +471,7 @@ serve_run(struct addr *a, const struct relay_opts *o, struct side *s,
 	struct timespec	 ts;
 	sigset_t	 block, old, waitmask;
 	int		 ms, udp = a->kind == ADDR_UDP, child = 0;
+	size_t		 i;
 
 	memset(&sv, 0, sizeof(sv));
 	sv.a = a;
@@ -327,25 +488,37 @@ serve_run(struct addr *a, const struct relay_opts *o, struct side *s,
 	sigdelset(&waitmask, SIGUSR1);
 	sigdelset(&waitmask, SIGCHLD);
 
+	if (udp && (sv.np = reallocarray(NULL, ROUND_PEERS,
+	    sizeof(*sv.np))) == NULL) {
+		logerr("%s", a->spec);
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		return 1;
+	}
 	while (!sig_quit && !child) {
 		if (sig_child) {
 			sig_child = 0;
-			reap(&sv);
+			reap(&sv, 0);
 		}
 		if (sig_stats) {
 			sig_stats = 0;
 			serve_print_counters(&sv);
 		}
+		if (sv.nnp > 0 && until(&sv.settle) == 0) {
+			child = udp_fork(&sv, s);
+			continue;
+		}
 		ms = -1;
 		/* a full stream listener leaves peers waiting in the backlog */
 		pfd.fd = paused(&sv, &ms) || (!udp && full(&sv)) ? -1 : a->lfd;
 		pfd.events = POLLIN;
+		if (sv.nnp > 0 && (ms == -1 || until(&sv.settle) < ms))
+			ms = until(&sv.settle);
 		ts.tv_sec = ms / 1000;
 		ts.tv_nsec = (ms % 1000) * 1000000L;
 		if (ppoll(&pfd, 1, ms >= 0 ? &ts : NULL, &waitmask) <= 0)
 			continue;
 		if (udp)
-			child = serve_udp(&sv, s);
+			udp_drain_all(&sv);
 		else
 			child = serve_stream(&sv, s);
 	}
@@ -356,6 +529,12 @@ serve_run(struct addr *a, const struct relay_opts *o, struct side *s,
 		sigprocmask(SIG_SETMASK, &old, NULL);
 		return -1;
 	}
+	for (i = 0; i < sv.nnp; i++) {	/* ended before they forked */
+		(void)close(sv.np[i].s.rfd);
+		free(sv.np[i].buf);
+		free(sv.np[i].held);
+	}
+	free(sv.np);
 	stop_children(&sv);
 	if (stats || o->verbose)
 		serve_print_counters(&sv);
