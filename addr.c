@@ -523,9 +523,11 @@ peer_name(struct addr *a, int fd, char *buf, size_t size)
 /*
  * A forking udp-listen: a peer's socket joins the listener's SO_REUSEPORT
  * group at bind, before connect makes it the peer's.  In between the
- * kernel could hash other senders' datagrams to it.  This program makes
- * the group pick socket 0, the listener, always; a connected socket still
- * gets its own peer's datagrams, by the kernel's lookup score.
+ * kernel may hash other senders' datagrams to it.  This program makes the
+ * group pick socket 0, the listener; a connected socket still gets its own
+ * peer's datagrams, by the kernel's lookup score.  It narrows the window
+ * but does not close it on every kernel: serve.c also drains each new
+ * socket before its child starts and routes what it finds.
  */
 static int
 steer_to_listener(struct addr *a, int fd)
