@@ -358,8 +358,7 @@ addr_parse(const char *spec, struct addr *a)
 
 /* ------------------------------------------------------------- opening */
 
-static int	bound_name(struct addr *, int, char *, size_t);
-static int	peer_name(struct addr *, int, char *, size_t);
+static int	sock_name(struct addr *, int, int, char *, size_t);
 
 void
 addr_sockname(const struct sockaddr *sa, socklen_t len, char *buf,
@@ -496,26 +495,16 @@ open_ip_connect(struct addr *a, struct side *s)
 	return 0;
 }
 
+/* "HOST PORT" of fd's own end (peer 0) or of its peer (peer 1). */
 static int
-bound_name(struct addr *a, int fd, char *buf, size_t size)
+sock_name(struct addr *a, int fd, int peer, char *buf, size_t size)
 {
 	struct sockaddr_storage	 ss;
 	socklen_t		 len = sizeof(ss);
 
-	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1)
-		return syserr(a, "getsockname");
-	addr_sockname((struct sockaddr *)&ss, len, buf, size);
-	return 0;
-}
-
-static int
-peer_name(struct addr *a, int fd, char *buf, size_t size)
-{
-	struct sockaddr_storage	 ss;
-	socklen_t		 len = sizeof(ss);
-
-	if (getpeername(fd, (struct sockaddr *)&ss, &len) == -1)
-		return syserr(a, "getpeername");
+	if ((peer ? getpeername : getsockname)(fd, (struct sockaddr *)&ss,
+	    &len) == -1)
+		return syserr(a, peer ? "getpeername" : "getsockname");
 	addr_sockname((struct sockaddr *)&ss, len, buf, size);
 	return 0;
 }
@@ -594,7 +583,7 @@ open_ip_listen(struct addr *a, struct side *s)
 	freeaddrinfo(res);
 	if (fd == -1)
 		return -1;
-	if (bound_name(a, fd, s->local, sizeof(s->local)) == -1 ||
+	if (sock_name(a, fd, 0, s->local, sizeof(s->local)) == -1 ||
 	    (!tcp && a->fork && steer_to_listener(a, fd) == -1)) {
 		close(fd);
 		return -1;
@@ -696,7 +685,7 @@ open_fd(struct addr *a, struct side *s)
 		if (a->rfd != a->wfd)
 			return fail(a, "listening socket %d in fd:R:W", a->rfd);
 		a->lfd = a->rfd;
-		return bound_name(a, a->lfd, s->local, sizeof(s->local));
+		return sock_name(a, a->lfd, 0, s->local, sizeof(s->local));
 	}
 	if (a->fork)
 		return fail(a, "option fork needs a listening stream socket");
@@ -759,9 +748,9 @@ addr_open(struct addr *a, struct side *s)
 		if (a->listen)
 			return open_ip_listen(a, s);
 		if (open_ip_connect(a, s) == -1 ||
-		    bound_name(a, s->rfd, s->local, sizeof(s->local)) == -1)
+		    sock_name(a, s->rfd, 0, s->local, sizeof(s->local)) == -1)
 			return -1;
-		return peer_name(a, s->rfd, s->peer, sizeof(s->peer));
+		return sock_name(a, s->rfd, 1, s->peer, sizeof(s->peer));
 	case ADDR_UNIX:
 	case ADDR_SEQPACKET:
 		return open_unix(a, s);

@@ -111,6 +111,26 @@ signals(void)
 	sigaction(SIGCHLD, &sa, NULL);
 }
 
+void
+signals_hold(sigset_t *old, sigset_t *waitmask, int child)
+{
+	sigset_t	 block;
+
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGUSR1);
+	if (child)
+		sigaddset(&block, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &block, old);
+	*waitmask = *old;
+	sigdelset(waitmask, SIGINT);
+	sigdelset(waitmask, SIGTERM);
+	sigdelset(waitmask, SIGUSR1);
+	if (child)
+		sigdelset(waitmask, SIGCHLD);
+}
+
 /* -t: seconds with up to three decimals, as milliseconds. */
 static long long
 parse_idle(const char *s)

@@ -36,6 +36,13 @@ void	logx(const char *, ...) __attribute__((format(printf, 1, 2)));
 /* logerr(fmt, ...): as logx, then ": strerror(errno)". */
 void	logerr(const char *, ...) __attribute__((format(printf, 1, 2)));
 
+/*
+ * signals_hold(old, waitmask, child): block SIGINT, SIGTERM, SIGUSR1 (and
+ * SIGCHLD if child) so that they arrive only inside ppoll(waitmask): no
+ * wakeup is lost between a flag test and the wait.  old is the mask before.
+ */
+void	signals_hold(sigset_t *old, sigset_t *waitmask, int child);
+
 /* ---------------------------------------------------------------- frame.c */
 
 /* Result of frame_buf_next(). */

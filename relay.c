@@ -630,7 +630,7 @@ relay_run(const struct relay_opts *o, struct side s[2], struct counters c[2],
     char *err, size_t errsize)
 {
 	struct relay	 rl;
-	sigset_t	 block, old, waitmask;
+	sigset_t	 old, waitmask;
 	int		 status = 1;
 
 	memset(&rl, 0, sizeof(rl));
@@ -640,16 +640,7 @@ relay_run(const struct relay_opts *o, struct side s[2], struct counters c[2],
 	err[0] = '\0';
 	clock_gettime(CLOCK_MONOTONIC, &rl.last);
 
-	/* signals arrive only inside ppoll: no lost wakeups */
-	sigemptyset(&block);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGUSR1);
-	sigprocmask(SIG_BLOCK, &block, &old);
-	waitmask = old;
-	sigdelset(&waitmask, SIGINT);
-	sigdelset(&waitmask, SIGTERM);
-	sigdelset(&waitmask, SIGUSR1);
+	signals_hold(&old, &waitmask, 0);
 
 	if (dir_init(&rl, &rl.d[0], 0, &s[0], &s[1], &c[0]) == -1 ||
 	    dir_init(&rl, &rl.d[1], 1, &s[1], &s[0], &c[1]) == -1)

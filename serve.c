@@ -469,24 +469,14 @@ serve_run(struct addr *a, const struct relay_opts *o, struct side *s,
 	struct serve	 sv;
 	struct pollfd	 pfd;
 	struct timespec	 ts;
-	sigset_t	 block, old, waitmask;
+	sigset_t	 old, waitmask;
 	int		 ms, udp = a->kind == ADDR_UDP, child = 0;
 	size_t		 i;
 
 	memset(&sv, 0, sizeof(sv));
 	sv.a = a;
 	sv.o = o;
-	sigemptyset(&block);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGUSR1);
-	sigaddset(&block, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &block, &old);
-	waitmask = old;
-	sigdelset(&waitmask, SIGINT);
-	sigdelset(&waitmask, SIGTERM);
-	sigdelset(&waitmask, SIGUSR1);
-	sigdelset(&waitmask, SIGCHLD);
+	signals_hold(&old, &waitmask, 1);
 
 	if (udp && (sv.np = reallocarray(NULL, ROUND_PEERS,
 	    sizeof(*sv.np))) == NULL) {
