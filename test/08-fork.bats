@@ -181,7 +181,8 @@ clients() {
 	stop r
 	[ "$status_of" -eq 0 ]
 	for pid in $pids; do
-		! kill -0 "$pid" 2>/dev/null
+		run kill -0 "$pid"
+		[ "$status" -ne 0 ]	# the child is gone
 	done
 	for i in 1 2 3; do
 		wait_exit s$i 5
