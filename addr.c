@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 
 #include <linux/filter.h>
 #include <netinet/in.h>
@@ -17,10 +18,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <strings.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "dgrelay.h"
@@ -31,6 +35,7 @@ enum params {
 	P_LISTENPORT,		/* [HOST:]PORT */
 	P_PATH,
 	P_FD,			/* N or R:W */
+	P_CMD,			/* everything, commas too */
 	P_NONE
 };
 
@@ -50,6 +55,7 @@ static const struct addr_type {
 	{ "unix-seqpacket-listen",	ADDR_SEQPACKET,	1, P_PATH },
 	{ "fd",				ADDR_FD,	0, P_FD },
 	{ "stdio",			ADDR_STDIO,	0, P_NONE },
+	{ "exec",			ADDR_EXEC,	0, P_CMD },
 };
 
 /* Which addresses an option applies to. */
@@ -59,9 +65,10 @@ static const struct addr_type {
 #define ON_SOCKET	0x08	/* any socket we make, and fd: */
 #define ON_TCP		0x10
 #define ON_FORK		0x20	/* listen addresses, fd: */
+#define ON_EXEC		0x40
 
 enum opt_id { O_BIND, O_REUSEPORT, O_RCVBUF, O_SNDBUF, O_MARK, O_DEV,
-	O_NODELAY, O_FORK, O_MAXCHILDREN };
+	O_NODELAY, O_FORK, O_MAXCHILDREN, O_SEQPACKET };
 
 static const struct addr_opt {
 	const char	*name;
@@ -78,6 +85,7 @@ static const struct addr_opt {
 	{ "nodelay",	O_NODELAY,	ON_TCP,		1 },
 	{ "fork",	O_FORK,		ON_FORK,	0 },
 	{ "max-children", O_MAXCHILDREN, ON_FORK,	1 },
+	{ "seqpacket",	O_SEQPACKET,	ON_EXEC,	0 },
 };
 
 static int __attribute__((format(printf, 2, 3)))
@@ -196,6 +204,16 @@ parse_params(struct addr *a, const struct addr_type *t, char *s)
 		if (strcmp(s, "@") == 0)
 			return fail(a, "empty abstract socket name");
 		return 0;
+	case P_CMD:
+		/* options only at the end, so commands may hold commas */
+		while ((p = strrchr(s, ',')) != NULL &&
+		    strcasecmp(p + 1, "seqpacket") == 0) {
+			a->seqpacket = 1;
+			*p = '\0';
+		}
+		if (*s == '\0')
+			return fail(a, "exec needs a command");
+		return copy(a->cmd, sizeof(a->cmd), s);
 	case P_FD:
 		if ((p = strchr(s, ':')) != NULL)
 			*p++ = '\0';
@@ -228,6 +246,8 @@ opt_applies(const struct addr *a, int on)
 		return a->kind == ADDR_TCP;
 	case ON_FORK:
 		return a->listen || a->kind == ADDR_FD;
+	case ON_EXEC:
+		return a->kind == ADDR_EXEC;
 	}
 	return 0;
 }
@@ -304,6 +324,9 @@ parse_option(struct addr *a, char *s)
 			return -1;
 		a->maxchildren = (int)n;
 		return 0;
+	case O_SEQPACKET:
+		a->seqpacket = 1;
+		return 0;
 	}
 	return 0;
 }
@@ -336,7 +359,8 @@ addr_parse(const char *spec, struct addr *a)
 	a->kind = t->kind;
 	a->listen = t->listen;
 
-	if (params != NULL && (o = strchr(params, ',')) != NULL) {
+	if (params != NULL && t->params != P_CMD &&
+	    (o = strchr(params, ',')) != NULL) {
 		*o = '\0';
 		opts = o + 1;
 	}
@@ -734,6 +758,45 @@ open_stdio(struct addr *a, struct side *s)
 	return 0;
 }
 
+/*
+ * exec: /bin/sh -c COMMAND with one end of a socketpair as its standard
+ * input and output; its standard error stays ours.
+ */
+static int
+open_exec(struct addr *a, struct side *s)
+{
+	sigset_t	 none;
+	int		 sv[2], type;
+
+	type = a->seqpacket ? SOCK_SEQPACKET : SOCK_STREAM;
+	if (socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv) == -1)
+		return syserr(a, "socketpair");
+	if ((a->pid = fork()) == -1) {
+		a->pid = 0;
+		close(sv[0]);
+		close(sv[1]);
+		return syserr(a, "fork");
+	}
+	if (a->pid == 0) {
+		/* the command starts with what a shell would give it */
+		signal(SIGPIPE, SIG_DFL);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		if (dup2(sv[1], 0) == -1 || dup2(sv[1], 1) == -1)
+			_exit(126);
+		execl("/bin/sh", "sh", "-c", a->cmd, (char *)NULL);
+		_exit(127);
+	}
+	close(sv[1]);
+	s->rfd = s->wfd = sv[0];
+	s->wsock = 1;
+	s->framed = type == SOCK_STREAM;
+	s->seqpacket = type == SOCK_SEQPACKET;
+	if (set_nonblock(sv[0], NULL) == -1)
+		return syserr(a, "fcntl");
+	return 0;
+}
+
 int
 addr_open(struct addr *a, struct side *s)
 {
@@ -758,6 +821,8 @@ addr_open(struct addr *a, struct side *s)
 		return open_fd(a, s);
 	case ADDR_STDIO:
 		return open_stdio(a, s);
+	case ADDR_EXEC:
+		return open_exec(a, s);
 	}
 	return fail(a, "unknown address kind");
 }
@@ -836,6 +901,38 @@ addr_udp_peer(struct addr *a, const struct sockaddr *peer, socklen_t plen,
 	return 0;
 }
 
+/*
+ * The command of exec: ends with its socket (it saw end of input), or is
+ * told to: SIGTERM, then SIGKILL after 2 seconds.  Its status lands in
+ * a->status.
+ */
+static void
+reap_command(struct addr *a)
+{
+	struct timespec	 ts = { 0, 10 * 1000000L };
+	pid_t		 r;
+	int		 n;
+
+	for (n = 0; n < 50; n++) {	/* a moment to end by itself */
+		if ((r = waitpid(a->pid, &a->status, WNOHANG)) != 0)
+			goto done;
+		nanosleep(&ts, NULL);
+	}
+	(void)kill(a->pid, SIGTERM);
+	a->ended = 1;			/* we ended it: not its failure */
+	for (n = 0; n < 200; n++) {
+		if ((r = waitpid(a->pid, &a->status, WNOHANG)) != 0)
+			goto done;
+		nanosleep(&ts, NULL);
+	}
+	(void)kill(a->pid, SIGKILL);
+	r = waitpid(a->pid, &a->status, 0);
+done:
+	if (r == -1)
+		a->status = 0;		/* reaped elsewhere: nothing to say */
+	a->reaped = 1;
+}
+
 void
 addr_close(struct addr *a, struct side *s)
 {
@@ -856,4 +953,6 @@ addr_close(struct addr *a, struct side *s)
 	if (a->unlink)
 		(void)unlink(a->path);
 	a->unlink = 0;
+	if (a->pid > 0)
+		reap_command(a);
 }

@@ -7,6 +7,7 @@
  * It is the only place that exits.
  */
 #include <sys/types.h>
+#include <sys/wait.h>
 
 #include <err.h>
 #include <errno.h>
@@ -178,6 +179,8 @@ open_side(struct addr *a, struct side *s, int verbose)
 {
 	if (addr_open(a, s) == -1)
 		return -1;
+	if (verbose && a->kind == ADDR_EXEC)
+		logx("%s: started, pid %d", a->spec, (int)a->pid);
 	if (verbose && s->local[0] != '\0' && s->peer[0] == '\0')
 		logx("%s: listening on %s", a->spec, s->local);
 	if (verbose && s->peer[0] != '\0')
@@ -189,6 +192,29 @@ open_side(struct addr *a, struct side *s, int verbose)
 	if (verbose)
 		logx("%s: connection from %s", a->spec, s->peer);
 	return 0;
+}
+
+/*
+ * Close address i; for exec:, say how the command ended (-v), and make a
+ * command that failed by itself a failure of ours.
+ */
+static int
+close_side(struct addr *a, struct side *s, int verbose, int status)
+{
+	int	 st, failed;
+
+	addr_close(a, s);
+	if (a->kind != ADDR_EXEC || !a->reaped)
+		return status;
+	st = a->status;
+	failed = !a->ended && (WIFSIGNALED(st) || WEXITSTATUS(st) != 0);
+	if (failed || verbose) {
+		if (WIFSIGNALED(st))
+			logx("%s: killed by signal %d", a->spec, WTERMSIG(st));
+		else
+			logx("%s: exit %d", a->spec, WEXITSTATUS(st));
+	}
+	return failed && status == 0 ? 1 : status;
 }
 
 /* Relay between the open sides; report.  Returns the exit status. */
@@ -244,7 +270,7 @@ run_forking(const struct relay_opts *o, struct addr a[2], struct side s[2],
 		status = 1;
 	} else
 		status = relay(o, s, stats);
-	addr_close(&a[oi], &s[oi]);
+	status = close_side(&a[oi], &s[oi], o->verbose, status);
 	addr_close(&a[fi], &s[fi]);
 	free(s[fi].pre);
 	return status;
@@ -337,6 +363,6 @@ main(int argc, char *argv[])
 	else
 		status = relay(&o, s, stats);
 	for (i = 0; i < opened; i++)
-		addr_close(&a[i], &s[i]);
+		status = close_side(&a[i], &s[i], o.verbose, status);
 	return status;
 }

@@ -108,7 +108,8 @@ enum addr_kind {
 	ADDR_UNIX,		/* AF_UNIX SOCK_STREAM */
 	ADDR_SEQPACKET,		/* AF_UNIX SOCK_SEQPACKET */
 	ADDR_FD,
-	ADDR_STDIO
+	ADDR_STDIO,
+	ADDR_EXEC		/* /bin/sh -c COMMAND on a socketpair */
 };
 
 /* One parsed ADDRESS argument. */
@@ -119,6 +120,12 @@ struct addr {
 	char		 host[NAME_MAX_];	/* "" for any (listen) */
 	char		 port[8];
 	char		 path[108];	/* unix: '@' starts an abstract name */
+	char		 cmd[SPEC_MAX];	/* exec: the command */
+	int		 seqpacket;	/* exec: SOCK_SEQPACKET */
+	pid_t		 pid;		/* exec: the command's process, 0: none */
+	int		 status;	/* exec: its wait status, once reaped */
+	int		 reaped;
+	int		 ended;		/* exec: dgrelay had to end it */
 	int		 rfd, wfd;	/* fd: */
 	/* options */
 	int		 hasbind;
@@ -192,7 +199,10 @@ void	addr_sockname(const struct sockaddr *sa, socklen_t len, char *buf,
 int	addr_udp_peer(struct addr *a, const struct sockaddr *peer,
 	    socklen_t len, struct side *s);
 
-/* addr_close(a, s): close s, restore inherited descriptors, unlink paths. */
+/*
+ * addr_close(a, s): close s, restore inherited descriptors, unlink paths;
+ * for exec:, end the command if it still runs and reap it into a->status.
+ */
 void	addr_close(struct addr *a, struct side *s);
 
 /* ---------------------------------------------------------------- relay.c */
