@@ -215,6 +215,14 @@ parse_params(struct addr *a, const struct addr_type *t, char *s)
 			return fail(a, "exec needs a command");
 		return copy(a->cmd, sizeof(a->cmd), s);
 	case P_FD:
+		if (!isdigit((unsigned char)*s)) {
+			/* a name systemd gave (FileDescriptorName=) */
+			if (strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN"
+			    "OPQRSTUVWXYZ0123456789._-") != strlen(s))
+				return fail(a, "descriptor %s: invalid", s);
+			return copy(a->fdname, sizeof(a->fdname), s) == -1 ?
+			    fail(a, "descriptor name too long") : 0;
+		}
 		if ((p = strchr(s, ':')) != NULL)
 			*p++ = '\0';
 		if (parse_fdnum(a, s, &a->rfd) == -1)
@@ -685,6 +693,51 @@ bad:
 	return -1;
 }
 
+int
+addr_activation(void)
+{
+	const char	*e, *errstr;
+	long long	 pid, n, i;
+
+	if ((e = getenv("LISTEN_PID")) == NULL)
+		return 0;
+	pid = strtonum(e, 1, INT32_MAX, &errstr);
+	if (errstr != NULL || pid != getpid())
+		return 0;		/* meant for another process */
+	if ((e = getenv("LISTEN_FDS")) == NULL)
+		return 0;
+	n = strtonum(e, 0, 1024, &errstr);
+	if (errstr != NULL)
+		return 0;
+	for (i = 0; i < n; i++)		/* not for exec: commands */
+		(void)fcntl(3 + (int)i, F_SETFD, FD_CLOEXEC);
+	return (int)n;
+}
+
+/* fd:NAME: its place in LISTEN_FDNAMES, from descriptor 3 on. */
+static int
+activated_fd(struct addr *a)
+{
+	const char	*names;
+	size_t		 len = strlen(a->fdname);
+	int		 n, i;
+
+	if ((n = addr_activation()) == 0)
+		return fail(a, "not socket-activated (no LISTEN_FDS for us)");
+	if ((names = getenv("LISTEN_FDNAMES")) == NULL)
+		return fail(a, "no LISTEN_FDNAMES to find %s in", a->fdname);
+	for (i = 0; i < n && names != NULL; i++) {
+		if (strncmp(names, a->fdname, len) == 0 &&
+		    (names[len] == ':' || names[len] == '\0')) {
+			a->rfd = a->wfd = 3 + i;
+			return 0;
+		}
+		if ((names = strchr(names, ':')) != NULL)
+			names++;
+	}
+	return fail(a, "no descriptor named %s in LISTEN_FDNAMES", a->fdname);
+}
+
 /*
  * fd:N, fd:R:W: the kind of side follows from what the descriptor is.
  * A listening stream socket is kept in a->lfd to accept from.
@@ -696,6 +749,8 @@ open_fd(struct addr *a, struct side *s)
 	socklen_t	 len = sizeof(type);
 	struct stat	 st;
 
+	if (a->fdname[0] != '\0' && activated_fd(a) == -1)
+		return -1;
 	if (fstat(a->rfd, &st) == -1 || fstat(a->wfd, &st) == -1)
 		return syserr(a, "fstat");
 	if (getsockopt(a->rfd, SOL_SOCKET, SO_TYPE, &type, &len) == -1) {

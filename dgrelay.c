@@ -347,6 +347,7 @@ main(int argc, char *argv[])
 		errx(2, "%s: fork on one address only", argv[1]);
 
 	signals();
+	(void)addr_activation();	/* systemd's sockets: not for exec: */
 	if (a[0].fork || a[1].fork)
 		return run_forking(&o, a, s, a[1].fork, pw, stats);
 	for (opened = 0; opened < 2; opened++)

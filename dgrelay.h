@@ -127,6 +127,7 @@ struct addr {
 	int		 reaped;
 	int		 ended;		/* exec: dgrelay had to end it */
 	int		 rfd, wfd;	/* fd: */
+	char		 fdname[NAME_MAX_];	/* fd:NAME, from LISTEN_FDNAMES */
 	/* options */
 	int		 hasbind;
 	char		 bindhost[NAME_MAX_];
@@ -198,6 +199,12 @@ void	addr_sockname(const struct sockaddr *sa, socklen_t len, char *buf,
  */
 int	addr_udp_peer(struct addr *a, const struct sockaddr *peer,
 	    socklen_t len, struct side *s);
+
+/*
+ * addr_activation(): how many descriptors systemd passed us (LISTEN_FDS,
+ * checked against LISTEN_PID), 0 when none; they are made close-on-exec.
+ */
+int	addr_activation(void);
 
 /*
  * addr_close(a, s): close s, restore inherited descriptors, unlink paths;
