@@ -17,13 +17,17 @@ SAN	 = -fsanitize=address,undefined -fno-sanitize-recover=all \
 	   -fno-omit-frame-pointer
 FUZZ_SECONDS ?= 30
 
-all: dgrelay test/dgpeer
+all: dgrelay test/dgpeer test/vsock_shim.so
 
 dgrelay: $(SRCS) $(HDRS)
 	$(CC) $(ALL_CFLAGS) -o $@ $(SRCS) $(BSD_LIBS) $(LDFLAGS)
 
 test/dgpeer: test/dgpeer.c
 	$(CC) $(ALL_CFLAGS) -o $@ test/dgpeer.c $(BSD_LIBS) $(LDFLAGS)
+
+# A test shim (LD_PRELOAD): AF_VSOCK mapped to AF_UNIX, see the file.
+test/vsock_shim.so: test/vsock_shim.c
+	$(CC) $(ALL_CFLAGS) -shared -fPIC -o $@ test/vsock_shim.c -ldl
 
 # The sanitized binary keeps the name dgrelay so messages read the same.
 san/dgrelay: $(SRCS) $(HDRS)
@@ -36,7 +40,7 @@ test: all
 # Leaks are not checked here: LeakSanitizer's stop-the-world at exit can
 # spin forever on this kernel (google/sanitizers#777); memory errors and
 # undefined behaviour are.
-check: san/dgrelay test/dgpeer
+check: san/dgrelay test/dgpeer test/vsock_shim.so
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=0 \
 	UBSAN_OPTIONS=print_stacktrace=1 \
 	DGRELAY=$(CURDIR)/san/dgrelay bats test
@@ -66,6 +70,6 @@ install: dgrelay
 	install -m 644 dgrelay.1 $(DESTDIR)$(MANDIR)/man1/dgrelay.1
 
 clean:
-	rm -rf dgrelay test/dgpeer san fuzz
+	rm -rf dgrelay test/dgpeer test/vsock_shim.so san fuzz
 
 .PHONY: all test check fuzz demo lint install clean

@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 
 #include <linux/filter.h>
+#include <linux/vm_sockets.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
@@ -36,6 +37,8 @@ enum params {
 	P_PATH,
 	P_FD,			/* N or R:W */
 	P_CMD,			/* everything, commas too */
+	P_VSOCK,		/* CID:PORT */
+	P_VSOCKLISTEN,		/* [CID:]PORT */
 	P_NONE
 };
 
@@ -56,6 +59,8 @@ static const struct addr_type {
 	{ "fd",				ADDR_FD,	0, P_FD },
 	{ "stdio",			ADDR_STDIO,	0, P_NONE },
 	{ "exec",			ADDR_EXEC,	0, P_CMD },
+	{ "vsock",			ADDR_VSOCK,	0, P_VSOCK },
+	{ "vsock-listen",		ADDR_VSOCK,	1, P_VSOCKLISTEN },
 };
 
 /* Which addresses an option applies to. */
@@ -165,6 +170,55 @@ parse_hostport(struct addr *a, char *s, char *host, char *port,
 	return parse_port(a, p + 1, port, zero_ok);
 }
 
+/* A CID: a number or host (2), local (1), hypervisor (0), any. */
+static int
+parse_cid(struct addr *a, const char *s, int listen)
+{
+	const char	*errstr;
+
+	if (strcasecmp(s, "host") == 0)
+		a->cid = VMADDR_CID_HOST;
+	else if (strcasecmp(s, "local") == 0)
+		a->cid = VMADDR_CID_LOCAL;
+	else if (strcasecmp(s, "hypervisor") == 0)
+		a->cid = VMADDR_CID_HYPERVISOR;
+	else if (strcasecmp(s, "any") == 0) {
+		if (!listen)
+			return fail(a, "CID any only makes sense to listen on");
+		a->cid = VMADDR_CID_ANY;
+	} else {
+		a->cid = (uint32_t)strtonum(s, 0, UINT32_MAX - 1, &errstr);
+		if (errstr != NULL)
+			return fail(a, "CID %s: %s", *s ? s : "(empty)", errstr);
+	}
+	return 0;
+}
+
+/* vsock:CID:PORT, vsock-listen:[CID:]PORT (PORT 0: the kernel picks). */
+static int
+parse_vsock(struct addr *a, char *s, int listen)
+{
+	const char	*errstr;
+	char		*p;
+
+	a->cid = VMADDR_CID_ANY;
+	if ((p = strchr(s, ':')) != NULL) {
+		*p++ = '\0';
+		if (parse_cid(a, s, listen) == -1)
+			return -1;
+		s = p;
+	} else if (!listen)
+		return fail(a, "expected CID:PORT, got '%s'", s);
+	a->vport = (uint32_t)strtonum(s, 0, UINT32_MAX - 1, &errstr);
+	if (errstr != NULL)
+		return fail(a, "port %s: %s", *s ? s : "(empty)", errstr);
+	if (a->vport == 0 && !listen)
+		return fail(a, "port 0 needs a listen address");
+	if (a->vport == 0)
+		a->vport = VMADDR_PORT_ANY;
+	return 0;
+}
+
 static int
 parse_fdnum(struct addr *a, const char *s, int *fd)
 {
@@ -204,6 +258,10 @@ parse_params(struct addr *a, const struct addr_type *t, char *s)
 		if (strcmp(s, "@") == 0)
 			return fail(a, "empty abstract socket name");
 		return 0;
+	case P_VSOCK:
+		return parse_vsock(a, s, 0);
+	case P_VSOCKLISTEN:
+		return parse_vsock(a, s, 1);
 	case P_CMD:
 		/* options only at the end, so commands may hold commas */
 		while ((p = strrchr(s, ',')) != NULL &&
@@ -255,7 +313,7 @@ opt_applies(const struct addr *a, int on)
 	case ON_FORK:
 		return a->listen || a->kind == ADDR_FD;
 	case ON_EXEC:
-		return a->kind == ADDR_EXEC;
+		return a->kind == ADDR_EXEC || a->kind == ADDR_VSOCK;
 	}
 	return 0;
 }
@@ -409,6 +467,15 @@ addr_sockname(const struct sockaddr *sa, socklen_t len, char *buf,
 			    sun_path) - 1), sun->sun_path + 1);
 		else
 			snprintf(buf, size, "%s", sun->sun_path);
+		return;
+	}
+	if (sa->sa_family == AF_VSOCK) {
+		const struct sockaddr_vm *vm = (const struct sockaddr_vm *)sa;
+
+		if (vm->svm_cid == VMADDR_CID_ANY)
+			snprintf(buf, size, "any %u", vm->svm_port);
+		else
+			snprintf(buf, size, "%u %u", vm->svm_cid, vm->svm_port);
 		return;
 	}
 	if (getnameinfo(sa, len, host, sizeof(host), serv, sizeof(serv),
@@ -813,6 +880,51 @@ open_stdio(struct addr *a, struct side *s)
 	return 0;
 }
 
+/* vsock:, vsock-listen: AF_VSOCK, SOCK_STREAM or (seqpacket) SOCK_SEQPACKET. */
+static int
+open_vsock(struct addr *a, struct side *s)
+{
+	struct sockaddr_vm	 vm;
+	int			 fd, type;
+
+	type = a->seqpacket ? SOCK_SEQPACKET : SOCK_STREAM;
+	if ((fd = socket(AF_VSOCK, type | SOCK_CLOEXEC, 0)) == -1)
+		return syserr(a, "socket AF_VSOCK");
+	if (sock_options(a, fd) == -1)
+		goto bad;
+	memset(&vm, 0, sizeof(vm));
+	vm.svm_family = AF_VSOCK;
+	vm.svm_cid = a->cid;
+	vm.svm_port = a->vport;
+	if (a->listen) {
+		if (bind(fd, (struct sockaddr *)&vm, sizeof(vm)) == -1 ||
+		    listen(fd, 16) == -1) {
+			syserr(a, "bind/listen");
+			goto bad;
+		}
+		if (a->fork && set_nonblock(fd, NULL) == -1) {
+			syserr(a, "fcntl");
+			goto bad;
+		}
+		a->lfd = fd;
+		return sock_name(a, fd, 0, s->local, sizeof(s->local));
+	}
+	if (connect(fd, (struct sockaddr *)&vm, sizeof(vm)) == -1) {
+		syserr(a, "connect");
+		goto bad;
+	}
+	s->rfd = s->wfd = fd;
+	s->wsock = 1;
+	s->framed = type == SOCK_STREAM;
+	s->seqpacket = type == SOCK_SEQPACKET;
+	if (set_nonblock(fd, NULL) == -1)
+		return syserr(a, "fcntl");
+	return sock_name(a, fd, 1, s->peer, sizeof(s->peer));
+bad:
+	close(fd);
+	return -1;
+}
+
 /*
  * exec: /bin/sh -c COMMAND with one end of a socketpair as its standard
  * input and output; its standard error stays ours.
@@ -878,6 +990,8 @@ addr_open(struct addr *a, struct side *s)
 		return open_stdio(a, s);
 	case ADDR_EXEC:
 		return open_exec(a, s);
+	case ADDR_VSOCK:
+		return open_vsock(a, s);
 	}
 	return fail(a, "unknown address kind");
 }

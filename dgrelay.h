@@ -109,7 +109,8 @@ enum addr_kind {
 	ADDR_SEQPACKET,		/* AF_UNIX SOCK_SEQPACKET */
 	ADDR_FD,
 	ADDR_STDIO,
-	ADDR_EXEC		/* /bin/sh -c COMMAND on a socketpair */
+	ADDR_EXEC,		/* /bin/sh -c COMMAND on a socketpair */
+	ADDR_VSOCK		/* AF_VSOCK, stream or seqpacket */
 };
 
 /* One parsed ADDRESS argument. */
@@ -121,7 +122,8 @@ struct addr {
 	char		 port[8];
 	char		 path[108];	/* unix: '@' starts an abstract name */
 	char		 cmd[SPEC_MAX];	/* exec: the command */
-	int		 seqpacket;	/* exec: SOCK_SEQPACKET */
+	int		 seqpacket;	/* exec, vsock: SOCK_SEQPACKET */
+	uint32_t	 cid, vport;	/* vsock */
 	pid_t		 pid;		/* exec: the command's process, 0: none */
 	int		 status;	/* exec: its wait status, once reaped */
 	int		 reaped;
