@@ -39,6 +39,7 @@ enum params {
 	P_CMD,			/* everything, commas too */
 	P_VSOCK,		/* CID:PORT */
 	P_VSOCKLISTEN,		/* [CID:]PORT */
+	P_IFNAME,		/* [NAME] */
 	P_NONE
 };
 
@@ -61,6 +62,7 @@ static const struct addr_type {
 	{ "exec",			ADDR_EXEC,	0, P_CMD },
 	{ "vsock",			ADDR_VSOCK,	0, P_VSOCK },
 	{ "vsock-listen",		ADDR_VSOCK,	1, P_VSOCKLISTEN },
+	{ "tun",			ADDR_TUN,	0, P_IFNAME },
 };
 
 /* Which addresses an option applies to. */
@@ -71,9 +73,11 @@ static const struct addr_type {
 #define ON_TCP		0x10
 #define ON_FORK		0x20	/* listen addresses, fd: */
 #define ON_EXEC		0x40
+#define ON_TUN		0x80
 
 enum opt_id { O_BIND, O_REUSEPORT, O_RCVBUF, O_SNDBUF, O_MARK, O_DEV,
-	O_NODELAY, O_FORK, O_MAXCHILDREN, O_SEQPACKET };
+	O_NODELAY, O_FORK, O_MAXCHILDREN, O_SEQPACKET, O_TAP, O_MTU, O_UP,
+	O_ADDR };
 
 static const struct addr_opt {
 	const char	*name;
@@ -91,6 +95,10 @@ static const struct addr_opt {
 	{ "fork",	O_FORK,		ON_FORK,	0 },
 	{ "max-children", O_MAXCHILDREN, ON_FORK,	1 },
 	{ "seqpacket",	O_SEQPACKET,	ON_EXEC,	0 },
+	{ "tap",	O_TAP,		ON_TUN,		0 },
+	{ "mtu",	O_MTU,		ON_TUN,		1 },
+	{ "up",		O_UP,		ON_TUN,		0 },
+	{ "addr",	O_ADDR,		ON_TUN,		1 },
 };
 
 static int __attribute__((format(printf, 2, 3)))
@@ -241,6 +249,14 @@ parse_params(struct addr *a, const struct addr_type *t, char *s)
 		if (s != NULL)
 			return fail(a, "%s takes no parameters", t->name);
 		return 0;
+	case P_IFNAME:
+		/* tun: or tun:NAME; the kernel picks a name for "" */
+		if (s != NULL && copy(a->ifname, sizeof(a->ifname), s) == -1)
+			return fail(a, "device name longer than %d bytes",
+			    IFNAMSIZ - 1);
+		if (strchr(a->ifname, '/') != NULL)
+			return fail(a, "device name %s: invalid", a->ifname);
+		return 0;
 	default:
 		if (s == NULL || *s == '\0')
 			return fail(a, "%s needs parameters after ':'", t->name);
@@ -307,13 +323,15 @@ opt_applies(const struct addr *a, int on)
 	case ON_LISTEN:
 		return ip && a->listen;
 	case ON_SOCKET:
-		return a->kind != ADDR_STDIO;
+		return a->kind != ADDR_STDIO && a->kind != ADDR_TUN;
 	case ON_TCP:
 		return a->kind == ADDR_TCP;
 	case ON_FORK:
 		return a->listen || a->kind == ADDR_FD;
 	case ON_EXEC:
 		return a->kind == ADDR_EXEC || a->kind == ADDR_VSOCK;
+	case ON_TUN:
+		return a->kind == ADDR_TUN;
 	}
 	return 0;
 }
@@ -327,6 +345,27 @@ parse_int(struct addr *a, const char *name, const char *v, long long min,
 	*n = strtonum(v, min, max, &errstr);
 	if (errstr != NULL)
 		return fail(a, "option %s=%s: %s", name, v, errstr);
+	return 0;
+}
+
+/* addr=A.B.C.D/LEN */
+static int
+parse_ifaddr(struct addr *a, char *v)
+{
+	struct in_addr	 in;
+	const char	*errstr;
+	char		*slash;
+
+	if ((slash = strchr(v, '/')) == NULL)
+		return fail(a, "option addr=%s: expected A.B.C.D/LEN", v);
+	*slash++ = '\0';
+	if (inet_pton(AF_INET, v, &in) != 1)
+		return fail(a, "option addr=%s: not an IPv4 address", v);
+	a->prefix = (int)strtonum(slash, 0, 32, &errstr);
+	if (errstr != NULL)
+		return fail(a, "option addr: prefix /%s: %s", slash, errstr);
+	a->ifaddr = in.s_addr;
+	a->hasaddr = 1;
 	return 0;
 }
 
@@ -393,6 +432,19 @@ parse_option(struct addr *a, char *s)
 	case O_SEQPACKET:
 		a->seqpacket = 1;
 		return 0;
+	case O_TAP:
+		a->tap = 1;
+		return 0;
+	case O_UP:
+		a->up = 1;
+		return 0;
+	case O_MTU:
+		if (parse_int(a, s, v, 68, 65535, &n) == -1)
+			return -1;
+		a->mtu = (int)n;
+		return 0;
+	case O_ADDR:
+		return parse_ifaddr(a, v);
 	}
 	return 0;
 }
@@ -992,6 +1044,8 @@ addr_open(struct addr *a, struct side *s)
 		return open_exec(a, s);
 	case ADDR_VSOCK:
 		return open_vsock(a, s);
+	case ADDR_TUN:
+		return tun_open(a, s);
 	}
 	return fail(a, "unknown address kind");
 }

@@ -181,7 +181,9 @@ open_side(struct addr *a, struct side *s, int verbose)
 		return -1;
 	if (verbose && a->kind == ADDR_EXEC)
 		logx("%s: started, pid %d", a->spec, (int)a->pid);
-	if (verbose && s->local[0] != '\0' && s->peer[0] == '\0')
+	if (verbose && a->kind == ADDR_TUN)
+		logx("%s: device %s", a->spec, s->local);
+	else if (verbose && s->local[0] != '\0' && s->peer[0] == '\0')
 		logx("%s: listening on %s", a->spec, s->local);
 	if (verbose && s->peer[0] != '\0')
 		logx("%s: connected to %s", a->spec, s->peer);

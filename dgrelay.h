@@ -110,7 +110,8 @@ enum addr_kind {
 	ADDR_FD,
 	ADDR_STDIO,
 	ADDR_EXEC,		/* /bin/sh -c COMMAND on a socketpair */
-	ADDR_VSOCK		/* AF_VSOCK, stream or seqpacket */
+	ADDR_VSOCK,		/* AF_VSOCK, stream or seqpacket */
+	ADDR_TUN		/* a TUN (or TAP) device */
 };
 
 /* One parsed ADDRESS argument. */
@@ -124,6 +125,10 @@ struct addr {
 	char		 cmd[SPEC_MAX];	/* exec: the command */
 	int		 seqpacket;	/* exec, vsock: SOCK_SEQPACKET */
 	uint32_t	 cid, vport;	/* vsock */
+	char		 ifname[IFNAMSIZ];	/* tun: "" lets the kernel pick */
+	int		 tap, up, mtu;	/* tun: options */
+	int		 hasaddr, prefix;
+	uint32_t	 ifaddr;	/* tun: addr=, network byte order */
 	pid_t		 pid;		/* exec: the command's process, 0: none */
 	int		 status;	/* exec: its wait status, once reaped */
 	int		 reaped;
@@ -155,6 +160,7 @@ struct side {
 	int		 seqpacket;	/* a 0-byte read is end of input */
 	int		 wsock;		/* wfd is a socket: half-close by shutdown */
 	int		 lockpeer;	/* unconnected: adopt the first sender */
+	int		 packet;	/* not a socket: one read/write a datagram */
 	int		 locked;	/* lockpeer side has adopted its peer */
 	int		 rflags, wflags;	/* O_ flags to restore, -1: ours */
 	const char	*name;		/* the address spec */
@@ -245,6 +251,15 @@ int	relay_run(const struct relay_opts *o, struct side s[2],
 
 /* relay_print_counters(c): the counter lines, on stderr. */
 void	relay_print_counters(const struct counters c[2]);
+
+/* ------------------------------------------------------------------ tun.c */
+
+/*
+ * tun_open(a, s): open /dev/net/tun as a's device (IFF_TUN or IFF_TAP, no
+ * packet info), set its MTU, address and state as asked; s->local names
+ * the device.  Returns 0, or -1 with a->err set.
+ */
+int	tun_open(struct addr *a, struct side *s);
 
 /* ---------------------------------------------------------------- serve.c */
 

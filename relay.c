@@ -245,6 +245,45 @@ dg_read(struct relay *rl, struct dir *d)
 		moved(rl);
 }
 
+/*
+ * A datagram side that is not a socket (a TUN device): one read a packet.
+ * A spill byte after the slot tells a packet larger than -s, which is
+ * dropped and counted, never cut.
+ */
+static void
+pk_read(struct relay *rl, struct dir *d)
+{
+	uint8_t		 spill;
+	struct iovec	 iov[2];
+	struct frm	*f;
+	ssize_t		 r;
+
+	while (d->n < d->nq) {
+		f = qat(d, d->n);
+		iov[0].iov_base = f->p + FRAME_HDR;
+		iov[0].iov_len = rl->o->size;
+		iov[1].iov_base = &spill;
+		iov[1].iov_len = 1;
+		if ((r = readv(d->src->rfd, iov, 2)) == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN) {
+				d->eof = 1;
+				d->rerr = errno;
+			}
+			return;
+		}
+		moved(rl);
+		if ((size_t)r > rl->o->size) {
+			d->c->oversize++;
+			continue;
+		}
+		f->len = (size_t)r;
+		frame_put(f->p, f->len);
+		d->n++;
+	}
+}
+
 /* Cut the frames a stream source has buffered into the ring. */
 static void
 st_cut(struct dir *d)
@@ -348,6 +387,31 @@ dg_write(struct relay *rl, struct dir *d)
 	}
 }
 
+/* One write a packet; a packet the device refuses is dropped, counted. */
+static void
+pk_write(struct relay *rl, struct dir *d)
+{
+	struct frm	*f;
+
+	while (d->n > 0) {
+		f = qat(d, 0);
+		if (write(d->dst->wfd, f->p + FRAME_HDR, f->len) != -1) {
+			pop(rl, d, 1);
+			moved(rl);
+		} else if (errno == EAGAIN) {
+			d->wblocked = 1;
+			return;
+		} else if (errno == EINVAL || errno == EIO ||
+		    errno == EMSGSIZE || errno == ENOBUFS || errno == EFAULT)
+			pop(rl, d, 0);	/* not a packet, or the device is down */
+		else if (errno != EINTR) {
+			relay_fail(rl, d->dst, "write: %s", strerror(errno));
+			rl->abort = 1;
+			return;
+		}
+	}
+}
+
 static void
 st_write(struct relay *rl, struct dir *d)
 {
@@ -414,6 +478,8 @@ dir_write(struct relay *rl, struct dir *d)
 	while (d->n > 0 && !d->wblocked && !rl->abort && dst_ready(d)) {
 		if (d->dst->framed)
 			st_write(rl, d);
+		else if (d->dst->packet)
+			pk_write(rl, d);
 		else
 			dg_write(rl, d);
 		if (d->src->framed)
@@ -611,6 +677,8 @@ relay_loop(struct relay *rl, const sigset_t *waitmask)
 				continue;
 			if (d->src->framed)
 				st_read(rl, d);
+			else if (d->src->packet)
+				pk_read(rl, d);
 			else
 				dg_read(rl, d);
 		}

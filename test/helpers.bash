@@ -12,6 +12,11 @@ setup() {
 }
 
 teardown() {
+	kill_bg
+}
+
+# kill_bg: end every process bg started (TERM, then KILL after 5 s).
+kill_bg() {
 	local pid n
 	while read -r pid; do
 		kill -TERM "$pid" 2>/dev/null || continue
