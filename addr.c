@@ -79,26 +79,38 @@ enum opt_id { O_BIND, O_REUSEPORT, O_RCVBUF, O_SNDBUF, O_MARK, O_DEV,
 	O_NODELAY, O_FORK, O_MAXCHILDREN, O_SEQPACKET, O_TAP, O_MTU, O_UP,
 	O_ADDR };
 
+#define SPECIAL	((size_t)-1)	/* an option with its own syntax */
+#define INT(f)	offsetof(struct addr, f)
+
+/*
+ * A flag sets its int field to 1; a number is checked against min..max
+ * into its int field; SPECIAL options are parsed by name below.
+ */
 static const struct addr_opt {
 	const char	*name;
 	enum opt_id	 id;
 	int		 on;
 	int		 value;		/* 1: takes =VALUE, 0: takes none */
+	size_t		 off;
+	long long	 min, max;
 } addr_opts[] = {
-	{ "bind",	O_BIND,		ON_CONNECT,	1 },
-	{ "reuseport",	O_REUSEPORT,	ON_LISTEN,	0 },
-	{ "rcvbuf",	O_RCVBUF,	ON_SOCKET,	1 },
-	{ "sndbuf",	O_SNDBUF,	ON_SOCKET,	1 },
-	{ "mark",	O_MARK,		ON_IP,		1 },
-	{ "dev",	O_DEV,		ON_IP,		1 },
-	{ "nodelay",	O_NODELAY,	ON_TCP,		1 },
-	{ "fork",	O_FORK,		ON_FORK,	0 },
-	{ "max-children", O_MAXCHILDREN, ON_FORK,	1 },
-	{ "seqpacket",	O_SEQPACKET,	ON_EXEC,	0 },
-	{ "tap",	O_TAP,		ON_TUN,		0 },
-	{ "mtu",	O_MTU,		ON_TUN,		1 },
-	{ "up",		O_UP,		ON_TUN,		0 },
-	{ "addr",	O_ADDR,		ON_TUN,		1 },
+	{ "bind",	O_BIND,		ON_CONNECT,	1, SPECIAL, 0, 0 },
+	{ "reuseport",	O_REUSEPORT,	ON_LISTEN,	0, INT(reuseport), 0, 0 },
+	{ "rcvbuf",	O_RCVBUF,	ON_SOCKET,	1, INT(rcvbuf), 1,
+	    INT32_MAX / 2 },
+	{ "sndbuf",	O_SNDBUF,	ON_SOCKET,	1, INT(sndbuf), 1,
+	    INT32_MAX / 2 },
+	{ "mark",	O_MARK,		ON_IP,		1, SPECIAL, 0, 0 },
+	{ "dev",	O_DEV,		ON_IP,		1, SPECIAL, 0, 0 },
+	{ "nodelay",	O_NODELAY,	ON_TCP,		1, INT(nodelay), 0, 1 },
+	{ "fork",	O_FORK,		ON_FORK,	0, INT(fork), 0, 0 },
+	{ "max-children", O_MAXCHILDREN, ON_FORK,	1, INT(maxchildren), 1,
+	    100000 },
+	{ "seqpacket",	O_SEQPACKET,	ON_EXEC,	0, INT(seqpacket), 0, 0 },
+	{ "tap",	O_TAP,		ON_TUN,		0, INT(tap), 0, 0 },
+	{ "mtu",	O_MTU,		ON_TUN,		1, INT(mtu), 68, 65535 },
+	{ "up",		O_UP,		ON_TUN,		0, INT(up), 0, 0 },
+	{ "addr",	O_ADDR,		ON_TUN,		1, SPECIAL, 0, 0 },
 };
 
 static int __attribute__((format(printf, 2, 3)))
@@ -393,19 +405,22 @@ parse_option(struct addr *a, char *s)
 	if (!o->value && v != NULL)
 		return fail(a, "option %s takes no value", s);
 
+	if (o->off != SPECIAL) {
+		int	*field = (int *)(void *)((char *)a + o->off);
+
+		if (!o->value) {
+			*field = 1;
+			return 0;
+		}
+		if (parse_int(a, s, v, o->min, o->max, &n) == -1)
+			return -1;
+		*field = (int)n;
+		return 0;
+	}
 	switch (o->id) {
 	case O_BIND:
 		a->hasbind = 1;
 		return parse_hostport(a, v, a->bindhost, a->bindport, 0, 1);
-	case O_REUSEPORT:
-		a->reuseport = 1;
-		return 0;
-	case O_RCVBUF:
-	case O_SNDBUF:
-		if (parse_int(a, s, v, 1, INT32_MAX / 2, &n) == -1)
-			return -1;
-		*(o->id == O_RCVBUF ? &a->rcvbuf : &a->sndbuf) = (int)n;
-		return 0;
 	case O_MARK:
 		if (parse_int(a, s, v, 0, UINT32_MAX, &n) == -1)
 			return -1;
@@ -416,37 +431,11 @@ parse_option(struct addr *a, char *s)
 		if (*v == '\0' || copy(a->dev, sizeof(a->dev), v) == -1)
 			return fail(a, "option dev=%s: bad interface name", v);
 		return 0;
-	case O_NODELAY:
-		if (parse_int(a, s, v, 0, 1, &n) == -1)
-			return -1;
-		a->nodelay = (int)n;
-		return 0;
-	case O_FORK:
-		a->fork = 1;
-		return 0;
-	case O_MAXCHILDREN:
-		if (parse_int(a, s, v, 1, 100000, &n) == -1)
-			return -1;
-		a->maxchildren = (int)n;
-		return 0;
-	case O_SEQPACKET:
-		a->seqpacket = 1;
-		return 0;
-	case O_TAP:
-		a->tap = 1;
-		return 0;
-	case O_UP:
-		a->up = 1;
-		return 0;
-	case O_MTU:
-		if (parse_int(a, s, v, 68, 65535, &n) == -1)
-			return -1;
-		a->mtu = (int)n;
-		return 0;
 	case O_ADDR:
 		return parse_ifaddr(a, v);
+	default:
+		return 0;
 	}
-	return 0;
 }
 
 int
