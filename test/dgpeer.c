@@ -794,6 +794,7 @@ cmd_flood_close(int argc, char **argv)
 	static uint8_t	 buf[1002];
 	struct conn	 c;
 	long long	 until;
+	size_t		 off = 0;
 	ssize_t		 r;
 	int		 st;
 
@@ -804,14 +805,27 @@ cmd_flood_close(int argc, char **argv)
 	buf[0] = 1000 >> 8;
 	buf[1] = 1000 & 0xff;
 	until = now_ms() + 5000;
-	/* until our writes have stood still for a while: both ways full */
-	for (long long still = now_ms(); now_ms() < until &&
-	    now_ms() - still < 500; ) {
-		if ((r = write(c.wfd, buf, sizeof(buf))) > 0) {
-			if (r != (ssize_t)sizeof(buf))
-				errx(1, "short write");	/* keep frames whole */
+	/*
+	 * Until our writes have stood still for a while, both ways full, and
+	 * enough went through for answers to pile up, even on a slow
+	 * machine; at most 5 s.
+	 */
+	for (long long still = now_ms(), sent = 0; now_ms() < until &&
+	    (now_ms() - still < 500 || sent < 2000); ) {
+		if ((r = write(c.wfd, buf + off, sizeof(buf) - off)) > 0) {
+			off += (size_t)r;	/* frames stay whole */
+			if (off == sizeof(buf)) {
+				off = 0;
+				sent++;
+			}
 			still = now_ms();
 		} else
+			usleep(10000);
+	}
+	while (off > 0 && off < sizeof(buf) && now_ms() < until + 5000) {
+		if ((r = write(c.wfd, buf + off, sizeof(buf) - off)) > 0)
+			off += (size_t)r;
+		else
 			usleep(10000);
 	}
 	shutdown(c.wfd, SHUT_WR);
