@@ -50,10 +50,19 @@ fuzz/fuzz_frame: test/fuzz_frame.c frame.c $(HDRS)
 	clang -std=gnu11 -D_GNU_SOURCE -g -O1 -I. \
 	    -fsanitize=fuzzer,address,undefined -o $@ test/fuzz_frame.c frame.c
 
-fuzz: fuzz/fuzz_frame
-	@mkdir -p fuzz/corpus
+fuzz/fuzz_addr: test/fuzz_addr.c addr.c tun.c $(HDRS)
+	@mkdir -p fuzz
+	clang -std=gnu11 -D_GNU_SOURCE -g -O1 -I. $(BSD_CFLAGS) \
+	    -fsanitize=fuzzer,address,undefined -o $@ test/fuzz_addr.c addr.c \
+	    tun.c $(BSD_LIBS)
+
+# Each target for FUZZ_SECONDS, from its seed corpus in test/corpus/.
+fuzz: fuzz/fuzz_frame fuzz/fuzz_addr
+	@mkdir -p fuzz/corpus fuzz/corpus-addr
 	fuzz/fuzz_frame -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
 	    fuzz/corpus test/corpus/frame
+	fuzz/fuzz_addr -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    -max_len=1100 fuzz/corpus-addr test/corpus/addr
 
 demo: all
 	sh test/demo.sh

@@ -118,9 +118,14 @@ fail(struct addr *a, const char *fmt, ...)
 {
 	va_list	 ap;
 
+	char	*c;
+
 	va_start(ap, fmt);
 	vsnprintf(a->err, sizeof(a->err), fmt, ap);
 	va_end(ap);
+	for (c = a->err; *c != '\0'; c++)	/* the reason is one line */
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
 	return -1;
 }
 
@@ -135,6 +140,16 @@ static int
 copy(char *dst, size_t size, const char *src)
 {
 	return strlcpy(dst, src, size) < size ? 0 : -1;
+}
+
+/* A host is printable and has no spaces; names go to the resolver. */
+static int
+check_host(struct addr *a, const char *h)
+{
+	for (; *h != '\0'; h++)
+		if (!isgraph((unsigned char)*h))
+			return fail(a, "host: invalid character");
+	return 0;
 }
 
 static int
@@ -172,6 +187,8 @@ parse_hostport(struct addr *a, char *s, char *host, char *port,
 			return fail(a, "empty host in brackets");
 		if (copy(host, NAME_MAX_, s + 1) == -1)
 			return fail(a, "host name too long");
+		if (check_host(a, host) == -1)
+			return -1;
 		return parse_port(a, p + 1, port, zero_ok);
 	}
 	if ((p = strrchr(s, ':')) == NULL) {
@@ -187,6 +204,8 @@ parse_hostport(struct addr *a, char *s, char *host, char *port,
 		return fail(a, "empty host");
 	if (copy(host, NAME_MAX_, s) == -1)
 		return fail(a, "host name too long");
+	if (check_host(a, host) == -1)
+		return -1;
 	return parse_port(a, p + 1, port, zero_ok);
 }
 

@@ -9,7 +9,6 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 
-#include <err.h>
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
@@ -33,7 +32,7 @@ volatile sig_atomic_t sig_child;
 static void __attribute__((format(printf, 2, 0)))
 vlog(int with_errno, const char *fmt, va_list ap)
 {
-	char	 line[1024];
+	char	 line[4096];	/* an address (< 1024) and its reason fit */
 	int	 e = errno, n, m;
 
 	n = snprintf(line, sizeof(line), "%s: ", getprogname());
@@ -48,6 +47,9 @@ vlog(int with_errno, const char *fmt, va_list ap)
 		n += snprintf(line + n, sizeof(line) - n, ": %s", strerror(e));
 	if ((size_t)n >= sizeof(line) - 1)
 		n = (int)sizeof(line) - 2;
+	for (m = 0; m < n; m++)		/* one message, one line */
+		if ((unsigned char)line[m] < 0x20 || line[m] == 0x7f)
+			line[m] = '?';
 	line[n++] = '\n';
 	(void)write(STDERR_FILENO, line, (size_t)n);
 	errno = e;
@@ -71,6 +73,18 @@ logerr(const char *fmt, ...)
 	va_start(ap, fmt);
 	vlog(1, fmt, ap);
 	va_end(ap);
+}
+
+/* A bad flag or address: one line, exit 2. */
+static void __attribute__((noreturn, format(printf, 1, 2)))
+bad(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vlog(0, fmt, ap);
+	va_end(ap);
+	exit(2);
 }
 
 static void __attribute__((noreturn))
@@ -142,20 +156,20 @@ parse_idle(const char *s)
 	size_t		 i;
 
 	if (strlcpy(buf, s, sizeof(buf)) >= sizeof(buf))
-		errx(2, "idle %s: too long", s);
+		bad("idle %s: too long", s);
 	if ((dot = strchr(buf, '.')) != NULL) {
 		*dot++ = '\0';
 		if (*dot == '\0' || strlen(dot) > 3 ||
 		    strspn(dot, "0123456789") != strlen(dot))
-			errx(2, "idle %s: at most three decimals", s);
+			bad("idle %s: at most three decimals", s);
 		for (i = 0; i < 3; i++)
 			ms = ms * 10 + (i < strlen(dot) ? dot[i] - '0' : 0);
 	}
 	sec = strtonum(buf, 0, 31536000, &errstr);
 	if (errstr != NULL)
-		errx(2, "idle %s: %s", s, errstr);
+		bad("idle %s: %s", s, errstr);
 	if (sec * 1000 + ms == 0)
-		errx(2, "idle %s: must be more than 0", s);
+		bad("idle %s: must be more than 0", s);
 	return sec * 1000 + ms;
 }
 
@@ -299,7 +313,7 @@ main(int argc, char *argv[])
 		case 'b':
 			o.count = strtonum(optarg, 1, COUNT_MAX, &errstr);
 			if (errstr != NULL)
-				errx(2, "count %s: %s", optarg, errstr);
+				bad("count %s: %s", optarg, errstr);
 			break;
 		case 'h':
 			usage(0);
@@ -309,7 +323,7 @@ main(int argc, char *argv[])
 		case 's':
 			o.size = strtonum(optarg, 1, FRAME_MAX, &errstr);
 			if (errstr != NULL)
-				errx(2, "size %s: %s", optarg, errstr);
+				bad("size %s: %s", optarg, errstr);
 			break;
 		case 't':
 			o.idle_ms = parse_idle(optarg);
@@ -328,12 +342,12 @@ main(int argc, char *argv[])
 			break;
 		case 'Z':
 			if ((pw = getpwnam(optarg)) == NULL)
-				errx(2, "user %s: no such user", optarg);
+				bad("user %s: no such user", optarg);
 			break;
 		case ':':
-			errx(2, "-%c needs a value", optopt);
+			bad("-%c needs a value", optopt);
 		default:
-			errx(2, "-%c: unknown flag (-h for usage)", optopt);
+			bad("-%c: unknown flag (-h for usage)", optopt);
 		}
 	}
 	argc -= optind;
@@ -341,12 +355,13 @@ main(int argc, char *argv[])
 	if (argc != 2)
 		usage(2);
 	if (!o.dir[0] && !o.dir[1])
-		errx(2, "-u and -U together relay nothing");
+		bad("-u and -U together relay nothing");
 	for (i = 0; i < 2; i++)
 		if (addr_parse(argv[i], &a[i]) == -1)
-			errx(2, "%s: %s", argv[i], a[i].err);
+			bad("%.256s%s: %s", argv[i], strlen(argv[i]) > 256 ?
+			    "..." : "", a[i].err);
 	if (a[0].fork && a[1].fork)
-		errx(2, "%s: fork on one address only", argv[1]);
+		bad("%s: fork on one address only", argv[1]);
 
 	signals();
 	(void)addr_activation();	/* systemd's sockets: not for exec: */

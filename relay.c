@@ -11,7 +11,6 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
-#include <err.h>
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>

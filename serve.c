@@ -15,7 +15,6 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 
-#include <err.h>
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>

@@ -75,6 +75,10 @@ bad() {
 	bad "udp:[::1]53" stdio "missing port after [::1]"
 	bad "udp:[]:53" stdio "empty host in brackets"
 	bad udp-listen: stdio "needs parameters"
+	# control characters never split the one line, nor reach a resolver
+	bad "$(printf 'ud\np:1')" stdio "ud?p:1: unknown address type 'ud?p'"
+	bad "$(printf 'udp:a\nb:1')" stdio "udp:a?b:1: host: invalid character"
+	bad "udp:a b:1" stdio "host: invalid character"
 	bad stdio:x stdio "stdio takes no parameters"
 	bad fd:1x stdio "descriptor 1x: invalid"
 	bad "fd:a/b" stdio "descriptor a/b: invalid"
