@@ -9,7 +9,7 @@ load helpers
 # containing MESSAGE, and writes nothing to stdout.
 bad() {
 	local msg=${*: -1}
-	run --separate-stderr "$DGRELAY" "${@:1:$#-1}"
+	run --separate-stderr timeout 30 "$DGRELAY" "${@:1:$#-1}"
 	[ "$status" -eq 2 ] || { echo "status $status: $stderr"; return 1; }
 	[ -z "$output" ] || { echo "stdout: $output"; return 1; }
 	[ "$(printf '%s\n' "$stderr" | wc -l)" -eq 1 ] ||
@@ -19,7 +19,7 @@ bad() {
 }
 
 @test "-h prints the usage on stdout and exits 0" {
-	run --separate-stderr "$DGRELAY" -h
+	run --separate-stderr timeout 30 "$DGRELAY" -h
 	[ "$status" -eq 0 ]
 	[ "$output" = "usage: dgrelay [-hSuUVv] [-b count] [-s size] [-t idle] [-Z user] ADDRESS ADDRESS" ]
 	[ -z "$stderr" ]
@@ -30,12 +30,12 @@ bad() {
 	syn=$(mandoc -Tascii "$BATS_TEST_DIRNAME/../dgrelay.1" |
 	    sed 's/.\x08//g' | sed -n '/^SYNOPSIS/,/^DESCRIPTION/p' |
 	    sed '1d;$d' | tr -s '[:space:]' ' ' | sed 's/^ //;s/ $//')
-	run "$DGRELAY" -h
+	run timeout 30 "$DGRELAY" -h
 	[ "$output" = "usage: $syn" ]
 }
 
 @test "-V prints the version and exits 0" {
-	run "$DGRELAY" -V
+	run timeout 30 "$DGRELAY" -V
 	[ "$status" -eq 0 ]
 	[[ "$output" =~ ^dgrelay\ [0-9]+\.[0-9]+\.[0-9]+$ ]]
 }
@@ -114,7 +114,7 @@ bad() {
 
 @test "connect refused: exit 1, one line naming the address and the error" {
 	p=$("$PEER" free tcp | awk '{print $2}')
-	run --separate-stderr "$DGRELAY" tcp:127.0.0.1:"$p" stdio
+	run --separate-stderr timeout 30 "$DGRELAY" tcp:127.0.0.1:"$p" stdio
 	[ "$status" -eq 1 ]
 	[ "$stderr" = "dgrelay: tcp:127.0.0.1:$p: connect: Connection refused" ]
 }
@@ -122,19 +122,19 @@ bad() {
 @test "address in use: exit 1 naming the address" {
 	relay a udp-listen:127.0.0.1:0 udp:127.0.0.1:9
 	p=$(port a)
-	run --separate-stderr "$DGRELAY" udp-listen:127.0.0.1:"$p" udp:127.0.0.1:9
+	run --separate-stderr timeout 30 "$DGRELAY" udp-listen:127.0.0.1:"$p" udp:127.0.0.1:9
 	[ "$status" -eq 1 ]
 	[ "$stderr" = "dgrelay: udp-listen:127.0.0.1:$p: bind: Address already in use" ]
 }
 
 @test "missing unix socket path: exit 1 naming it" {
-	run --separate-stderr "$DGRELAY" unix:"$TMP/nope" stdio
+	run --separate-stderr timeout 30 "$DGRELAY" unix:"$TMP/nope" stdio
 	[ "$status" -eq 1 ]
 	[ "$stderr" = "dgrelay: unix:$TMP/nope: connect: No such file or directory" ]
 }
 
 @test "fd: of a descriptor that is not open: exit 1" {
-	run --separate-stderr "$DGRELAY" fd:7 stdio
+	run --separate-stderr timeout 30 "$DGRELAY" fd:7 stdio
 	[ "$status" -eq 1 ]
 	[ "$stderr" = "dgrelay: fd:7: fstat: Bad file descriptor" ]
 }

@@ -56,7 +56,7 @@ bytes_in() {
 	bg d "$PEER" dump -n 4
 	wait_for "$TMP/d.out" '^port'
 	frames 6869 - 00 - >"$TMP/frames"
-	run --separate-stderr "$DGRELAY" -S stdio udp:127.0.0.1:"$(port d)" \
+	run --separate-stderr timeout 30 "$DGRELAY" -S stdio udp:127.0.0.1:"$(port d)" \
 	    <"$TMP/frames"
 	[ "$status" -eq 0 ]
 	wait_exit d
@@ -85,7 +85,7 @@ bytes_in() {
 	wait_for "$TMP/d.out" '^port'
 	long=$(printf 'ee%.0s' $(seq 200))
 	frames 616263 "$long" 646566 >"$TMP/frames"
-	run --separate-stderr "$DGRELAY" -S -s 100 stdio udp:127.0.0.1:"$(port d)" \
+	run --separate-stderr timeout 30 "$DGRELAY" -S -s 100 stdio udp:127.0.0.1:"$(port d)" \
 	    <"$TMP/frames"
 	[ "$status" -eq 0 ]
 	wait_exit d

@@ -108,7 +108,7 @@ load helpers
 @test "EOF at a frame boundary: everything is delivered, exit 0 (65535-byte frames)" {
 	relay b tcp-listen:127.0.0.1:0 stdio </dev/null
 	"$PEER" gen -n 300 -m 0 -M 65535 -S 3 >"$TMP/frames"
-	run "$DGRELAY" stdio tcp:127.0.0.1:"$(port b)" <"$TMP/frames"
+	run timeout 30 "$DGRELAY" stdio tcp:127.0.0.1:"$(port b)" <"$TMP/frames"
 	[ "$status" -eq 0 ]
 	wait_exit b
 	[ "$status_of" -eq 0 ]
@@ -121,7 +121,7 @@ load helpers
 	bg d "$PEER" dump -n 2
 	wait_for "$TMP/d.out" '^port'
 	{ frames aa bbbb; unhex 0005616263; } >"$TMP/frames"
-	run --separate-stderr "$DGRELAY" -S stdio udp:127.0.0.1:"$(port d)" \
+	run --separate-stderr timeout 30 "$DGRELAY" -S stdio udp:127.0.0.1:"$(port d)" \
 	    <"$TMP/frames"
 	[ "$status" -eq 1 ]
 	wait_exit d
@@ -131,13 +131,13 @@ load helpers
 }
 
 @test "EOF inside a header byte is a truncated frame too" {
-	run --separate-stderr "$DGRELAY" stdio udp:127.0.0.1:9 < <(unhex 00)
+	run --separate-stderr timeout 30 "$DGRELAY" stdio udp:127.0.0.1:9 < <(unhex 00)
 	[ "$status" -eq 1 ]
 	[ "$stderr" = "dgrelay: stdio: truncated frame at eof" ]
 }
 
 @test "EOF inside a skipped oversize frame is a truncated frame" {
-	run --separate-stderr "$DGRELAY" -s 10 stdio udp:127.0.0.1:9 \
+	run --separate-stderr timeout 30 "$DGRELAY" -s 10 stdio udp:127.0.0.1:9 \
 	    < <(unhex 0100616263)
 	[ "$status" -eq 1 ]
 	[ "$stderr" = "dgrelay: stdio: truncated frame at eof" ]

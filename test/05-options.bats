@@ -30,7 +30,7 @@ sock_of() {
 	p=$(port a)
 	relay b udp-listen:127.0.0.1:"$p",reuseport udp:127.0.0.1:9
 	grep -q "listening on 127.0.0.1 $p\$" "$TMP/b.err"
-	run "$DGRELAY" udp-listen:127.0.0.1:"$p" udp:127.0.0.1:9
+	run timeout 30 "$DGRELAY" udp-listen:127.0.0.1:"$p" udp:127.0.0.1:9
 	[ "$status" -eq 1 ]
 	relay t tcp-listen:127.0.0.1:0,reuseport udp:127.0.0.1:9
 	relay u tcp-listen:127.0.0.1:"$(port t)",reuseport udp:127.0.0.1:9
@@ -75,7 +75,7 @@ sock_of() {
 	exec 5>"$TMP/in"
 	wait_for "$TMP/r.err" 'connected to'
 	[[ "$(sock_of r "$p")" == *"127.0.0.1%lo:"* ]]
-	run --separate-stderr "$DGRELAY" stdio udp:127.0.0.1:9,dev=nosuchdev0
+	run --separate-stderr timeout 30 "$DGRELAY" stdio udp:127.0.0.1:9,dev=nosuchdev0
 	[ "$status" -eq 1 ]
 	[ "$stderr" = "dgrelay: udp:127.0.0.1:9,dev=nosuchdev0: setsockopt SO_BINDTODEVICE: No such device" ]
 }

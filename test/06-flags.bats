@@ -121,7 +121,7 @@ start_echo_relay() {
 @test "-b 1024 (the most): 20000 small frames through two stream relays" {
 	relay b -b 1024 -s 200 tcp-listen:127.0.0.1:0 stdio </dev/null
 	"$PEER" gen -n 20000 -m 0 -M 200 -S 5 >"$TMP/frames"
-	run "$DGRELAY" -b 1024 -s 200 stdio tcp:127.0.0.1:"$(port b)" \
+	run timeout 30 "$DGRELAY" -b 1024 -s 200 stdio tcp:127.0.0.1:"$(port b)" \
 	    <"$TMP/frames"
 	[ "$status" -eq 0 ]
 	wait_exit b

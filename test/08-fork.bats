@@ -205,19 +205,19 @@ clients() {
 }
 
 @test "fork: bad combinations exit 2" {
-	run --separate-stderr "$DGRELAY" tcp-listen:0,fork udp-listen:0,fork
+	run --separate-stderr timeout 30 "$DGRELAY" tcp-listen:0,fork udp-listen:0,fork
 	[ "$status" -eq 2 ]
 	[ "$stderr" = "dgrelay: udp-listen:0,fork: fork on one address only" ]
-	run --separate-stderr "$DGRELAY" tcp-listen:0,max-children=3 stdio
+	run --separate-stderr timeout 30 "$DGRELAY" tcp-listen:0,max-children=3 stdio
 	[ "$status" -eq 2 ]
 	[[ "$stderr" == *"option max-children needs fork" ]]
-	run --separate-stderr "$DGRELAY" udp:127.0.0.1:5,fork stdio
+	run --separate-stderr timeout 30 "$DGRELAY" udp:127.0.0.1:5,fork stdio
 	[ "$status" -eq 2 ]
 	[[ "$stderr" == *"option fork does not apply to this address" ]]
-	run --separate-stderr "$DGRELAY" tcp-listen:0,fork,max-children=0 stdio
+	run --separate-stderr timeout 30 "$DGRELAY" tcp-listen:0,fork,max-children=0 stdio
 	[ "$status" -eq 2 ]
 	[[ "$stderr" == *"option max-children=0: too small" ]]
-	run --separate-stderr "$DGRELAY" fd:0,fork stdio </dev/null
+	run --separate-stderr timeout 30 "$DGRELAY" fd:0,fork stdio </dev/null
 	[ "$status" -eq 1 ]
 	[[ "$stderr" == *"option fork needs a listening stream socket" ]]
 }

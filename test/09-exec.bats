@@ -23,7 +23,7 @@ load helpers
 @test "a command that writes frames and exits: all delivered, exit 0" {
 	bg d "$PEER" dump -n 3
 	wait_for "$TMP/d.out" '^port'
-	run --separate-stderr "$DGRELAY" -v exec:"printf '\\000\\002hi\\000\\000\\000\\001!'" \
+	run --separate-stderr timeout 30 "$DGRELAY" -v exec:"printf '\\000\\002hi\\000\\000\\000\\001!'" \
 	    udp:127.0.0.1:"$(port d)"
 	[ "$status" -eq 0 ]
 	wait_exit d
@@ -33,20 +33,20 @@ load helpers
 }
 
 @test "a command that fails: exit 1, one line with its status" {
-	run --separate-stderr "$DGRELAY" stdio 'exec:exit 3' </dev/null
+	run --separate-stderr timeout 30 "$DGRELAY" stdio 'exec:exit 3' </dev/null
 	[ "$status" -eq 1 ]
 	[ "$stderr" = "dgrelay: exec:exit 3: exit 3" ]
 }
 
 @test "a command that does not exist: the shell says so, exit 1" {
-	run --separate-stderr "$DGRELAY" stdio exec:no-such-command-here </dev/null
+	run --separate-stderr timeout 30 "$DGRELAY" stdio exec:no-such-command-here </dev/null
 	[ "$status" -eq 1 ]
 	[[ "$stderr" == *"no-such-command-here: not found"* ]]
 	[[ "$stderr" == *"dgrelay: exec:no-such-command-here: exit 127" ]]
 }
 
 @test "the command's stderr is dgrelay's; commas stay in the command" {
-	run --separate-stderr "$DGRELAY" stdio 'exec:echo a,b,c >&2' </dev/null
+	run --separate-stderr timeout 30 "$DGRELAY" stdio 'exec:echo a,b,c >&2' </dev/null
 	[ "$status" -eq 0 ]
 	[ "$stderr" = "a,b,c" ]
 }
@@ -65,10 +65,10 @@ load helpers
 }
 
 @test "exec: bad forms exit 2" {
-	run --separate-stderr "$DGRELAY" stdio exec:
+	run --separate-stderr timeout 30 "$DGRELAY" stdio exec:
 	[ "$status" -eq 2 ]
 	[[ "$stderr" == *"exec needs parameters after ':'"* ]]
-	run --separate-stderr "$DGRELAY" stdio exec:,seqpacket
+	run --separate-stderr timeout 30 "$DGRELAY" stdio exec:,seqpacket
 	[ "$status" -eq 2 ]
 	[[ "$stderr" == *"exec needs a command"* ]]
 }

@@ -46,7 +46,7 @@ free() { "$PEER" free "$1" | awk '{print $2}'; }
 }
 
 @test "fd:NAME without activation, or with another process's: exit 1" {
-	run --separate-stderr "$DGRELAY" fd:relay stdio </dev/null
+	run --separate-stderr timeout 30 "$DGRELAY" fd:relay stdio </dev/null
 	[ "$status" -eq 1 ]
 	[ "$stderr" = "dgrelay: fd:relay: not socket-activated (no LISTEN_FDS for us)" ]
 	run --separate-stderr env LISTEN_PID=1 LISTEN_FDS=1 LISTEN_FDNAMES=relay \

@@ -8,7 +8,7 @@
 load helpers
 
 need_vsock() {
-	"$DGRELAY" vsock-listen:0 udp:127.0.0.1:9 2>"$TMP/probe.err" &
+	timeout 10 "$DGRELAY" vsock-listen:0 udp:127.0.0.1:9 2>"$TMP/probe.err" 3>&- &
 	local pid=$! n
 	for n in $(seq 40); do
 		grep -q 'listening on\|socket AF_VSOCK' "$TMP/probe.err" && break
@@ -36,22 +36,22 @@ shim() {
 }
 
 @test "vsock: malformed addresses exit 2" {
-	run --separate-stderr "$DGRELAY" vsock:5 stdio
+	run --separate-stderr timeout 30 "$DGRELAY" vsock:5 stdio
 	[ "$status" -eq 2 ]
 	[ "$stderr" = "dgrelay: vsock:5: expected CID:PORT, got '5'" ]
-	run --separate-stderr "$DGRELAY" vsock:any:5 stdio
+	run --separate-stderr timeout 30 "$DGRELAY" vsock:any:5 stdio
 	[ "$status" -eq 2 ]
 	[[ "$stderr" == *"CID any only makes sense to listen on" ]]
-	run --separate-stderr "$DGRELAY" vsock:nohost:5 stdio
+	run --separate-stderr timeout 30 "$DGRELAY" vsock:nohost:5 stdio
 	[ "$status" -eq 2 ]
 	[[ "$stderr" == *"CID nohost: invalid" ]]
-	run --separate-stderr "$DGRELAY" vsock:local:4294967295 stdio
+	run --separate-stderr timeout 30 "$DGRELAY" vsock:local:4294967295 stdio
 	[ "$status" -eq 2 ]
 	[[ "$stderr" == *"port 4294967295: too large" ]]
-	run --separate-stderr "$DGRELAY" vsock:local:0 stdio
+	run --separate-stderr timeout 30 "$DGRELAY" vsock:local:0 stdio
 	[ "$status" -eq 2 ]
 	[[ "$stderr" == *"port 0 needs a listen address" ]]
-	run --separate-stderr "$DGRELAY" vsock:1:5,nodelay=0 stdio
+	run --separate-stderr timeout 30 "$DGRELAY" vsock:1:5,nodelay=0 stdio
 	[ "$status" -eq 2 ]
 }
 

@@ -127,19 +127,19 @@ netns() {
 }
 
 @test "tun: bad options exit 2" {
-	run --separate-stderr "$DGRELAY" tun:,addr=10.0.0.1/33 stdio
+	run --separate-stderr timeout 30 "$DGRELAY" tun:,addr=10.0.0.1/33 stdio
 	[ "$status" -eq 2 ]
 	[[ "$stderr" == *"option addr: prefix /33: too large" ]]
-	run --separate-stderr "$DGRELAY" tun:,addr=10.0.0.1 stdio
+	run --separate-stderr timeout 30 "$DGRELAY" tun:,addr=10.0.0.1 stdio
 	[ "$status" -eq 2 ]
 	[[ "$stderr" == *"expected A.B.C.D/LEN" ]]
-	run --separate-stderr "$DGRELAY" tun:,mtu=10 stdio
+	run --separate-stderr timeout 30 "$DGRELAY" tun:,mtu=10 stdio
 	[ "$status" -eq 2 ]
 	[[ "$stderr" == *"option mtu=10: too small" ]]
-	run --separate-stderr "$DGRELAY" udp:127.0.0.1:5,tap stdio
+	run --separate-stderr timeout 30 "$DGRELAY" udp:127.0.0.1:5,tap stdio
 	[ "$status" -eq 2 ]
 	[[ "$stderr" == *"option tap does not apply to this address" ]]
-	run --separate-stderr "$DGRELAY" tun:abcdefghijklmnopq stdio
+	run --separate-stderr timeout 30 "$DGRELAY" tun:abcdefghijklmnopq stdio
 	[ "$status" -eq 2 ]
 	[[ "$stderr" == *"device name longer than 15 bytes" ]]
 }
