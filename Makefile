@@ -17,13 +17,16 @@ SAN	 = -fsanitize=address,undefined -fno-sanitize-recover=all \
 	   -fno-omit-frame-pointer
 FUZZ_SECONDS ?= 30
 
-all: dgrelay test/dgpeer test/vsock_shim.so
+all: dgrelay test/dgpeer test/vsock_shim.so bench/dgbench
 
 dgrelay: $(SRCS) $(HDRS)
 	$(CC) $(ALL_CFLAGS) -o $@ $(SRCS) $(BSD_LIBS) $(LDFLAGS)
 
 test/dgpeer: test/dgpeer.c
 	$(CC) $(ALL_CFLAGS) -o $@ test/dgpeer.c $(BSD_LIBS) $(LDFLAGS)
+
+bench/dgbench: bench/dgbench.c
+	$(CC) $(ALL_CFLAGS) -o $@ bench/dgbench.c $(BSD_LIBS) $(LDFLAGS)
 
 # A test shim (LD_PRELOAD): AF_VSOCK mapped to AF_UNIX, see the file.
 test/vsock_shim.so: test/vsock_shim.c
@@ -67,10 +70,14 @@ fuzz: fuzz/fuzz_frame fuzz/fuzz_addr
 demo: all
 	sh test/demo.sh
 
+# dgrelay, udptunnel and socat side by side; see bench/run.sh.
+bench: all
+	bash bench/run.sh
+
 lint:
 	mandoc -Tlint -Wwarning dgrelay.1
 	shellcheck -s bash -e SC2034,SC2154,SC1090,SC1091 test/*.bash test/*.bats \
-	    test/*.sh .ci/run
+	    test/*.sh bench/*.sh .ci/run
 	shellcheck test/deps
 
 install: dgrelay
@@ -79,6 +86,6 @@ install: dgrelay
 	install -m 644 dgrelay.1 $(DESTDIR)$(MANDIR)/man1/dgrelay.1
 
 clean:
-	rm -rf dgrelay test/dgpeer test/vsock_shim.so san fuzz
+	rm -rf dgrelay test/dgpeer test/vsock_shim.so bench/dgbench san fuzz
 
-.PHONY: all test check fuzz demo lint install clean
+.PHONY: all test check fuzz demo bench lint install clean
