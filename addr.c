@@ -565,7 +565,12 @@ setopt(int fd, int level, int name, int val)
 	return setsockopt(fd, level, name, &val, sizeof(val));
 }
 
-/* The options that apply to any socket of ours, before bind/connect. */
+/*
+ * The options that apply to any socket of ours, before bind/connect.  A
+ * UDP socket asks for UDP_BUF_DEF bytes of buffer each way unless told:
+ * a burst waits in the kernel instead of being dropped.  The kernel grants
+ * at most net.core.rmem_max / wmem_max (doubled); no privilege is used.
+ */
 static int
 sock_options(struct addr *a, int fd)
 {
@@ -573,6 +578,10 @@ sock_options(struct addr *a, int fd)
 		return syserr(a, "setsockopt SO_RCVBUF");
 	if (a->sndbuf && setopt(fd, SOL_SOCKET, SO_SNDBUF, a->sndbuf) == -1)
 		return syserr(a, "setsockopt SO_SNDBUF");
+	if (a->kind == ADDR_UDP && a->rcvbuf == 0)
+		(void)setopt(fd, SOL_SOCKET, SO_RCVBUF, UDP_BUF_DEF);
+	if (a->kind == ADDR_UDP && a->sndbuf == 0)
+		(void)setopt(fd, SOL_SOCKET, SO_SNDBUF, UDP_BUF_DEF);
 	if (a->hasmark &&
 	    setopt(fd, SOL_SOCKET, SO_MARK, (int)a->mark) == -1)
 		return syserr(a, "setsockopt SO_MARK");

@@ -6,10 +6,19 @@
  * A datagram source receives straight into fixed slots of -s + 2 bytes.
  * A stream source reads big chunks into one buffer and frames are cut out
  * of it in place (frame.c); its ring entries point into that buffer.
+ *
+ * A UDP source with UDP_GRO may receive a run of datagrams coalesced into
+ * one slot; the ring entry then says so (seg, nseg) and the sinks cut it
+ * where they write: a stream sink gathers a header for each datagram, a
+ * UDP sink passes the run on as one UDP_SEGMENT send.  No copy either way.
+ * A UDP sink also sends runs of equal-size queued datagrams that way.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+
+#include <netinet/in.h>
+#include <netinet/udp.h>
 
 #include <errno.h>
 #include <poll.h>
@@ -23,9 +32,21 @@
 
 #include "dgrelay.h"
 
+#define NVEC		1024	/* UIO_MAXIOV: iovecs a call, messages a sendmmsg */
+#define GSO_SEGS	64	/* UDP_SEGMENT: datagrams a send (older kernels) */
+#define GSO_BYTES	65507	/* ... and their payload bytes (IPv4's limit) */
+#define GRO_MIN		65527	/* -s that holds any coalesced run (IPv6) */
+#define CTL_SIZE	CMSG_SPACE(sizeof(int))	/* UDP_GRO, UDP_SEGMENT */
+
 struct frm {
 	uint8_t		*p;		/* header; payload at p + FRAME_HDR */
 	size_t		 len;		/* payload bytes */
+	/* nseg > 1: a coalesced run (GRO) of nseg datagrams of seg bytes, the
+	 * last maybe shorter, back to back from p + FRAME_HDR; their frame
+	 * headers are h (hl for the last), as p holds none */
+	size_t		 seg;
+	unsigned	 nseg;
+	uint8_t		 h[FRAME_HDR], hl[FRAME_HDR];
 };
 
 struct dir {
@@ -37,14 +58,19 @@ struct dir {
 	struct frame_buf fb;		/* stream source: mem as read buffer */
 	struct frm	*q;		/* ring of queued frames */
 	unsigned	 nq, head, n;	/* ring size, first, how many */
-	size_t		 woff;		/* stream sink: bytes of q[head] written */
-	int		 retried;	/* q[head] was retried after ECONNREFUSED */
+	unsigned	 wseg;		/* datagrams of q[head] gone */
+	size_t		 woff;		/* stream sink: bytes of the next written */
+	int		 retried;	/* it was retried after ECONNREFUSED */
+	int		 gro;		/* source: UDP_GRO is on */
+	size_t		 gsomax;	/* sink: largest UDP_SEGMENT size, 0: none */
 	int		 eof;		/* source ended or failed */
 	int		 rerr;		/* errno of a failed read, 0 for eof */
 	int		 done;		/* eof and everything delivered */
 	int		 wblocked;	/* sink said EAGAIN: wait for POLLOUT */
-	struct mmsghdr	*msg;
+	struct mmsghdr	*msg;		/* NVEC of each, for a call */
 	struct iovec	*iov;
+	unsigned	*mseg;		/* datagrams in each message sent */
+	uint8_t		*ctl;		/* CTL_SIZE bytes a message */
 	struct sockaddr_storage *from;	/* senders, for a lockpeer source */
 };
 
@@ -92,23 +118,69 @@ moved(struct relay *rl)
 		clock_gettime(CLOCK_MONOTONIC, &rl->last);
 }
 
-/* q[head] left dgrelay: delivered, or dropped. */
+/* Bytes of datagram j of f, and where they are. */
+static size_t
+seg_len(const struct frm *f, unsigned j)
+{
+	return j + 1 < f->nseg ? f->seg : f->len - (size_t)j * f->seg;
+}
+
+static uint8_t *
+seg_at(const struct frm *f, unsigned j)
+{
+	return f->p + FRAME_HDR + (size_t)j * f->seg;
+}
+
+/* f is one datagram of len bytes; its header is written at f->p. */
+static void
+frm_one(struct frm *f, size_t len)
+{
+	f->len = len;
+	f->seg = 0;
+	f->nseg = 1;
+	frame_put(f->p, len);
+}
+
+/* The first queued datagram left dgrelay: delivered, or dropped. */
 static void
 pop(struct relay *rl, struct dir *d, int delivered)
 {
 	struct frm	*f = qat(d, 0);
+	size_t		 len = seg_len(f, d->wseg);
 
 	if (delivered) {
 		d->c->dgrams++;
-		d->c->bytes += f->len;
+		d->c->bytes += len;
 		if (rl->o->verbose >= 2)
-			logx("%s: %zu bytes", d->id ? "2>1" : "1>2", f->len);
+			logx("%s: %zu bytes", d->id ? "2>1" : "1>2", len);
 	} else
 		d->c->senderr++;
-	d->head = (d->head + 1) % d->nq;
-	d->n--;
 	d->woff = 0;
 	d->retried = 0;
+	if (++d->wseg < f->nseg)
+		return;
+	d->wseg = 0;
+	d->head = (d->head + 1) % d->nq;
+	d->n--;
+}
+
+static void
+pop_n(struct relay *rl, struct dir *d, unsigned k, int delivered)
+{
+	while (k-- > 0)
+		pop(rl, d, delivered);
+}
+
+/* Datagrams queued, not yet gone. */
+static uint64_t
+queued(struct dir *d)
+{
+	uint64_t	 k = 0;
+	unsigned	 i;
+
+	for (i = 0; i < d->n; i++)
+		k += qat(d, i)->nseg;
+	return k - d->wseg;
 }
 
 static int
@@ -172,12 +244,29 @@ dg_preload(struct relay *rl, struct dir *d)
 			d->c->oversize++;
 		else {
 			f = qat(d, d->n++);
-			memcpy(f->p, s->pre + s->preoff, FRAME_HDR + len);
-			f->len = len;
+			memcpy(f->p + FRAME_HDR, s->pre + s->preoff + FRAME_HDR,
+			    len);
+			frm_one(f, len);
 		}
 		s->preoff += FRAME_HDR + len;
 	}
 	moved(rl);
+}
+
+/* The UDP_GRO segment size of a received message, 0 when it has none. */
+static size_t
+gro_size(struct msghdr *m)
+{
+	struct cmsghdr	*c;
+	int		 v;
+
+	for (c = CMSG_FIRSTHDR(m); c != NULL; c = CMSG_NXTHDR(m, c))
+		if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO &&
+		    c->cmsg_len >= CMSG_LEN(sizeof(v))) {
+			memcpy(&v, CMSG_DATA(c), sizeof(v));
+			return v > 0 ? (size_t)v : 0;
+		}
+	return 0;
 }
 
 static void
@@ -187,6 +276,7 @@ dg_read(struct relay *rl, struct dir *d)
 	unsigned	 i, k = d->nq - d->n, kept = 0;
 	struct frm	*f, *g;
 	uint8_t		*p;
+	size_t		 gso;
 	int		 r, flags;
 
 	for (i = 0; i < k; i++) {
@@ -198,6 +288,10 @@ dg_read(struct relay *rl, struct dir *d)
 		if (s->lockpeer) {
 			d->msg[i].msg_hdr.msg_name = &d->from[i];
 			d->msg[i].msg_hdr.msg_namelen = sizeof(d->from[i]);
+		}
+		if (d->gro) {
+			d->msg[i].msg_hdr.msg_control = d->ctl + i * CTL_SIZE;
+			d->msg[i].msg_hdr.msg_controllen = CTL_SIZE;
 		}
 	}
 	if ((r = recvmmsg(s->rfd, d->msg, k, MSG_DONTWAIT, NULL)) == -1) {
@@ -235,8 +329,15 @@ dg_read(struct relay *rl, struct dir *d)
 			f->p = g->p;
 			g->p = p;
 		}
-		f->len = d->msg[i].msg_len;
-		frame_put(f->p, f->len);
+		gso = d->gro ? gro_size(&d->msg[i].msg_hdr) : 0;
+		if (gso > 0 && d->msg[i].msg_len > gso) {
+			f->len = d->msg[i].msg_len;
+			f->seg = gso;
+			f->nseg = (unsigned)((f->len + gso - 1) / gso);
+			frame_put(f->h, gso);
+			frame_put(f->hl, seg_len(f, f->nseg - 1));
+		} else
+			frm_one(f, d->msg[i].msg_len);
 		kept++;
 	}
 	d->n += kept;
@@ -277,8 +378,7 @@ pk_read(struct relay *rl, struct dir *d)
 			d->c->oversize++;
 			continue;
 		}
-		f->len = (size_t)r;
-		frame_put(f->p, f->len);
+		frm_one(f, (size_t)r);
 		d->n++;
 	}
 }
@@ -297,6 +397,8 @@ st_cut(struct dir *d)
 			f = qat(d, d->n++);
 			f->p = p;
 			f->len = len;
+			f->seg = 0;
+			f->nseg = 1;
 			break;
 		case FRAME_SKIP:
 			d->c->oversize++;
@@ -340,27 +442,131 @@ st_read(struct relay *rl, struct dir *d)
 
 /* --------------------------------------------------------------- sinks */
 
+static int
+gso_fits(const struct dir *d, size_t seg, size_t len, unsigned nseg)
+{
+	return seg > 0 && seg <= d->gsomax && len <= GSO_BYTES &&
+	    nseg <= GSO_SEGS;
+}
+
+/* Message m of a send is a UDP_SEGMENT run of seg-byte datagrams. */
+static void
+msg_gso(struct dir *d, unsigned m, size_t seg)
+{
+	struct msghdr	*h = &d->msg[m].msg_hdr;
+	struct cmsghdr	*c;
+	uint16_t	 v = (uint16_t)seg;
+
+	h->msg_control = d->ctl + m * CTL_SIZE;
+	h->msg_controllen = CMSG_SPACE(sizeof(v));
+	c = CMSG_FIRSTHDR(h);
+	c->cmsg_level = SOL_UDP;
+	c->cmsg_type = UDP_SEGMENT;
+	c->cmsg_len = CMSG_LEN(sizeof(v));
+	memcpy(CMSG_DATA(c), &v, sizeof(v));
+}
+
+/*
+ * Lay the queued datagrams out as messages for one sendmmsg; d->mseg
+ * says how many datagrams each carries.  A coalesced run goes whole as
+ * one UDP_SEGMENT message when it may, else a message per datagram;
+ * single datagrams of one size (the last of a run may be shorter) are
+ * joined into one.  Returns the number of messages.
+ */
+static unsigned
+dg_build(struct dir *d)
+{
+	struct msghdr	*h;
+	struct frm	*f, *g;
+	unsigned	 i = 0, j = d->wseg, m = 0, v = 0, run;
+	size_t		 total;
+
+	for (; i < d->n && m < NVEC && v < NVEC; m++) {
+		f = qat(d, i);
+		h = &d->msg[m].msg_hdr;
+		memset(h, 0, sizeof(*h));
+		h->msg_iov = &d->iov[v];
+		if (f->nseg > 1 && j == 0 &&
+		    gso_fits(d, f->seg, f->len, f->nseg)) {
+			d->iov[v].iov_base = seg_at(f, 0);
+			d->iov[v++].iov_len = f->len;
+			h->msg_iovlen = 1;
+			msg_gso(d, m, f->seg);
+			d->mseg[m] = f->nseg;
+			i++;
+			continue;
+		}
+		if (f->nseg > 1) {
+			d->iov[v].iov_base = seg_at(f, j);
+			d->iov[v++].iov_len = seg_len(f, j);
+			h->msg_iovlen = 1;
+			d->mseg[m] = 1;
+			if (++j == f->nseg) {
+				i++;
+				j = 0;
+			}
+			continue;
+		}
+		d->iov[v].iov_base = seg_at(f, 0);
+		d->iov[v++].iov_len = f->len;
+		total = f->len;
+		run = 1;
+		while (gso_fits(d, f->len, total, run) && i + run < d->n &&
+		    run < GSO_SEGS && v < NVEC) {
+			g = qat(d, i + run);
+			if (g->nseg != 1 || g->len == 0 || g->len > f->len ||
+			    total + g->len > GSO_BYTES)
+				break;
+			d->iov[v].iov_base = seg_at(g, 0);
+			d->iov[v++].iov_len = g->len;
+			total += g->len;
+			run++;
+			if (g->len < f->len)
+				break;		/* a shorter one ends a run */
+		}
+		if (run > 1)
+			msg_gso(d, m, f->len);
+		h->msg_iovlen = run;
+		d->mseg[m] = run;
+		i += run;
+	}
+	return m;
+}
+
+/*
+ * The kernel refused UDP_SEGMENT for a run of seg-byte datagrams: no
+ * support (EIO: no checksum offload; ENOPROTOOPT, EOPNOTSUPP), or seg is
+ * more than the route takes (EINVAL, EMSGSIZE).  From now on this sink
+ * sends such datagrams one by one.  Returns whether to try again so.
+ */
+static int
+gso_refused(struct dir *d, int e, struct msghdr *h)
+{
+	uint16_t	 seg;
+
+	if (h->msg_controllen == 0)
+		return 0;
+	memcpy(&seg, CMSG_DATA(CMSG_FIRSTHDR(h)), sizeof(seg));
+	if (e == EIO || e == ENOPROTOOPT || e == EOPNOTSUPP)
+		d->gsomax = 0;
+	else if (e == EINVAL || e == EMSGSIZE)
+		d->gsomax = seg - 1;	/* below seg: strictly less */
+	else
+		return 0;
+	return 1;
+}
+
 static void
 dg_write(struct relay *rl, struct dir *d)
 {
 	unsigned	 i, k;
-	struct frm	*f;
 	int		 r;
 
 	while (d->n > 0) {
-		k = d->n;
-		for (i = 0; i < k; i++) {
-			f = qat(d, i);
-			d->iov[i].iov_base = f->p + FRAME_HDR;
-			d->iov[i].iov_len = f->len;
-			memset(&d->msg[i].msg_hdr, 0,
-			    sizeof(d->msg[i].msg_hdr));
-			d->msg[i].msg_hdr.msg_iov = &d->iov[i];
-			d->msg[i].msg_hdr.msg_iovlen = 1;
-		}
+		k = dg_build(d);
 		if ((r = sendmmsg(d->dst->wfd, d->msg, k, MSG_DONTWAIT)) >= 0) {
 			for (i = 0; i < (unsigned)r; i++)
-				pop(rl, d, 1);
+				pop_n(rl, d, d->mseg[i], 1);
 			if (r > 0)
 				moved(rl);
 			continue;
@@ -369,7 +575,7 @@ dg_write(struct relay *rl, struct dir *d)
 			d->wblocked = 1;
 			return;
 		}
-		if (errno == EINTR)
+		if (errno == EINTR || gso_refused(d, errno, &d->msg[0].msg_hdr))
 			continue;
 		if (errno == ECONNREFUSED && !d->retried) {
 			/* refused: an earlier datagram; this one was not sent */
@@ -382,7 +588,7 @@ dg_write(struct relay *rl, struct dir *d)
 			rl->abort = 1;
 			return;
 		}
-		pop(rl, d, 0);
+		pop_n(rl, d, d->mseg[0], 0);
 	}
 }
 
@@ -394,7 +600,8 @@ pk_write(struct relay *rl, struct dir *d)
 
 	while (d->n > 0) {
 		f = qat(d, 0);
-		if (write(d->dst->wfd, f->p + FRAME_HDR, f->len) != -1) {
+		if (write(d->dst->wfd, seg_at(f, d->wseg),
+		    seg_len(f, d->wseg)) != -1) {
 			pop(rl, d, 1);
 			moved(rl);
 		} else if (errno == EAGAIN) {
@@ -411,29 +618,53 @@ pk_write(struct relay *rl, struct dir *d)
 	}
 }
 
+/* Add len bytes at p to an iovec list; neighbours in memory share one. */
+static void
+iov_add(struct iovec *iov, unsigned *n, uint8_t *p, size_t len)
+{
+	if (len == 0)
+		return;
+	if (*n > 0 && (uint8_t *)iov[*n - 1].iov_base + iov[*n - 1].iov_len ==
+	    p)
+		iov[*n - 1].iov_len += len;
+	else {
+		iov[*n].iov_base = p;
+		iov[(*n)++].iov_len = len;
+	}
+}
+
 static void
 st_write(struct relay *rl, struct dir *d)
 {
 	struct iovec	*iov = d->iov;
 	struct frm	*f;
-	uint8_t		*p, *end = NULL;
-	size_t		 len;
+	uint8_t		*hdr;
+	size_t		 len, skip, off, total = 0;
 	ssize_t		 r;
-	unsigned	 i, niov = 0;
+	unsigned	 i, j, niov = 0;
 
-	/* gather every queued frame; neighbours in memory share an iovec */
-	for (i = 0; i < d->n; i++) {
+	/* gather every queued frame, from the first byte not yet written */
+	for (i = 0; i < d->n && niov + 2 <= NVEC; i++) {
 		f = qat(d, i);
-		p = f->p + (i == 0 ? d->woff : 0);
-		len = FRAME_HDR + f->len - (i == 0 ? d->woff : 0);
-		if (niov > 0 && p == end)
-			iov[niov - 1].iov_len += len;
-		else {
-			iov[niov].iov_base = p;
-			iov[niov++].iov_len = len;
+		skip = i == 0 ? d->woff : 0;
+		if (f->nseg == 1) {
+			iov_add(iov, &niov, f->p + skip,
+			    FRAME_HDR + f->len - skip);
+			continue;
 		}
-		end = p + len;
+		for (j = i == 0 ? d->wseg : 0; j < f->nseg &&
+		    niov + 2 <= NVEC; j++, skip = 0) {
+			len = seg_len(f, j);
+			hdr = j + 1 < f->nseg ? f->h : f->hl;
+			if (skip < FRAME_HDR)
+				iov_add(iov, &niov, hdr + skip,
+				    FRAME_HDR - skip);
+			off = skip > FRAME_HDR ? skip - FRAME_HDR : 0;
+			iov_add(iov, &niov, seg_at(f, j) + off, len - off);
+		}
 	}
+	for (i = 0; i < niov; i++)
+		total += iov[i].iov_len;
 	while ((r = writev(d->dst->wfd, iov, (int)niov)) == -1 &&
 	    errno == EINTR)
 		;
@@ -454,8 +685,10 @@ st_write(struct relay *rl, struct dir *d)
 		return;
 	}
 	moved(rl);
+	if ((size_t)r < total)
+		d->wblocked = 1;	/* short write: the kernel is full */
 	while (r > 0) {
-		len = FRAME_HDR + qat(d, 0)->len - d->woff;
+		len = FRAME_HDR + seg_len(qat(d, 0), d->wseg) - d->woff;
 		if ((size_t)r < len) {
 			d->woff += (size_t)r;	/* resume here, frame whole */
 			break;
@@ -463,8 +696,6 @@ st_write(struct relay *rl, struct dir *d)
 		r -= (ssize_t)len;
 		pop(rl, d, 1);
 	}
-	if (d->n > 0)
-		d->wblocked = 1;	/* short write: the kernel is full */
 }
 
 /*
@@ -534,6 +765,26 @@ dir_finish(struct relay *rl, struct dir *d)
 /* -------------------------------------------------------------- the loop */
 
 static int
+setopt(int fd, int level, int name, int val)
+{
+	return setsockopt(fd, level, name, &val, sizeof(val));
+}
+
+/* fd is a UDP socket (and the kernel knows UDP_SEGMENT). */
+static int
+udp_socket(int fd)
+{
+	int		 v;
+	socklen_t	 len = sizeof(v);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &v, &len) == -1 ||
+	    v != IPPROTO_UDP)
+		return 0;
+	len = sizeof(v);
+	return getsockopt(fd, SOL_UDP, UDP_SEGMENT, &v, &len) == 0;
+}
+
+static int
 dir_init(struct relay *rl, struct dir *d, int id, struct side *src,
     struct side *dst, struct counters *c)
 {
@@ -552,20 +803,33 @@ dir_init(struct relay *rl, struct dir *d, int id, struct side *src,
 		return 0;
 	if ((d->mem = reallocarray(NULL, d->nq, slot)) == NULL ||
 	    (d->q = reallocarray(NULL, d->nq, sizeof(*d->q))) == NULL ||
-	    (d->msg = reallocarray(NULL, d->nq, sizeof(*d->msg))) == NULL ||
-	    (d->iov = reallocarray(NULL, d->nq, sizeof(*d->iov))) == NULL ||
+	    (d->msg = reallocarray(NULL, NVEC, sizeof(*d->msg))) == NULL ||
+	    (d->iov = reallocarray(NULL, NVEC, sizeof(*d->iov))) == NULL ||
+	    (d->mseg = reallocarray(NULL, NVEC, sizeof(*d->mseg))) == NULL ||
+	    (d->ctl = reallocarray(NULL, NVEC, CTL_SIZE)) == NULL ||
 	    (src->lockpeer && (d->from = reallocarray(NULL, d->nq,
 	    sizeof(*d->from))) == NULL))
 		return -1;
 	for (i = 0; i < d->nq; i++)
 		d->q[i].p = d->mem + (size_t)i * slot;
 	frame_buf_init(&d->fb, d->mem, d->nq * slot, o->size);
+	/* GRO only where a slot holds any run the kernel may coalesce */
+	if (!src->framed && !src->packet && o->size >= GRO_MIN &&
+	    udp_socket(src->rfd) && setopt(src->rfd, SOL_UDP, UDP_GRO, 1) == 0)
+		d->gro = 1;
+	if (!dst->framed && !dst->packet && udp_socket(dst->wfd))
+		d->gsomax = GSO_BYTES;
 	return 0;
 }
 
 static void
 dir_free(struct dir *d)
 {
+	/* an inherited socket goes back as it came */
+	if (d->gro && d->src->rflags != -1)
+		(void)setopt(d->src->rfd, SOL_UDP, UDP_GRO, 0);
+	free(d->mseg);
+	free(d->ctl);
 	free(d->mem);
 	free(d->q);
 	free(d->msg);
@@ -688,7 +952,7 @@ relay_loop(struct relay *rl, const sigset_t *waitmask)
 		dir_write(rl, &rl->d[i]);
 	}
 	for (i = 0; i < 2; i++)
-		rl->d[i].c->unsent += rl->d[i].n;
+		rl->d[i].c->unsent += queued(&rl->d[i]);
 	return rl->status;
 }
 
