@@ -1,0 +1,392 @@
+/*
+ * libFuzzer target for relay.c itself: the real relay_run() loop, a stream
+ * source, and a datagram or stream sink, with the system calls the loop
+ * makes replaced (at compile time, -Dread=fz_read and so on: see the
+ * Makefile) by fakes that play out the fuzz input:
+ *
+ *   bytes 0-1	-s (1..65535)		byte 2	-b (1..64)
+ *   byte 3	bit 0: stream sink (else datagram); bit 1: the sink is UDP
+ *		(UDP_SEGMENT allowed); bit 2: UDP_SEGMENT refused above the
+ *		segment size in bytes 4-5 (EMSGSIZE); bits 4-7: seed of the
+ *		sink's behaviour (short writes, EAGAIN, partial sendmmsg)
+ *   bytes 4-5	that segment size
+ *   then	chunks: a length byte L (L < 0xf0: L + 1 bytes; else
+ *		(L - 0xef) * 4096), then that many bytes of the stream; each
+ *		chunk is handed out by reads of at most its length.
+ *
+ * What the sink got must be exactly the frames of the stream that fit -s,
+ * in order, byte for byte (a UDP_SEGMENT message split as the kernel
+ * would); the counters must add up (relayed, bytes, oversize, truncated,
+ * nothing unsent), and the exit status must say whether the stream ended
+ * inside a frame.  A loop that would wait forever, or spin, aborts.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <netinet/in.h>
+#include <netinet/udp.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dgrelay.h"
+
+#define CHECK(c) do { if (!(c)) { fprintf(stderr, "%s:%d: %s\n", \
+	__FILE__, __LINE__, #c); abort(); } } while (0)
+
+#define SRC_FD	1000001		/* never a real descriptor */
+#define DST_FD	1000002
+
+volatile sig_atomic_t sig_quit, sig_stats, sig_child;
+
+void
+logx(const char *fmt, ...)
+{
+	(void)fmt;
+}
+
+void
+logerr(const char *fmt, ...)
+{
+	(void)fmt;
+}
+
+/* adopt() needs it; a stream source never adopts a peer */
+void
+addr_sockname(const struct sockaddr *sa, socklen_t len, char *buf,
+    size_t size)
+{
+	(void)sa; (void)len; (void)buf; (void)size;
+	abort();
+}
+
+void
+signals_hold(sigset_t *old, sigset_t *waitmask, int child)
+{
+	(void)child;
+	sigprocmask(SIG_BLOCK, NULL, old);
+	*waitmask = *old;
+}
+
+/* ------------------------------------------------------------ the play */
+
+static struct {
+	const uint8_t	*in;		/* the chunk script */
+	size_t		 inlen, inpos;
+	size_t		 chunk_left;	/* bytes of the current chunk */
+	uint8_t		*stream;	/* every byte handed out, in order */
+	size_t		 slen;
+	int		 eof_given;
+	int		 udp, refuse;
+	size_t		 refuse_above;
+	uint64_t	 rng;
+	int		 last_eagain;
+	unsigned long	 polls, limit;
+	/* what the sink got */
+	uint8_t		*out;		/* stream sink: bytes; datagram sink: */
+	size_t		 olen, ocap;	/* datagrams as frames, the same */
+} P;
+
+static unsigned
+rnd(unsigned n)
+{
+	P.rng = P.rng * 6364136223846793005ULL + 1442695040888963407ULL;
+	return (unsigned)(P.rng >> 33) % n;
+}
+
+static void
+out_add(const void *p, size_t n)
+{
+	if (P.olen + n > P.ocap) {
+		P.ocap = (P.olen + n) * 2 + 1024;
+		P.out = realloc(P.out, P.ocap);
+		CHECK(P.out != NULL);
+	}
+	memcpy(P.out + P.olen, p, n);
+	P.olen += n;
+}
+
+/* A datagram arrived at the sink: kept as a frame, to compare alike. */
+static void
+out_dgram(const uint8_t *p, size_t n)
+{
+	uint8_t	 h[2] = { (uint8_t)(n >> 8), (uint8_t)n };
+
+	CHECK(n <= FRAME_MAX);
+	out_add(h, 2);
+	out_add(p, n);
+}
+
+ssize_t
+fz_read(int fd, void *buf, size_t n)
+{
+	size_t	 len;
+	uint8_t	 l;
+
+	CHECK(fd == SRC_FD);
+	CHECK(n > 0);
+	while (P.chunk_left == 0) {
+		if (P.inpos >= P.inlen) {
+			P.eof_given++;
+			CHECK(P.eof_given == 1);	/* read again after eof */
+			return 0;
+		}
+		l = P.in[P.inpos++];
+		P.chunk_left = l < 0xf0 ? (size_t)l + 1 :
+		    (size_t)(l - 0xef) * 4096;
+		if (P.chunk_left > P.inlen - P.inpos)
+			P.chunk_left = P.inlen - P.inpos;
+	}
+	len = n < P.chunk_left ? n : P.chunk_left;
+	memcpy(buf, P.in + P.inpos, len);
+	memcpy(P.stream + P.slen, P.in + P.inpos, len);
+	P.slen += len;
+	P.inpos += len;
+	P.chunk_left -= len;
+	return (ssize_t)len;
+}
+
+static int
+eagain(void)
+{
+	if (!P.last_eagain && rnd(4) == 0) {
+		P.last_eagain = 1;
+		errno = EAGAIN;
+		return 1;
+	}
+	P.last_eagain = 0;
+	return 0;
+}
+
+ssize_t
+fz_writev(int fd, const struct iovec *iov, int n)
+{
+	size_t	 total = 0, take, k;
+	int	 i;
+
+	CHECK(fd == DST_FD);
+	CHECK(n > 0 && n <= 1024);
+	for (i = 0; i < n; i++)
+		total += iov[i].iov_len;
+	CHECK(total > 0);
+	if (eagain())
+		return -1;
+	take = rnd(3) == 0 ? 1 + rnd((unsigned)total) : total;
+	for (i = 0, k = take; k > 0; i++) {
+		size_t	 m = iov[i].iov_len < k ? iov[i].iov_len : k;
+
+		out_add(iov[i].iov_base, m);
+		k -= m;
+	}
+	return (ssize_t)take;
+}
+
+/* The UDP_SEGMENT size of a message, 0 for none. */
+static size_t
+gso_of(const struct msghdr *h)
+{
+	struct cmsghdr	*c;
+	uint16_t	 v;
+
+	if (h->msg_controllen == 0)
+		return 0;
+	CHECK(P.udp);
+	c = CMSG_FIRSTHDR((struct msghdr *)h);
+	CHECK(c != NULL && c->cmsg_level == SOL_UDP &&
+	    c->cmsg_type == UDP_SEGMENT);
+	memcpy(&v, CMSG_DATA(c), sizeof(v));
+	CHECK(v > 0);
+	return v;
+}
+
+int
+fz_sendmmsg(int fd, struct mmsghdr *m, unsigned n, int flags)
+{
+	static uint8_t	 buf[65536];
+	unsigned	 i, take, j;
+	size_t		 len, seg, off;
+	const struct msghdr *h;
+
+	(void)flags;
+	CHECK(fd == DST_FD);
+	CHECK(n > 0 && n <= 1024);
+	if (eagain())
+		return -1;
+	take = rnd(3) == 0 ? 1 + rnd(n) : n;
+	for (i = 0; i < take; i++) {
+		h = &m[i].msg_hdr;
+		seg = gso_of(h);
+		if (seg > 0 && P.refuse && seg > P.refuse_above) {
+			if (i == 0) {
+				errno = EMSGSIZE;
+				return -1;
+			}
+			return (int)i;
+		}
+		for (len = 0, j = 0; j < h->msg_iovlen; j++) {
+			CHECK(len + h->msg_iov[j].iov_len <= sizeof(buf));
+			memcpy(buf + len, h->msg_iov[j].iov_base,
+			    h->msg_iov[j].iov_len);
+			len += h->msg_iov[j].iov_len;
+		}
+		if (seg == 0) {
+			out_dgram(buf, len);
+			continue;
+		}
+		/* the kernel's rules: at most 64 segments, 65507 bytes */
+		CHECK(len > 0 && len <= 65507 && (len + seg - 1) / seg <= 64);
+		for (off = 0; off < len; off += seg)
+			out_dgram(buf + off, len - off < seg ? len - off : seg);
+		m[i].msg_len = (unsigned)len;
+	}
+	return (int)take;
+}
+
+int
+fz_ppoll(struct pollfd *p, nfds_t n, const struct timespec *ts,
+    const sigset_t *mask)
+{
+	nfds_t	 i;
+	int	 ready = 0;
+
+	(void)mask;
+	CHECK(++P.polls < P.limit);	/* spinning */
+	for (i = 0; i < n; i++) {
+		p[i].revents = 0;
+		if (p[i].fd == -1)
+			continue;
+		p[i].revents = p[i].events & (POLLIN | POLLOUT);
+		ready += p[i].revents != 0;
+	}
+	CHECK(ready > 0 || ts != NULL);	/* would wait forever */
+	return ready;
+}
+
+int
+fz_getsockopt(int fd, int level, int name, void *v, socklen_t *len)
+{
+	(void)len;
+	if (fd == DST_FD && P.udp && level == SOL_SOCKET &&
+	    name == SO_PROTOCOL) {
+		*(int *)v = IPPROTO_UDP;
+		return 0;
+	}
+	if (fd == DST_FD && P.udp && level == SOL_UDP && name == UDP_SEGMENT) {
+		*(int *)v = 0;
+		return 0;
+	}
+	errno = ENOPROTOOPT;
+	return -1;
+}
+
+int
+fz_setsockopt(int fd, int level, int name, const void *v, socklen_t len)
+{
+	(void)fd; (void)level; (void)name; (void)v; (void)len;
+	errno = ENOPROTOOPT;
+	return -1;
+}
+
+int
+fz_shutdown(int fd, int how)
+{
+	CHECK(fd == DST_FD && how == SHUT_WR);
+	return 0;
+}
+
+/* ------------------------------------------------------- the reference */
+
+int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct relay_opts	 o;
+	struct side		 s[2];
+	struct counters		 c[2];
+	char			 err[256];
+	size_t			 max, pos, len, nf = 0, skips = 0, bytes = 0;
+	size_t			 outpos = 0;
+	int			 status, partial = 0, stream_sink;
+
+	if (size < 6)
+		return 0;
+	memset(&P, 0, sizeof(P));
+	max = 1 + (((size_t)data[0] << 8 | data[1]) % 65535);
+	stream_sink = data[3] & 1;
+	P.udp = !stream_sink && (data[3] & 2);
+	P.refuse = (data[3] & 4) != 0;
+	P.refuse_above = (size_t)data[4] << 8 | data[5];
+	P.rng = data[3] >> 4;
+	P.in = data + 6;
+	P.inlen = size - 6;
+	P.stream = malloc(P.inlen + 1);
+	CHECK(P.stream != NULL);
+	P.limit = 64 + 16 * (unsigned long)P.inlen;
+
+	memset(&o, 0, sizeof(o));
+	o.count = 1 + data[2] % 64;
+	o.size = max;
+	o.dir[0] = 1;			/* -u: the stream to the sink */
+	memset(s, 0, sizeof(s));
+	s[0].rfd = s[0].wfd = SRC_FD;
+	s[0].framed = 1;
+	s[0].rflags = s[0].wflags = -1;
+	s[0].name = "src";
+	s[1].rfd = s[1].wfd = DST_FD;
+	s[1].framed = stream_sink;
+	s[1].wsock = 1;
+	s[1].rflags = s[1].wflags = -1;
+	s[1].name = "dst";
+	memset(c, 0, sizeof(c));
+
+	status = relay_run(&o, s, c, err, sizeof(err));
+
+	/* every byte of the input was read, then one end of file */
+	CHECK(P.eof_given == 1 && P.inpos == P.inlen);
+	/* the reference: a plain walk over what was read */
+	for (pos = 0; pos < P.slen;) {
+		if (P.slen - pos < 2) {
+			partial = 1;
+			break;
+		}
+		len = (size_t)P.stream[pos] << 8 | P.stream[pos + 1];
+		if (len > max)
+			skips++;
+		if (P.slen - pos - 2 < len) {
+			partial = 1;
+			break;
+		}
+		if (len <= max) {
+			/* the sink has this frame next, byte for byte */
+			CHECK(outpos + 2 + len <= P.olen);
+			CHECK(memcmp(P.out + outpos, P.stream + pos,
+			    2 + len) == 0);
+			outpos += 2 + len;
+			nf++;
+			bytes += len;
+		}
+		pos += 2 + len;
+	}
+	CHECK(outpos == P.olen);		/* and nothing else */
+	CHECK(c[0].dgrams == nf);
+	CHECK(c[0].bytes == bytes);
+	CHECK(c[0].oversize == skips);
+	CHECK(c[0].truncated == (uint64_t)partial);
+	CHECK(c[0].senderr == 0 && c[0].unsent == 0 && c[0].otherpeer == 0);
+	CHECK(status == partial);
+	CHECK(partial ? strstr(err, "truncated frame at eof") != NULL :
+	    err[0] == '\0');
+	CHECK(c[1].dgrams == 0);
+	free(P.stream);
+	free(P.out);
+	return 0;
+}
