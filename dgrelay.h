@@ -17,6 +17,7 @@
 
 #define FRAME_HDR	2		/* big-endian payload length */
 #define FRAME_MAX	65535		/* largest payload a frame can carry */
+#define FRAME_HOT	(256 << 10)	/* bytes a stream reads at once; see frame.c */
 #define COUNT_DEF	64		/* -b */
 #define COUNT_MAX	1024		/* sendmmsg/writev take at most 1024 */
 #define SIZE_DEF	65535		/* -s */

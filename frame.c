@@ -37,12 +37,14 @@ frame_buf_room(struct frame_buf *fb, int idle, uint8_t **at)
 		left = fb->wpos - fb->rpos;
 		/*
 		 * Move the unfinished frame to the front only when a full
-		 * frame could not grow in place: one copy per buffer length,
-		 * not one per read.
+		 * frame could not grow in place, or when FRAME_HOT bytes
+		 * have gone by: at most one frame's copy per FRAME_HOT
+		 * bytes, and the bytes in use stay in the CPU's cache.
 		 */
 		if (left == 0)
 			fb->rpos = fb->wpos = 0;
-		else if (fb->rpos + FRAME_HDR + fb->max > fb->cap) {
+		else if (fb->rpos + FRAME_HDR + fb->max > fb->cap ||
+		    fb->rpos >= FRAME_HOT) {
 			memmove(fb->buf, fb->buf + fb->rpos, left);
 			fb->rpos = 0;
 			fb->wpos = left;

@@ -96,17 +96,23 @@ wait_listen() {
 	return 1
 }
 
-cpu_ns() {	# on-CPU nanoseconds of the given processes' children, summed
-	local p c s=0 t kids
-	for p in "$@"; do	# each is a timeout(1), the relay its child
+# cpu PID...: on-CPU nanoseconds, user and system ticks of the relays
+# under the given timeout(1) processes, summed: "NS UTICKS STICKS"
+cpu() {
+	local p c ns=0 u=0 k=0 t st kids
+	for p in "$@"; do
 		kids=()
-		read -ra kids < "/proc/$p/task/$p/children" 2>/dev/null
+		{ read -ra kids < "/proc/$p/task/$p/children"; } 2>/dev/null
 		for c in "${kids[@]}"; do
-			read -r t _ < "/proc/$c/schedstat" || t=0
-			s=$((s + t))
+			{ read -r t _ < "/proc/$c/schedstat" &&
+			    read -ra st < "/proc/$c/stat"; } 2>/dev/null ||
+			    continue
+			ns=$((ns + t))
+			u=$((u + st[13]))
+			k=$((k + st[14]))
 		done
 	done
-	echo "$s"
+	echo "$ns $u $k"
 }
 
 # start_tunnel TOOL: the exit relay, then the entry; sets relays=(pids)
@@ -136,11 +142,12 @@ stop_tunnel() {
 # one TOOL MODE SIZE REP [RATE]: a run; appends a row to $TSV
 one() {
 	local tool=$1 mode=$2 size=$3 rep=$4 rate=${5:-0} g="" dst c0 c1
+	local u0 u1 k0 k1
 	local sent rline
 	in=$((port)) tcp=$((port + 1)) out=$((port + 2))
 	port=$((port + 3))
 	[ "$mode" = gso ] && g=-g
-	timeout 120 $B recv $g -t 500 -T 100 -s "$size" 127.0.0.2 "$out" \
+	timeout 120 $B recv $g -t 500 -T $((SECS + 5)) -s "$size" 127.0.0.2 "$out" \
 	    > "$tmp/recv" &
 	local rp=$!
 	pids+=("$rp")
@@ -150,22 +157,27 @@ one() {
 	[ "$tool" = raw ] && dst=$out
 	local host=127.0.0.1
 	[ "$tool" = raw ] && host=127.0.0.2
-	c0=$(cpu_ns "${relays[@]}")
+	read -r c0 u0 k0 <<< "$(cpu "${relays[@]}")"
 	local r=()
 	[ "$rate" = 0 ] || r=(-r "$rate")
 	sent=$(timeout 60 $B gen $g -t "$SECS" "${r[@]}" -s "$size" \
 	    "$host" "$dst" | awk '{print $2}')
 	wait "$rp"
-	c1=$(cpu_ns "${relays[@]}")
+	read -r c1 u1 k1 <<< "$(cpu "${relays[@]}")"
 	stop_tunnel
 	rline=$(grep '^recv' "$tmp/recv")
 	# tool mode size rate rep sent recv bytes corrupt merged truncated
-	# reordered ns cpu_ns
+	# reordered ns cpu_ns user_ticks sys_ticks (a relay that died
+	# during the run: no CPU figure, 0)
+	local cpu=$((c1 - c0)) ut=$((u1 - u0)) kt=$((k1 - k0))
+	if [ "$cpu" -le 0 ] || [ "$ut" -lt 0 ] || [ "$kt" -lt 0 ]; then
+		cpu=0 ut=0 kt=0
+	fi
 	echo "$rline" | awk -v t="$tool" -v m="$mode" -v s="$size" \
-	    -v r="$rate" -v rep="$rep" -v sent="${sent:-0}" -v cpu=$((c1 - c0)) \
-	    'BEGIN { OFS = "\t" }
-	    { print t, m, s, r, rep, sent, $2, $4, $6, $8, $10, $12, $14, cpu }' \
-	    >> "$TSV"
+	    -v r="$rate" -v rep="$rep" -v sent="${sent:-0}" -v cpu="$cpu" \
+	    -v ut="$ut" -v kt="$kt" 'BEGIN { OFS = "\t" }
+	    { print t, m, s, r, rep, sent, $2, $4, $6, $8, $10, $12, $14, cpu,
+	    ut, kt }' >> "$TSV"
 }
 
 ping_one() {
@@ -191,6 +203,7 @@ ping_one() {
 	stop_tunnel
 	kill "$rp" 2>/dev/null
 	wait "$rp" 2>/dev/null
+	return 0
 }
 
 median() {	# the median of the numbers on stdin
@@ -241,21 +254,22 @@ DGCPU='($14 > 0 ? $7 / ($14 / 1e9) : 0)'
 	    "$(uname -r), medians of $REPS runs of $SECS s"
 	echo
 	echo "Flat out (sender as fast as it can):"
-	printf '%-9s %-5s %6s %10s %10s %7s %7s %12s %9s %4s\n' tool send \
-	    size sent/s recv/s Gbit/s loss% dg/CPU-s vs-udpt bad
+	printf '%-9s %-5s %6s %10s %10s %7s %7s %12s %9s %5s %4s\n' tool \
+	    send size sent/s recv/s Gbit/s loss% dg/CPU-s vs-udpt sys% bad
 	for mode in plain gso; do
 		for s in $SIZES; do
 			ref=$(col udptunnel "$mode" "$s" 0 "$DGCPU")
 			for t in "${tools[@]}"; do
 				dg=$(col "$t" "$mode" "$s" 0 "$DGCPU")
-				printf '%-9s %-5s %6s %10.0f %10.0f %7.2f %7.2f %12s %9s %4s\n' \
+				printf '%-9s %-5s %6s %10.0f %10.0f %7.2f %7.2f %12s %9s %5s %4s\n' \
 				    "$t" "$mode" "$s" \
 				    "$(col "$t" "$mode" "$s" 0 "\$6 / $SECS")" \
-				    "$(col "$t" "$mode" "$s" 0 '($13 > 0 ? $7 / ($13 / 1e9) : 0)')" \
-				    "$(col "$t" "$mode" "$s" 0 '($13 > 0 ? $8 * 8 / $13 : 0)')" \
+				    "$(col "$t" "$mode" "$s" 0 '($7 / ($13 / 1e9 > '"$SECS"' ? $13 / 1e9 : '"$SECS"'))')" \
+				    "$(col "$t" "$mode" "$s" 0 '($8 * 8 / 1e9 / ($13 / 1e9 > '"$SECS"' ? $13 / 1e9 : '"$SECS"'))')" \
 				    "$(col "$t" "$mode" "$s" 0 '($6 > 0 ? 100 * ($6 - $7) / $6 : 0)')" \
-				    "$([ "$t" = raw ] && echo - || printf '%.0f' "$dg")" \
-				    "$(if [ "$t" = raw ] || [ "$ref" = - ] || [ "$ref" = 0 ]; then echo -; else awk -v a="$dg" -v b="$ref" 'BEGIN { printf "%.2fx", a / b }'; fi)" \
+				    "$(if [ "$t" = raw ] || [ "$dg" = 0 ]; then echo -; else printf '%.0f' "$dg"; fi)" \
+				    "$(if [ "$t" = raw ] || [ "$dg" = 0 ] || [ "$ref" = - ] || [ "$ref" = 0 ]; then echo -; else awk -v a="$dg" -v b="$ref" 'BEGIN { printf "%.2fx", a / b }'; fi)" \
+				    "$(if [ "$t" = raw ] || [ "$dg" = 0 ]; then echo -; else printf '%.0f' "$(col "$t" "$mode" "$s" 0 '($15 + $16 > 0 ? 100 * $16 / ($15 + $16) : 0)')"; fi)" \
 				    "$(awk -F'\t' -v t="$t" -v m="$mode" -v s="$s" '$1 == t && $2 == m && $3 == s && $4 == 0 { b += $9 + $10 + $11 + $12 } END { print b + 0 }' "$TSV")"
 			done
 		done
@@ -265,9 +279,9 @@ DGCPU='($14 > 0 ? $7 / ($14 / 1e9) : 0)'
 	printf '%-9s %10s %7s %12s %4s\n' tool recv/s loss% CPU-us/dg bad
 	for t in "${tools[@]}"; do
 		printf '%-9s %10.0f %7.3f %12s %4s\n' "$t" \
-		    "$(col "$t" plain 1200 "$RATE" '($13 > 0 ? $7 / ($13 / 1e9) : 0)')" \
+		    "$(col "$t" plain 1200 "$RATE" '($7 / ($13 / 1e9 > '"$SECS"' ? $13 / 1e9 : '"$SECS"'))')" \
 		    "$(col "$t" plain 1200 "$RATE" '($6 > 0 ? 100 * ($6 - $7) / $6 : 0)')" \
-		    "$([ "$t" = raw ] && echo - || printf '%.2f' "$(col "$t" plain 1200 "$RATE" '($7 > 0 ? $14 / $7 / 1e3 : 0)')")" \
+		    "$(v=$(col "$t" plain 1200 "$RATE" '($7 > 0 ? $14 / $7 / 1e3 : 0)'); if [ "$t" = raw ] || [ "$v" = 0 ]; then echo -; else printf '%.2f' "$v"; fi)" \
 		    "$(awk -F'\t' -v t="$t" -v r="$RATE" '$1 == t && $4 == r { b += $9 + $10 + $11 + $12 } END { print b + 0 }' "$TSV")"
 	done
 	echo
