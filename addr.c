@@ -690,8 +690,11 @@ static int
 steer_to_listener(struct addr *a, int fd)
 {
 	struct sock_filter	 ret0[] = { BPF_STMT(BPF_RET | BPF_K, 0) };
-	struct sock_fprog	 prog = { 1, ret0 };
+	struct sock_fprog	 prog;
 
+	memset(&prog, 0, sizeof(prog));	/* padding too: it goes to the kernel */
+	prog.len = 1;
+	prog.filter = ret0;
 	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog,
 	    sizeof(prog)) == -1)
 		return syserr(a, "setsockopt SO_ATTACH_REUSEPORT_CBPF");

@@ -108,7 +108,7 @@ on_signal(int sig)
 }
 
 static void
-signals(void)
+signals(int forking)
 {
 	struct sigaction	 sa;
 
@@ -122,8 +122,11 @@ signals(void)
 	sigaction(SIGTERM, &sa, NULL);
 	sa.sa_flags = SA_RESTART;	/* counters on demand never interrupt */
 	sigaction(SIGUSR1, &sa, NULL);
-	sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;	/* fork: reap children */
-	sigaction(SIGCHLD, &sa, NULL);
+	if (forking) {		/* reap children; an exec: command is reaped
+				 * by waitpid at the end, no wakeup needed */
+		sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+		sigaction(SIGCHLD, &sa, NULL);
+	}
 }
 
 void
@@ -363,7 +366,7 @@ main(int argc, char *argv[])
 	if (a[0].fork && a[1].fork)
 		bad("%s: fork on one address only", argv[1]);
 
-	signals();
+	signals(a[0].fork || a[1].fork);
 	(void)addr_activation();	/* systemd's sockets: not for exec: */
 	if (a[0].fork || a[1].fork)
 		return run_forking(&o, a, s, a[1].fork, pw, stats);

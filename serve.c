@@ -27,6 +27,9 @@
 
 #define ROUND_PEERS	256	/* new UDP peers pending at once */
 #define SETTLE_MS	5	/* new UDP peers wait this long for stragglers */
+#define HELD_MAX	(4 << 20)	/* hand-over bytes, all new peers */
+#define DRAIN_MAX	1024	/* datagrams taken from a socket at a time */
+#define DRAIN_PASSES	8	/* rounds over the listener and new sockets */
 
 /* A child, and for udp-listen the peer it serves. */
 struct kid {
@@ -58,6 +61,7 @@ struct serve {
 	size_t			 nkids, cap;
 	struct newpeer		*np;		/* udp: pending new peers */
 	size_t			 nnp;
+	size_t			 held;		/* bytes in their hand-overs */
 	struct timespec		 settle;	/* when pending peers fork */
 	uint64_t		 served, dropped, dropwarned, late;
 	time_t			 warned;	/* last max-children warning */
@@ -332,15 +336,26 @@ recv_stamped(int fd, uint8_t *dg, size_t size, struct sockaddr_storage *ss,
 	return r;
 }
 
+/* p's hand-over is as long as it may be: -b datagrams, HELD_MAX in all. */
+static int
+held_full(const struct serve *sv, const struct newpeer *p, size_t len)
+{
+	return p->nheld >= sv->o->count ||
+	    sv->held + FRAME_HDR + len > HELD_MAX;
+}
+
 /*
- * Drain fd, the listener or a pending peer's socket: each new sender gets a
- * socket connected to it at once (its later datagrams go there), and what
- * it had queued goes into its hand-over.  A pending peer's socket can hold
- * other senders' datagrams, taken between its bind and its connect: they
- * go to their own sender's hand-over.  Returns how many were taken.
+ * Drain fd, the listener or the socket of pending peer own: each new
+ * sender gets a socket connected to it at once (its later datagrams go
+ * there), and what it had queued goes into its hand-over.  A pending
+ * peer's socket can hold other senders' datagrams, taken between its bind
+ * and its connect: they go to their own sender's hand-over.  Memory is
+ * bounded: a full hand-over leaves the rest in the peer's own socket for
+ * its child; from elsewhere, past the bound, datagrams are dropped and
+ * counted.  Returns how many were taken.
  */
 static size_t
-udp_drain(struct serve *sv, int fd)
+udp_drain(struct serve *sv, int fd, const struct newpeer *own)
 {
 	static uint8_t		 dg[65536];
 	struct sockaddr_storage	 ss;
@@ -350,26 +365,35 @@ udp_drain(struct serve *sv, int fd)
 	ssize_t			 r;
 	size_t			 n = 0;
 
-	while ((r = recv_stamped(fd, dg, sizeof(dg), &ss, &len, &ts)) != -1) {
+	while (n < DRAIN_MAX && (own == NULL || !held_full(sv, own, 0)) &&
+	    (r = recv_stamped(fd, dg, sizeof(dg), &ss, &len, &ts)) != -1) {
 		n++;
-		if ((p = peer_of(sv, &ss, len)) != NULL &&
+		if ((p = peer_of(sv, &ss, len)) == NULL)
+			continue;
+		if (held_full(sv, p, (size_t)r) ||
 		    hand_over(p, dg, (size_t)r, &ts) == -1)
 			sv->dropped++;
+		else
+			sv->held += FRAME_HDR + (size_t)r;
 	}
 	return n;
 }
 
-/* The listener and every pending socket, until all are empty. */
+/*
+ * The listener and every pending socket, until all are empty, for a few
+ * rounds at most: a flood cannot keep the loop from its timers.
+ */
 static void
 udp_drain_all(struct serve *sv)
 {
 	size_t	 i, n;
+	int	 pass = 0;
 
 	do {
-		n = udp_drain(sv, sv->a->lfd);
+		n = udp_drain(sv, sv->a->lfd, NULL);
 		for (i = 0; i < sv->nnp; i++)
-			n += udp_drain(sv, sv->np[i].s.rfd);
-	} while (n > 0);
+			n += udp_drain(sv, sv->np[i].s.rfd, &sv->np[i]);
+	} while (n > 0 && ++pass < DRAIN_PASSES);
 }
 
 /*
@@ -406,6 +430,7 @@ udp_fork(struct serve *sv, struct side *child)
 		free(sv->np[i].held);
 	}
 	sv->nnp = 0;
+	sv->held = 0;
 	if (in_child) {
 		free(sv->np);
 		sv->np = NULL;
