@@ -38,6 +38,7 @@ start_echo_relay() {
 	mkfifo "$TMP/in"
 	bg_in r "$TMP/in" "$DGRELAY" stdio udp:127.0.0.1:"$(port d)"
 	exec 5>"$TMP/in"
+	ready r
 	frames 01 02 03 04 05 06 07 >&5
 	kid=$(child_of r)
 	for n in $(seq 100); do
@@ -58,7 +59,7 @@ start_echo_relay() {
 @test "without -S and -v, nothing is printed at the end" {
 	echo_peer e udp
 	bg r "$DGRELAY" udp-listen:127.0.0.1:0 udp:127.0.0.1:"$(port e)"
-	sleep 0.2
+	ready r
 	stop r TERM
 	[ "$status_of" -eq 0 ]
 	[ ! -s "$TMP/r.err" ]

@@ -44,6 +44,7 @@ clients() {
 }
 
 @test "100 concurrent TCP clients through tcp-listen,fork, each checked; no child or descriptor left" {
+	not_under_valgrind "100 clients at once, each a valgrind process"
 	echo_peer e udp
 	relay r tcp-listen:127.0.0.1:0,fork udp:127.0.0.1:"$(port e)"
 	before=$(fds r)
@@ -55,6 +56,7 @@ clients() {
 }
 
 @test "50 UDP peers through udp-listen,fork: each gets its own replies, first datagram too" {
+	not_under_valgrind "50 peers at once, each a valgrind process"
 	echo_peer e tcp
 	relay r udp-listen:127.0.0.1:0,fork,rcvbuf=4194304 tcp:127.0.0.1:"$(port e)"
 	before=$(fds r)
@@ -116,6 +118,34 @@ clients() {
 	wait_exit a 20
 	grep -q '^ok 10 datagrams' "$TMP/a.out"
 	[ "$(grep -c ': connection from' "$TMP/r.err")" -eq 3 ]
+}
+
+@test "a new UDP peer that floods from its first datagram: the parent's memory stays bounded, the child gets the rest in order" {
+	BENCH=$BATS_TEST_DIRNAME/../bench/dgbench
+	bg rc "$BENCH" recv -t 2000 -T 40 -s 1200 127.0.0.1 0
+	wait_for "$TMP/rc.out" '^port'
+	relay r -S -t 1 udp-listen:127.0.0.1:0,fork udp:127.0.0.1:"$(port rc)"
+	parent=$(child_of r)
+	rss0=$(awk '/^VmRSS:/ { print $2 }' "/proc/$parent/status")
+	bg g "$BENCH" gen -n 30000 -s 1200 127.0.0.1 "$(port r)"
+	max=0
+	for n in $(seq 20); do
+		rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$parent/status")
+		[ "$rss" -gt "$max" ] && max=$rss
+		sleep 0.05
+	done
+	wait_exit g 20
+	wait_exit rc 40
+	wait_for "$TMP/r.err" 'child [0-9]*: exit 0' 20
+	cat "$TMP/rc.out"
+	grep -E '^dgrelay(\[[0-9]*\])?: (1>2|fork)' "$TMP/r.err"
+	echo "parent RSS kB: $rss0 before, at most $max during"
+	got=$(awk '/^recv/ { print $2 }' "$TMP/rc.out")
+	[ "$got" -gt 0 ]
+	grep -q "^dgrelay\[[0-9]*\]: 1>2: $got datagrams, $((got * 1200)) bytes, 0 oversize, 0 send errors" "$TMP/r.err"
+	grep -q 'corrupt 0 merged 0 truncated 0 reordered 0' "$TMP/rc.out"
+	# the hand-over holds -b datagrams, not the flood
+	[ "$max" -lt $((rss0 + 4096)) ]
 }
 
 @test "max-children on udp-listen: new peers' datagrams are dropped and counted" {

@@ -143,3 +143,31 @@ netns() {
 	[ "$status" -eq 2 ]
 	[[ "$stderr" == *"device name longer than 15 bytes" ]]
 }
+
+@test "-Z after a TUN device and a low port: both relays run as nobody, no capabilities, and traffic flows" {
+	need_cmd ping iputils-ping
+	bg b ip netns exec "$NB" "$DGRELAY" -v -Z nobody \
+	    tun:dgt,up,addr=10.202.0.2/30 tcp-listen:10.201.0.2:600
+	wait_for "$TMP/b.err" 'listening on'
+	bg a ip netns exec "$NA" "$DGRELAY" -v -Z nobody \
+	    tun:dgt,up,addr=10.202.0.1/30 tcp:10.201.0.2:600
+	wait_for "$TMP/a.err" 'connected to'
+	wait_for "$TMP/b.err" 'connection from'
+	for side in a b; do
+		kid=$(child_of "$side")
+		for n in $(seq 100); do
+			ids=$(awk '/^(Uid|Gid):/{printf "%s %s ", $2, $3}' \
+			    "/proc/$kid/status")
+			[ "$ids" = "65534 65534 65534 65534 " ] && break
+			sleep 0.05
+		done
+		[ "$ids" = "65534 65534 65534 65534 " ]
+		grep -q '^CapEff:[[:space:]]*0000000000000000$' "/proc/$kid/status"
+		grep -q '^CapPrm:[[:space:]]*0000000000000000$' "/proc/$kid/status"
+	done
+	# the device and the connection opened as root still work
+	run netns "$NA" ping -c 3 -i 0.2 -W 5 10.202.0.2
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"3 packets transmitted, 3 received"* ]]
+}

@@ -14,11 +14,12 @@
  *	send each HEX argument as one UDP datagram ("-" is empty), MS apart.
  *   dgpeer free udp|tcp
  *	print a port that is free now.
- *   dgpeer ping [-n N] [-m MIN] [-M MAX] [-w WIN] [-W BYTES] [-S SEED]
- *	    [-t SEC] [-i MS] TRANSPORT...
+ *   dgpeer ping [-LP] [-n N] [-m MIN] [-M MAX] [-w WIN] [-W BYTES]
+ *	    [-S SEED] [-t SEC] [-i MS] TRANSPORT...
  *	send N datagrams of sizes MIN..MAX made from SEED, expect each back,
  *	intact and in order, through an echo; at most WIN datagrams and
- *	BYTES bytes in flight (-i: one at a time, MS apart).  TRANSPORT is
+ *	BYTES bytes in flight (-i: one at a time, MS apart; -L: sizes
+ *	log-uniform, small as likely as large; -P: random pauses).  TRANSPORT is
  *	one of udp HOST PORT | udpfrom LHOST LPORT HOST PORT | tcp HOST PORT | unix PATH | seqpacket PATH |
  *	    exec COMMAND | fdexec stream|dgram|seqpacket|pipes COMMAND
  *	(exec: COMMAND's stdin/stdout are pipes, framed; fdexec: a
@@ -29,6 +30,18 @@
  *	answers piling up, then end our half and close; "child exit N".
  *   dgpeer gen|check [-n N] [-m MIN] [-M MAX] [-S SEED]
  *	write the same datagrams as frames to stdout / check them on stdin.
+ *   dgpeer rst [-w MS] HOST PORT
+ *	copy stdin to a TCP connection, wait MS, close with RST.
+ *   dgpeer hold [-r RCVBUF] [-t MS]
+ *	listen on TCP ("port N"), take one connection, read nothing for
+ *	MS, close it with the data unread ("accepted", "closed").
+ *   dgpeer trickle [-d US]
+ *	stdin to stdout one byte a write, US apart.
+ *   dgpeer slowsink [-d US] FILE
+ *	read records from fd 0 (seqpacket), US apart, into FILE as frames.
+ *   dgpeer frames [-o OUT] [-s MAX] FILE
+ *	the reference decoder: "frames N bytes B over O partial P"; -o:
+ *	the frames that fit MAX, as frames, into OUT.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -55,9 +68,12 @@
 
 #define BUFMAX	(65535 + 2)
 
+static int	 opt_pace;	/* ping -P */
+
 struct gen {
 	uint64_t	 seed;
 	long		 min, max;
+	int		 logsize;	/* -L: small sizes as likely as large */
 };
 
 static uint64_t
@@ -78,7 +94,15 @@ gen_dgram(const struct gen *g, uint64_t i, uint8_t *buf)
 	uint64_t	 x = mix(g->seed * 0x9e3779b97f4a7c15ULL + i + 1);
 	size_t		 n, j;
 
-	n = (size_t)g->min + (size_t)(x % (uint64_t)(g->max - g->min + 1));
+	if (g->logsize) {
+		/* a power of two picked first, then a size below it */
+		uint64_t span = (uint64_t)(g->max - g->min) + 1,
+		    m = (uint64_t)1 << ((x >> 40) % 17);
+
+		n = (size_t)g->min + (size_t)((x >> 8) % (m < span ? m : span));
+	} else
+		n = (size_t)g->min +
+		    (size_t)(x % (uint64_t)(g->max - g->min + 1));
 	for (j = 0; j < n; j++) {
 		if (j % 8 == 0)
 			x = mix(x + j + 1);
@@ -602,7 +626,7 @@ ping_can_send(const struct ping *p)
 		return 0;
 	if (p->sent - p->recvd >= p->win)
 		return 0;
-	if (p->interval > 0 && now_ms() < p->next_at)
+	if ((p->interval > 0 || opt_pace) && now_ms() < p->next_at)
 		return 0;
 	return p->sent == p->recvd || p->inflight < p->winbytes;
 }
@@ -622,6 +646,9 @@ ping_send(struct ping *p, struct conn *c)
 		p->sent++;
 		p->inflight += (long long)n;
 		p->next_at = now_ms() + p->interval;
+		/* -P: now and then a pause of up to 3 ms, a burst otherwise */
+		if (opt_pace && mix(p->g.seed + (uint64_t)p->sent) % 16 == 0)
+			p->next_at += (long long)(mix((uint64_t)p->sent) % 4);
 	}
 	if (c->framed) {
 		r = write(c->wfd, p->out + p->outoff, p->outlen - p->outoff);
@@ -704,11 +731,14 @@ gen_opts(int argc, char **argv, struct gen *g, long *n, long *win,
 	int	 ch;
 
 	g->seed = 1;
+	g->logsize = 0;
 	g->min = 0;
 	g->max = 1200;
 	*n = 100;
-	while ((ch = getopt(argc, argv, "+n:m:M:w:W:S:t:i:")) != -1) {
+	while ((ch = getopt(argc, argv, "+n:m:M:w:W:S:t:i:LP")) != -1) {
 		switch (ch) {
+		case 'L': g->logsize = 1; break;
+		case 'P': opt_pace = 1; break;
 		case 'n': *n = num(optarg, 0, 100000000); break;
 		case 'm': g->min = num(optarg, 0, 65535); break;
 		case 'M': g->max = num(optarg, 0, 65535); break;
@@ -758,7 +788,7 @@ cmd_ping(int argc, char **argv)
 		pfd[0].events = POLLIN;
 		pfd[1].fd = p.outlen > 0 ? c.wfd : -1;
 		pfd[1].events = POLLOUT;
-		if (poll(pfd, 2, p.interval > 0 ? 10 : 200) == -1 &&
+		if (poll(pfd, 2, p.interval > 0 ? 10 : opt_pace ? 1 : 200) == -1 &&
 		    errno != EINTR)
 			err(1, "poll");
 		if (pfd[0].revents) {
@@ -911,12 +941,207 @@ cmd_check(int argc, char **argv)
 	return 0;
 }
 
+/* -------------------------------------------------------------- faults */
+
+static void
+sleep_us(long us)
+{
+	struct timespec	 ts = { us / 1000000, (us % 1000000) * 1000 };
+
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+}
+
+/* dgpeer rst [-w MS] HOST PORT: stdin to a TCP connection, wait, reset. */
+static int
+cmd_rst(int argc, char **argv)
+{
+	static uint8_t	 buf[1 << 16];
+	struct linger	 lg = { 1, 0 };
+	long		 ms = 500;
+	ssize_t		 r;
+	int		 ch, fd;
+
+	while ((ch = getopt(argc, argv, "+w:")) != -1)
+		switch (ch) {
+		case 'w': ms = num(optarg, 0, 60000); break;
+		default: exit(2);
+		}
+	if (argc - optind != 2)
+		errx(2, "usage: dgpeer rst [-w MS] HOST PORT");
+	fd = connect_to(SOCK_STREAM, argv[optind], argv[optind + 1]);
+	while ((r = read(0, buf, sizeof(buf))) > 0)
+		write_all(fd, buf, (size_t)r);
+	sleep_us(ms * 1000);
+	if (setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) == -1)
+		err(1, "SO_LINGER");
+	close(fd);			/* linger 0: RST, not FIN */
+	printf("reset\n");
+	return 0;
+}
+
+/*
+ * dgpeer hold [-r RCVBUF] [-t MS]: listen on TCP (prints "port N"), take
+ * one connection, read nothing for MS, then close with the data unread
+ * (the kernel answers RST).
+ */
+static int
+cmd_hold(int argc, char **argv)
+{
+	long	 ms = 1000, rcv = 0;
+	int	 ch, lfd, fd, v;
+
+	while ((ch = getopt(argc, argv, "+r:t:")) != -1)
+		switch (ch) {
+		case 'r': rcv = num(optarg, 1, 1 << 30); break;
+		case 't': ms = num(optarg, 0, 60000); break;
+		default: exit(2);
+		}
+	lfd = ip_socket(SOCK_STREAM, 0, NULL, 0, 0);
+	if (rcv > 0) {
+		v = (int)rcv;
+		setsockopt(lfd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
+	}
+	if ((fd = accept(lfd, NULL, NULL)) == -1)
+		err(1, "accept");
+	printf("accepted\n");
+	fflush(stdout);
+	sleep_us(ms * 1000);
+	close(fd);
+	printf("closed\n");
+	return 0;
+}
+
+/* dgpeer trickle [-d US]: stdin to stdout one byte a write, US apart. */
+static int
+cmd_trickle(int argc, char **argv)
+{
+	uint8_t	 c;
+	long	 us = 0;
+	ssize_t	 r;
+	int	 ch;
+
+	while ((ch = getopt(argc, argv, "+d:")) != -1)
+		switch (ch) {
+		case 'd': us = num(optarg, 0, 1000000); break;
+		default: exit(2);
+		}
+	while ((r = read(0, &c, 1)) == 1) {
+		write_all(1, &c, 1);
+		if (us > 0)
+			sleep_us(us);
+	}
+	if (r == -1)
+		err(1, "read");
+	return 0;
+}
+
+/*
+ * dgpeer slowsink [-d US] FILE: read records from fd 0 (a seqpacket
+ * socket) one at a time, US apart, until a 0-byte read (empty records
+ * not allowed); write each to FILE as a frame.
+ */
+static int
+cmd_slowsink(int argc, char **argv)
+{
+	static uint8_t	 buf[BUFMAX];
+	long		 us = 0;
+	ssize_t		 r;
+	int		 ch, out;
+
+	while ((ch = getopt(argc, argv, "+d:")) != -1)
+		switch (ch) {
+		case 'd': us = num(optarg, 0, 1000000); break;
+		default: exit(2);
+		}
+	if (argc - optind != 1)
+		errx(2, "usage: dgpeer slowsink [-d US] FILE");
+	if ((out = open(argv[optind], O_WRONLY | O_CREAT | O_TRUNC, 0644)) ==
+	    -1)
+		err(1, "%s", argv[optind]);
+	for (;;) {
+		if ((r = recv(0, buf + 2, sizeof(buf) - 2, 0)) == -1) {
+			if (errno == EINTR)
+				continue;
+			err(1, "recv");
+		}
+		if (r == 0)
+			break;
+		buf[0] = (uint8_t)(r >> 8);
+		buf[1] = (uint8_t)r;
+		write_all(out, buf, (size_t)r + 2);
+		if (us > 0)
+			sleep_us(us);
+	}
+	return 0;
+}
+
+/*
+ * dgpeer frames [-s MAX] FILE: decode FILE as frames, the reference for
+ * dgrelay's counters: "frames N bytes B over O partial P" (over: longer
+ * than MAX, skipped; partial: the file ends inside a frame).
+ */
+static int
+cmd_frames(int argc, char **argv)
+{
+	static uint8_t	 buf[BUFMAX];
+	long		 max = 65535;
+	unsigned long	 n = 0, over = 0, partial = 0;
+	unsigned long long bytes = 0;
+	size_t		 len, got;
+	FILE		*f, *out = NULL;
+	int		 ch;
+
+	while ((ch = getopt(argc, argv, "+o:s:")) != -1)
+		switch (ch) {
+		case 'o':
+			if ((out = fopen(optarg, "wb")) == NULL)
+				err(1, "%s", optarg);
+			break;
+		case 's': max = num(optarg, 0, 65535); break;
+		default: exit(2);
+		}
+	if (argc - optind != 1)
+		errx(2, "usage: dgpeer frames [-o OUT] [-s MAX] FILE");
+	if ((f = fopen(argv[optind], "rb")) == NULL)
+		err(1, "%s", argv[optind]);
+	for (;;) {
+		got = fread(buf, 1, 2, f);
+		if (got == 0)
+			break;
+		if (got == 1) {
+			partial = 1;
+			break;
+		}
+		len = (size_t)buf[0] << 8 | buf[1];
+		if ((long)len > max)
+			over++;
+		if (fread(buf + 2, 1, len, f) != len) {
+			partial = 1;
+			break;
+		}
+		if ((long)len <= max) {
+			n++;
+			bytes += len;
+			if (out != NULL && fwrite(buf, 1, len + 2, out) !=
+			    len + 2)
+				err(1, "write");
+		}
+	}
+	if (out != NULL && fclose(out) == EOF)
+		err(1, "close");
+	printf("frames %lu bytes %llu over %lu partial %lu\n", n, bytes, over,
+	    partial);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
 	signal(SIGPIPE, SIG_IGN);
 	if (argc < 2)
-		errx(2, "usage: dgpeer echo|dump|send|free|ping|gen|check ...");
+		errx(2, "usage: dgpeer echo|dump|send|free|ping|gen|check|"
+		    "flood-close|rst|hold|trickle|slowsink|frames ...");
 	argc--;
 	argv++;
 	if (strcmp(argv[0], "echo") == 0)
@@ -935,5 +1160,15 @@ main(int argc, char **argv)
 		return cmd_gen(argc, argv);
 	if (strcmp(argv[0], "check") == 0)
 		return cmd_check(argc, argv);
+	if (strcmp(argv[0], "rst") == 0)
+		return cmd_rst(argc, argv);
+	if (strcmp(argv[0], "hold") == 0)
+		return cmd_hold(argc, argv);
+	if (strcmp(argv[0], "trickle") == 0)
+		return cmd_trickle(argc, argv);
+	if (strcmp(argv[0], "slowsink") == 0)
+		return cmd_slowsink(argc, argv);
+	if (strcmp(argv[0], "frames") == 0)
+		return cmd_frames(argc, argv);
 	errx(2, "unknown command %s", argv[0]);
 }

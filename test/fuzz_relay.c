@@ -7,16 +7,19 @@
  *   bytes 0-1	-s (1..65535)		byte 2	-b (1..64)
  *   byte 3	bit 0: stream sink (else datagram); bit 1: the sink is UDP
  *		(UDP_SEGMENT allowed); bit 2: UDP_SEGMENT refused above the
- *		segment size in bytes 4-5 (EMSGSIZE); bits 4-7: seed of the
- *		sink's behaviour (short writes, EAGAIN, partial sendmmsg)
+ *		segment size in bytes 4-5 (EMSGSIZE); bit 3: the datagram
+ *		sink now and then says ENOBUFS (the datagrams of that message
+ *		are dropped, and must be counted as send errors); bits 4-7:
+ *		seed of the sink's behaviour (short writes, EAGAIN, partial
+ *		sendmmsg)
  *   bytes 4-5	that segment size
  *   then	chunks: a length byte L (L < 0xf0: L + 1 bytes; else
  *		(L - 0xef) * 4096), then that many bytes of the stream; each
  *		chunk is handed out by reads of at most its length.
  *
- * What the sink got must be exactly the frames of the stream that fit -s,
- * in order, byte for byte (a UDP_SEGMENT message split as the kernel
- * would); the counters must add up (relayed, bytes, oversize, truncated,
+ * What the sink got (and what it dropped) must be exactly the frames of
+ * the stream that fit -s, in order, byte for byte (a UDP_SEGMENT message
+ * split as the kernel would); the counters must add up (relayed, bytes, oversize, truncated,
  * nothing unsent), and the exit status must say whether the stream ended
  * inside a frame.  A loop that would wait forever, or spin, aborts.
  */
@@ -85,7 +88,7 @@ static struct {
 	uint8_t		*stream;	/* every byte handed out, in order */
 	size_t		 slen;
 	int		 eof_given;
-	int		 udp, refuse;
+	int		 udp, refuse, nobufs;
 	size_t		 refuse_above;
 	uint64_t	 rng;
 	int		 last_eagain;
@@ -114,14 +117,17 @@ out_add(const void *p, size_t n)
 	P.olen += n;
 }
 
-/* A datagram arrived at the sink: kept as a frame, to compare alike. */
+/*
+ * A datagram reached the sink, or was dropped there: kept as a frame after
+ * a tag byte (1: delivered, 0: dropped), to compare with the stream.
+ */
 static void
-out_dgram(const uint8_t *p, size_t n)
+out_dgram(const uint8_t *p, size_t n, int delivered)
 {
-	uint8_t	 h[2] = { (uint8_t)(n >> 8), (uint8_t)n };
+	uint8_t	 h[3] = { (uint8_t)delivered, (uint8_t)(n >> 8), (uint8_t)n };
 
 	CHECK(n <= FRAME_MAX);
-	out_add(h, 2);
+	out_add(h, 3);
 	out_add(p, n);
 }
 
@@ -214,6 +220,7 @@ fz_sendmmsg(int fd, struct mmsghdr *m, unsigned n, int flags)
 	unsigned	 i, take, j;
 	size_t		 len, seg, off;
 	const struct msghdr *h;
+	int		 nobufs = 0;
 
 	(void)flags;
 	CHECK(fd == DST_FD);
@@ -231,20 +238,33 @@ fz_sendmmsg(int fd, struct mmsghdr *m, unsigned n, int flags)
 			}
 			return (int)i;
 		}
+		if (P.nobufs && rnd(8) == 0) {
+			if (i > 0)
+				return (int)i;
+			nobufs = 1;	/* this one is dropped: the relay must
+					 * count it and go on */
+		}
 		for (len = 0, j = 0; j < h->msg_iovlen; j++) {
 			CHECK(len + h->msg_iov[j].iov_len <= sizeof(buf));
 			memcpy(buf + len, h->msg_iov[j].iov_base,
 			    h->msg_iov[j].iov_len);
 			len += h->msg_iov[j].iov_len;
 		}
-		if (seg == 0) {
-			out_dgram(buf, len);
-			continue;
+		if (seg == 0)
+			out_dgram(buf, len, !nobufs);
+		else {
+			/* the kernel's rules: at most 64 segments, 65507
+			 * bytes */
+			CHECK(len > 0 && len <= 65507 &&
+			    (len + seg - 1) / seg <= 64);
+			for (off = 0; off < len; off += seg)
+				out_dgram(buf + off, len - off < seg ?
+				    len - off : seg, !nobufs);
 		}
-		/* the kernel's rules: at most 64 segments, 65507 bytes */
-		CHECK(len > 0 && len <= 65507 && (len + seg - 1) / seg <= 64);
-		for (off = 0; off < len; off += seg)
-			out_dgram(buf + off, len - off < seg ? len - off : seg);
+		if (nobufs) {
+			errno = ENOBUFS;
+			return -1;
+		}
 		m[i].msg_len = (unsigned)len;
 	}
 	return (int)take;
@@ -314,7 +334,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct counters		 c[2];
 	char			 err[256];
 	size_t			 max, pos, len, nf = 0, skips = 0, bytes = 0;
-	size_t			 outpos = 0;
+	size_t			 outpos = 0, dropped = 0, hl;
 	int			 status, partial = 0, stream_sink;
 
 	if (size < 6)
@@ -324,6 +344,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	stream_sink = data[3] & 1;
 	P.udp = !stream_sink && (data[3] & 2);
 	P.refuse = (data[3] & 4) != 0;
+	P.nobufs = !stream_sink && (data[3] & 8);
 	P.refuse_above = (size_t)data[4] << 8 | data[5];
 	P.rng = data[3] >> 4;
 	P.in = data + 6;
@@ -366,13 +387,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		}
 		if (len <= max) {
-			/* the sink has this frame next, byte for byte */
-			CHECK(outpos + 2 + len <= P.olen);
-			CHECK(memcmp(P.out + outpos, P.stream + pos,
+			/* the sink has this frame next, byte for byte (a
+			 * datagram sink: after its tag, delivered or not) */
+			hl = stream_sink ? 0 : 1;
+			CHECK(outpos + hl + 2 + len <= P.olen);
+			CHECK(memcmp(P.out + outpos + hl, P.stream + pos,
 			    2 + len) == 0);
-			outpos += 2 + len;
-			nf++;
-			bytes += len;
+			if (hl && P.out[outpos] == 0)
+				dropped++;
+			else {
+				nf++;
+				bytes += len;
+			}
+			outpos += hl + 2 + len;
 		}
 		pos += 2 + len;
 	}
@@ -381,7 +408,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(c[0].bytes == bytes);
 	CHECK(c[0].oversize == skips);
 	CHECK(c[0].truncated == (uint64_t)partial);
-	CHECK(c[0].senderr == 0 && c[0].unsent == 0 && c[0].otherpeer == 0);
+	CHECK(c[0].senderr == dropped);
+	CHECK(c[0].unsent == 0 && c[0].otherpeer == 0);
 	CHECK(status == partial);
 	CHECK(partial ? strstr(err, "truncated frame at eof") != NULL :
 	    err[0] == '\0');

@@ -152,6 +152,24 @@ frames() {
 	done
 }
 
+# ready NAME: until NAME's process (under timeout) holds a socket: its
+# signal handlers are in place by then.
+ready() {
+	local kid n
+	kid=$(child_of "$1")
+	for n in $(seq 200); do
+		ls -l "/proc/$kid/fd" 2>/dev/null | grep -q 'socket:' && return 0
+		sleep 0.05
+	done
+	echo "$1 holds no socket after 10 s" >&2
+	return 1
+}
+
+# not_under_valgrind WHY: skip a test too heavy for `make valgrind`.
+not_under_valgrind() {
+	[ -z "${VG_LOGS:-}" ] || skip "under valgrind: $1"
+}
+
 need_root() {
 	[ "$(id -u)" = 0 ] || skip "needs root (uid 0), running as uid $(id -u)"
 }
