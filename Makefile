@@ -83,6 +83,26 @@ fuzz: fuzz/fuzz_frame fuzz/fuzz_addr fuzz/fuzz_relay
 demo: all
 	sh test/demo.sh
 
+# SOAK_COUNT datagrams (1,000,000) through UDP->TCP->UDP and TCP->UDP->TCP;
+# see test/soak.sh.  Not part of `make test`.
+soak: all
+	bash test/soak.sh
+
+# A representative part of the suite with dgrelay under valgrind memcheck:
+# an invalid access, uninitialised memory or a leak fails the run (its
+# log is printed).
+VG_TESTS = test/01-cli.bats test/02-udp.bats test/03-stream.bats \
+	   test/04-seqpacket.bats test/05-options.bats test/06-flags.bats \
+	   test/08-fork.bats test/09-exec.bats test/14-faults.bats
+valgrind: all
+	@rm -rf vg && mkdir -p vg
+	VG_LOGS=$(CURDIR)/vg DGRELAY=$(CURDIR)/test/valgrind.sh LIFE=300 \
+	    bats $(VG_TESTS); rc=$$?; \
+	for f in vg/*.log; do [ -s "$$f" ] || continue; echo "== $$f"; \
+	    cat "$$f"; rc=1; done; \
+	echo "valgrind: $$(ls vg | wc -l) dgrelay processes checked"; \
+	exit $$rc
+
 # dgrelay, udptunnel and socat side by side; see bench/run.sh.
 bench: all
 	bash bench/run.sh
@@ -99,6 +119,6 @@ install: dgrelay
 	install -m 644 dgrelay.1 $(DESTDIR)$(MANDIR)/man1/dgrelay.1
 
 clean:
-	rm -rf dgrelay test/dgpeer test/vsock_shim.so bench/dgbench san fuzz
+	rm -rf dgrelay test/dgpeer test/vsock_shim.so bench/dgbench san fuzz vg
 
-.PHONY: all test check fuzz demo bench lint install clean
+.PHONY: all test check fuzz demo bench soak valgrind lint install clean

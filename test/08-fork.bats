@@ -121,6 +121,7 @@ clients() {
 }
 
 @test "a new UDP peer that floods from its first datagram: the parent's memory stays bounded, the child gets the rest in order" {
+	not_under_valgrind "a flood: needs full speed"
 	BENCH=$BATS_TEST_DIRNAME/../bench/dgbench
 	bg rc "$BENCH" recv -t 2000 -T 40 -s 1200 127.0.0.1 0
 	wait_for "$TMP/rc.out" '^port'
