@@ -22,7 +22,7 @@
 #define COUNT_MAX	1024		/* sendmmsg/writev take at most 1024 */
 #define SIZE_DEF	65535		/* -s */
 #define SPEC_MAX	1024		/* longest ADDRESS argument */
-#define UDP_BUF_DEF	(4 << 20)	/* SO_RCVBUF, SO_SNDBUF asked for UDP */
+#define UDP_BUF_DEF	(1 << 20)	/* SO_RCVBUF, SO_SNDBUF asked for UDP */
 #define NAME_MAX_	256		/* host names, "HOST PORT" strings */
 
 /* Signal flags: the only mutable globals (set in dgrelay.c). */

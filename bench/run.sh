@@ -17,7 +17,8 @@
 # ("64 1200 8192 65000"), BENCH_TOOLS ("raw dgrelay udptunnel socat"),
 # BENCH_RATE (50000, the fixed-rate run), DGRELAY (./dgrelay).  A tool
 # "custom" runs BENCH_ENTRY and BENCH_EXIT, command templates in which
-# @IN@, @TCP@ and @OUT@ stand for the ports above.
+# @IN@, @TCP@ and @OUT@ stand for the ports above; the table calls it
+# BENCH_NAME (custom), for instance an older dgrelay beside this one.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 
@@ -197,7 +198,7 @@ ping_one() {
 	local host=127.0.0.1 dst=$in
 	[ "$tool" = raw ] && host=127.0.0.2 dst=$out
 	[ "$tool" = udptunnel ] && host=127.0.0.3
-	timeout 60 $B ping "${from[@]}" -n 1000 -i 1000 -s 64 "$host" "$dst" |
+	timeout 60 $B ping "${from[@]}" -n 2000 -i 1000 -s 64 "$host" "$dst" |
 	    awk -v t="$tool" -v rep="$rep" 'BEGIN { OFS = "\t" }
 	    { print "ping", t, rep, $5, $7, $9 }' >> "$tmp/ping"
 	stop_tunnel
@@ -205,6 +206,8 @@ ping_one() {
 	wait "$rp" 2>/dev/null
 	return 0
 }
+
+label() { [ "$1" = custom ] && echo "${BENCH_NAME:-custom}" || echo "$1"; }
 
 median() {	# the median of the numbers on stdin
 	sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "-";
@@ -262,7 +265,7 @@ DGCPU='($14 > 0 ? $7 / ($14 / 1e9) : 0)'
 			for t in "${tools[@]}"; do
 				dg=$(col "$t" "$mode" "$s" 0 "$DGCPU")
 				printf '%-9s %-5s %6s %10.0f %10.0f %7.2f %7.2f %12s %9s %5s %4s\n' \
-				    "$t" "$mode" "$s" \
+				    "$(label "$t")" "$mode" "$s" \
 				    "$(col "$t" "$mode" "$s" 0 "\$6 / $SECS")" \
 				    "$(col "$t" "$mode" "$s" 0 '($7 / ($13 / 1e9 > '"$SECS"' ? $13 / 1e9 : '"$SECS"'))')" \
 				    "$(col "$t" "$mode" "$s" 0 '($8 * 8 / 1e9 / ($13 / 1e9 > '"$SECS"' ? $13 / 1e9 : '"$SECS"'))')" \
@@ -278,7 +281,7 @@ DGCPU='($14 > 0 ? $7 / ($14 / 1e9) : 0)'
 	echo "Fixed rate, $RATE datagrams/s of 1200 bytes:"
 	printf '%-9s %10s %7s %12s %4s\n' tool recv/s loss% CPU-us/dg bad
 	for t in "${tools[@]}"; do
-		printf '%-9s %10.0f %7.3f %12s %4s\n' "$t" \
+		printf '%-9s %10.0f %7.3f %12s %4s\n' "$(label "$t")" \
 		    "$(col "$t" plain 1200 "$RATE" '($7 / ($13 / 1e9 > '"$SECS"' ? $13 / 1e9 : '"$SECS"'))')" \
 		    "$(col "$t" plain 1200 "$RATE" '($6 > 0 ? 100 * ($6 - $7) / $6 : 0)')" \
 		    "$(v=$(col "$t" plain 1200 "$RATE" '($7 > 0 ? $14 / $7 / 1e3 : 0)'); if [ "$t" = raw ] || [ "$v" = 0 ]; then echo -; else printf '%.2f' "$v"; fi)" \
@@ -288,7 +291,7 @@ DGCPU='($14 > 0 ? $7 / ($14 / 1e9) : 0)'
 	echo "Round trip, 64-byte datagrams one at a time through an echo (us):"
 	printf '%-9s %8s %8s %6s\n' tool p50 p99 lost
 	for t in "${tools[@]}"; do
-		printf '%-9s %8s %8s %6s\n' "$t" \
+		printf '%-9s %8s %8s %6s\n' "$(label "$t")" \
 		    "$(awk -v t="$t" '$2 == t { print $5 }' "$tmp/ping" | median)" \
 		    "$(awk -v t="$t" '$2 == t { print $6 }' "$tmp/ping" | median)" \
 		    "$(awk -v t="$t" '$2 == t { s += $4 } END { print s + 0 }' "$tmp/ping")"

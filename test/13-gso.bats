@@ -32,7 +32,8 @@ gso_used() { grep -q 'sendmmsg.*SOL_UDP, cmsg_type=0x67' "$TMP/$1.st"; }
 	receiver r -g -s 1200
 	traced x tcp-listen:127.0.0.1:0 udp:127.0.0.1:"$(port r)"
 	wait_for "$TMP/x.err" 'listening on'
-	traced e udp-listen:127.0.0.1:0 tcp:127.0.0.1:"$(port x)"
+	# room in the entry's socket for what comes while the exit stops
+	traced e udp-listen:127.0.0.1:0,rcvbuf=4194304 tcp:127.0.0.1:"$(port x)"
 	wait_for "$TMP/e.err" 'listening on'
 	# the exit stops reading (its strace, so at its next call): the
 	# entry's writes come up short, mid-run, and resume

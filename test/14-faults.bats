@@ -274,6 +274,7 @@ rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 	p=$("$PEER" free udp | awk '{print $2}')
 	# 0-2, the listener (3), an accepted connection (4); a child closes
 	# the listener, and its exec: needs two more (a socketpair): no room
+	# shellcheck disable=SC2016 # for the inner shell
 	bg r bash -c "$ONLY012"'; ulimit -n 5 && exec "$0" "$@"' "$DGRELAY" -v \
 	    tcp-listen:127.0.0.1:0,fork exec:cat
 	wait_for "$TMP/r.err" 'listening on'
@@ -291,6 +292,7 @@ rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 	stop r
 	[ "$status_of" -eq 0 ]
 	# no room even to accept: it says so and waits, it does not spin
+	# shellcheck disable=SC2016 # for the inner shell
 	bg r2 bash -c "$ONLY012"'; ulimit -n 4 && exec "$0" "$@"' "$DGRELAY" -v \
 	    tcp-listen:127.0.0.1:0,fork udp:127.0.0.1:"$p"
 	wait_for "$TMP/r2.err" 'listening on'

@@ -155,10 +155,13 @@ frames() {
 # ready NAME: until NAME's process (under timeout) holds a socket: its
 # signal handlers are in place by then.
 ready() {
-	local kid n
+	local kid n f
 	kid=$(child_of "$1")
 	for n in $(seq 200); do
-		ls -l "/proc/$kid/fd" 2>/dev/null | grep -q 'socket:' && return 0
+		for f in "/proc/$kid/fd/"*; do
+			[[ "$(readlink "$f" 2>/dev/null)" == socket:* ]] &&
+			    return 0
+		done
 		sleep 0.05
 	done
 	echo "$1 holds no socket after 10 s" >&2
