@@ -11,24 +11,12 @@ setup() {
 	[ "$(id -u)" = 0 ] || skip "needs root (uid 0) for TUN devices and namespaces"
 	[ -c /dev/net/tun ] || skip "no /dev/net/tun in this kernel"
 	command -v ip >/dev/null || skip "needs ip (Debian package iproute2)"
-	NA=dgr-$$-$BATS_TEST_NUMBER-a
-	NB=dgr-$$-$BATS_TEST_NUMBER-b
-	ip netns add "$NA"
-	ip netns add "$NB"
-	ip -n "$NA" link set lo up
-	ip -n "$NB" link set lo up
-	ip -n "$NA" link add va type veth peer name vb netns "$NB"
-	ip -n "$NA" addr add 10.201.0.1/30 dev va
-	ip -n "$NB" addr add 10.201.0.2/30 dev vb
-	ip -n "$NA" link set va up
-	ip -n "$NB" link set vb up
+	two_netns
 }
 
 teardown() {
 	kill_bg
-	[ -n "${NA:-}" ] && ip netns del "$NA" 2>/dev/null
-	[ -n "${NB:-}" ] && ip netns del "$NB" 2>/dev/null
-	return 0
+	del_netns
 }
 
 # netns NS CMD...: CMD inside namespace NS.

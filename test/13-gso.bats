@@ -8,6 +8,11 @@ load helpers
 
 BENCH=$BATS_TEST_DIRNAME/../bench/dgbench
 
+teardown() {
+	kill_bg
+	del_netns
+}
+
 # traced NAME ARGS...: dgrelay -v -S under strace, its calls in NAME.st
 traced() {
 	local name=$1
@@ -125,18 +130,7 @@ gso_used() { grep -q 'sendmmsg.*SOL_UDP, cmsg_type=0x67' "$TMP/$1.st"; }
 	need_root
 	need_cmd strace
 	need_cmd ip iproute2
-	NA=dgr-$$-$BATS_TEST_NUMBER-a
-	NB=dgr-$$-$BATS_TEST_NUMBER-b
-	ip netns add "$NA"
-	ip netns add "$NB"
-	ip -n "$NA" link set lo up
-	ip -n "$NB" link set lo up
-	ip -n "$NA" link add va mtu 1300 type veth peer name vb mtu 1300 \
-	    netns "$NB"
-	ip -n "$NA" addr add 10.201.0.1/30 dev va
-	ip -n "$NB" addr add 10.201.0.2/30 dev vb
-	ip -n "$NA" link set va up
-	ip -n "$NB" link set vb up
+	two_netns 1300
 	bg r ip netns exec "$NB" "$BENCH" recv -t 2000 -T 50 -s 1400 \
 	    10.201.0.2 0
 	wait_for "$TMP/r.out" '^port'
@@ -156,6 +150,4 @@ gso_used() { grep -q 'sendmmsg.*SOL_UDP, cmsg_type=0x67' "$TMP/$1.st"; }
 	# refused once (EMSGSIZE or EINVAL), then a message a datagram
 	grep -qE 'sendmmsg.*cmsg_type=0x67.*= -1 (EMSGSIZE|EINVAL)' "$TMP/u.st"
 	[ "$(grep -c 'sendmmsg.*= -1 ' "$TMP/u.st")" -eq 1 ]
-	ip netns del "$NA"
-	ip netns del "$NB"
 }

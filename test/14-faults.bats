@@ -45,6 +45,21 @@ counter() {
 # shellcheck disable=SC2016 # for the inner shell
 ONLY012='for f in /proc/$$/fd/*; do n=${f##*/}; [ "$n" -gt 2 ] && eval "exec $n>&-"; done'
 
+# ns_tunnel IDLE_MS: in $NS, a checking receiver "rc" (ends IDLE_MS after
+# its last datagram), the exit relay "x" (tcp-listen to rc) and the entry
+# "e" (udp-listen to x).
+ns_tunnel() {
+	bg rc ip netns exec "$NS" "$BENCH" recv -t "$1" -T 40 -s 1200 \
+	    127.0.0.1 0
+	wait_for "$TMP/rc.out" '^port'
+	bg x ip netns exec "$NS" "$DGRELAY" -v -S tcp-listen:127.0.0.1:0 \
+	    udp:127.0.0.1:"$(port rc)"
+	wait_for "$TMP/x.err" 'listening on'
+	bg e ip netns exec "$NS" "$DGRELAY" -v -S udp-listen:127.0.0.1:0 \
+	    tcp:127.0.0.1:"$(port x)"
+	wait_for "$TMP/e.err" 'listening on'
+}
+
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
 @test "faults: peer RST inside a frame: the frames before it delivered, exit 1 naming the reset, the cut frame counted" {
@@ -93,15 +108,7 @@ rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 @test "faults: stream sink stopped for seconds under a flood: memory flat, the kernel drops at the UDP socket, dgrelay drops nothing" {
 	not_under_valgrind "a flood: its drop accounting needs full speed"
 	own_netns
-	bg rc ip netns exec "$NS" "$BENCH" recv -t 3000 -T 40 -s 1200 \
-	    127.0.0.1 0
-	wait_for "$TMP/rc.out" '^port'
-	bg x ip netns exec "$NS" "$DGRELAY" -v -S tcp-listen:127.0.0.1:0 \
-	    udp:127.0.0.1:"$(port rc)"
-	wait_for "$TMP/x.err" 'listening on'
-	bg e ip netns exec "$NS" "$DGRELAY" -v -S udp-listen:127.0.0.1:0 \
-	    tcp:127.0.0.1:"$(port x)"
-	wait_for "$TMP/e.err" 'listening on'
+	ns_tunnel 3000
 	epid=$(child_of e)
 	xpid=$(child_of x)
 	drops0=$(udp_mib RcvbufErrors)
@@ -237,15 +244,7 @@ rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
 @test "faults: SIGTERM under load: exit 0; what it read is relayed or counted unsent, and all relayed arrives" {
 	own_netns
-	bg rc ip netns exec "$NS" "$BENCH" recv -t 2000 -T 40 -s 1200 \
-	    127.0.0.1 0
-	wait_for "$TMP/rc.out" '^port'
-	bg x ip netns exec "$NS" "$DGRELAY" -v -S tcp-listen:127.0.0.1:0 \
-	    udp:127.0.0.1:"$(port rc)"
-	wait_for "$TMP/x.err" 'listening on'
-	bg e ip netns exec "$NS" "$DGRELAY" -v -S udp-listen:127.0.0.1:0 \
-	    tcp:127.0.0.1:"$(port x)"
-	wait_for "$TMP/e.err" 'listening on'
+	ns_tunnel 2000
 	in0=$(udp_mib InDatagrams)
 	bg g ip netns exec "$NS" "$BENCH" gen -t 3 -r 50000 -s 1200 \
 	    127.0.0.1 "$(port e)"

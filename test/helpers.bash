@@ -173,6 +173,30 @@ not_under_valgrind() {
 	[ -z "${VG_LOGS:-}" ] || skip "under valgrind: $1"
 }
 
+# two_netns [MTU]: network namespaces $NA and $NB joined by a veth pair,
+# va 10.201.0.1/30 in $NA and vb 10.201.0.2/30 in $NB (MTU if given);
+# del_netns removes them (from teardown, so a failed test leaves none).
+two_netns() {
+	NA=dgr-$$-$BATS_TEST_NUMBER-a
+	NB=dgr-$$-$BATS_TEST_NUMBER-b
+	ip netns add "$NA"
+	ip netns add "$NB"
+	ip -n "$NA" link set lo up
+	ip -n "$NB" link set lo up
+	ip -n "$NA" link add va ${1:+mtu "$1"} type veth peer name vb \
+	    ${1:+mtu "$1"} netns "$NB"
+	ip -n "$NA" addr add 10.201.0.1/30 dev va
+	ip -n "$NB" addr add 10.201.0.2/30 dev vb
+	ip -n "$NA" link set va up
+	ip -n "$NB" link set vb up
+}
+
+del_netns() {
+	[ -n "${NA:-}" ] && ip netns del "$NA" 2>/dev/null
+	[ -n "${NB:-}" ] && ip netns del "$NB" 2>/dev/null
+	return 0
+}
+
 need_root() {
 	[ "$(id -u)" = 0 ] || skip "needs root (uid 0), running as uid $(id -u)"
 }
