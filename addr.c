@@ -596,6 +596,26 @@ sock_options(struct addr *a, int fd)
 	return 0;
 }
 
+/*
+ * s relays on fd, a connected socket of this type: a stream is framed
+ * (TCP without Nagle unless nodelay=0), a seqpacket's 0-byte read is its
+ * end; non-blocking.
+ */
+static int
+sock_side(struct addr *a, struct side *s, int fd, int type)
+{
+	s->rfd = s->wfd = fd;
+	s->wsock = 1;
+	s->framed = type == SOCK_STREAM;
+	s->seqpacket = type == SOCK_SEQPACKET;
+	if (a->kind == ADDR_TCP &&
+	    setopt(fd, IPPROTO_TCP, TCP_NODELAY, a->nodelay) == -1)
+		return syserr(a, "setsockopt TCP_NODELAY");
+	if (set_nonblock(fd, NULL) == -1)
+		return syserr(a, "fcntl");
+	return 0;
+}
+
 static int
 resolve(struct addr *a, const char *host, const char *port, int family,
     int passive, struct addrinfo **res)
@@ -655,15 +675,8 @@ open_ip_connect(struct addr *a, struct side *s)
 	freeaddrinfo(res);
 	if (fd == -1)
 		return -1;
-	s->rfd = s->wfd = fd;
-	s->wsock = 1;
-	s->framed = a->kind == ADDR_TCP;
-	if (a->kind == ADDR_TCP &&
-	    setopt(fd, IPPROTO_TCP, TCP_NODELAY, a->nodelay) == -1)
-		return syserr(a, "setsockopt TCP_NODELAY");
-	if (set_nonblock(fd, NULL) == -1)
-		return syserr(a, "fcntl");
-	return 0;
+	return sock_side(a, s, fd,
+	    a->kind == ADDR_TCP ? SOCK_STREAM : SOCK_DGRAM);
 }
 
 /* "HOST PORT" of fd's own end (peer 0) or of its peer (peer 1). */
@@ -822,14 +835,8 @@ open_unix(struct addr *a, struct side *s)
 		syserr(a, "connect");
 		goto bad;
 	}
-	s->rfd = s->wfd = fd;
-	s->wsock = 1;
-	s->framed = type == SOCK_STREAM;
-	s->seqpacket = type == SOCK_SEQPACKET;
 	snprintf(s->peer, sizeof(s->peer), "%s", a->path);
-	if (set_nonblock(fd, NULL) == -1)
-		return syserr(a, "fcntl");
-	return 0;
+	return sock_side(a, s, fd, type);
 bad:
 	close(fd);
 	return -1;
@@ -988,12 +995,8 @@ open_vsock(struct addr *a, struct side *s)
 		syserr(a, "connect");
 		goto bad;
 	}
-	s->rfd = s->wfd = fd;
-	s->wsock = 1;
-	s->framed = type == SOCK_STREAM;
-	s->seqpacket = type == SOCK_SEQPACKET;
-	if (set_nonblock(fd, NULL) == -1)
-		return syserr(a, "fcntl");
+	if (sock_side(a, s, fd, type) == -1)
+		return -1;
 	return sock_name(a, fd, 1, s->peer, sizeof(s->peer));
 bad:
 	close(fd);
@@ -1030,13 +1033,7 @@ open_exec(struct addr *a, struct side *s)
 		_exit(127);
 	}
 	close(sv[1]);
-	s->rfd = s->wfd = sv[0];
-	s->wsock = 1;
-	s->framed = type == SOCK_STREAM;
-	s->seqpacket = type == SOCK_SEQPACKET;
-	if (set_nonblock(sv[0], NULL) == -1)
-		return syserr(a, "fcntl");
-	return 0;
+	return sock_side(a, s, sv[0], type);
 }
 
 int
@@ -1099,16 +1096,7 @@ addr_accept(struct addr *a, struct side *s)
 	len = sizeof(type);
 	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == -1)
 		type = SOCK_STREAM;
-	s->rfd = s->wfd = fd;
-	s->wsock = 1;
-	s->framed = type == SOCK_STREAM;
-	s->seqpacket = type == SOCK_SEQPACKET;
-	if (a->kind == ADDR_TCP &&
-	    setopt(fd, IPPROTO_TCP, TCP_NODELAY, a->nodelay) == -1)
-		return syserr(a, "setsockopt TCP_NODELAY");
-	if (set_nonblock(fd, NULL) == -1)
-		return syserr(a, "fcntl");
-	return 0;
+	return sock_side(a, s, fd, type);
 }
 
 int
