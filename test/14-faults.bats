@@ -152,7 +152,7 @@ rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 	mkfifo "$TMP/in"
 	bg_in r "$TMP/in" "$DGRELAY" -S -u stdio udp:127.0.0.1:"$p"
 	exec 7>"$TMP/in"		# (bats reports on 3)
-	"$PEER" gen -n 5000 -m 100 -M 100 >&7
+	timeout 30 "$PEER" gen -n 5000 -m 100 -M 100 >&7
 	kid=$(child_of r)
 	# until it has sent (or dropped) all 5000
 	for n in $(seq 200); do
@@ -167,7 +167,7 @@ rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 	[ "$e" -gt 0 ]		# refused, counted, and it went on
 	bg dd "$PEER" dump -p "$p" -n 100
 	wait_for "$TMP/dd.out" '^port'
-	"$PEER" gen -n 100 -m 50 -M 50 -S 9 >&7
+	timeout 30 "$PEER" gen -n 100 -m 50 -M 50 -S 9 >&7
 	exec 7>&-
 	wait_exit r 20
 	[ "$status_of" -eq 0 ]
@@ -230,7 +230,7 @@ rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 	need_cmd strace
 	head -c 65535 /dev/urandom >"$TMP/big"
 	{ unhex ffff; cat "$TMP/big"; frames - 5a; } >"$TMP/in"
-	"$PEER" trickle -d 20 <"$TMP/in" |
+	timeout 60 "$PEER" trickle -d 20 <"$TMP/in" |
 	    timeout 60 strace -qq -e trace=read -o "$TMP/st" "$DGRELAY" -S -u \
 	    stdio exec:"cat >$TMP/out" 2>"$TMP/r.err"
 	cat "$TMP/r.err"

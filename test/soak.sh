@@ -106,8 +106,8 @@ chain() {
 	spid=$!
 	pids+=("$spid")
 	t0=$(date +%s)
-	# the window stays within the ping's own UDP receive buffer
-	"$P" ping -L -P -n "$COUNT" -m 0 -M 65507 -w 32 -W 120000 -t 3600 \
+	# -t: no progress for a minute is a failure, not a wait
+	"$P" ping -L -P -n "$COUNT" -m 0 -M 65507 -w 32 -W 120000 -t 60 \
 	    -S "$RANDOM" "$e" 127.0.0.1 "$(port "$name-e")" \
 	    >"$tmp/$name.ping" 2>&1
 	local rc=$?
