@@ -281,10 +281,11 @@ dg_read(struct relay *rl, struct dir *d)
 	size_t		 gso, total = 0;
 	int		 r, flags;
 
-	/* about FRAME_HOT bytes a call, by the sizes seen lately: big
-	 * datagrams in few buffers stay in the CPU's cache */
+	/* about FRAME_HOT bytes a call, by the sizes seen lately (avg is at
+	 * most 65,536, so at least 4 datagrams): big datagrams in few
+	 * buffers stay in the CPU's cache */
 	if (d->avg > 0 && FRAME_HOT / d->avg < k)
-		k = FRAME_HOT / d->avg > 0 ? FRAME_HOT / d->avg : 1;
+		k = FRAME_HOT / d->avg;
 
 	for (i = 0; i < k; i++) {
 		d->iov[i].iov_base = qat(d, d->n + i)->p + FRAME_HDR;
@@ -778,9 +779,9 @@ dir_finish(struct relay *rl, struct dir *d)
 /* -------------------------------------------------------------- the loop */
 
 static int
-setopt(int fd, int level, int name, int val)
+set_gro(int fd, int on)
 {
-	return setsockopt(fd, level, name, &val, sizeof(val));
+	return setsockopt(fd, SOL_UDP, UDP_GRO, &on, sizeof(on));
 }
 
 /* fd is a UDP socket (and the kernel knows UDP_SEGMENT). */
@@ -828,7 +829,7 @@ dir_init(struct relay *rl, struct dir *d, int id, struct side *src,
 	frame_buf_init(&d->fb, d->mem, d->nq * slot, o->size);
 	/* GRO only where a slot holds any run the kernel may coalesce */
 	if (!src->framed && !src->packet && o->size >= GRO_MIN &&
-	    udp_socket(src->rfd) && setopt(src->rfd, SOL_UDP, UDP_GRO, 1) == 0)
+	    udp_socket(src->rfd) && set_gro(src->rfd, 1) == 0)
 		d->gro = 1;
 	if (!dst->framed && !dst->packet && udp_socket(dst->wfd))
 		d->gsomax = GSO_BYTES;
@@ -840,7 +841,7 @@ dir_free(struct dir *d)
 {
 	/* an inherited socket goes back as it came */
 	if (d->gro && d->src->rflags != -1)
-		(void)setopt(d->src->rfd, SOL_UDP, UDP_GRO, 0);
+		(void)set_gro(d->src->rfd, 0);
 	free(d->mseg);
 	free(d->ctl);
 	free(d->mem);
