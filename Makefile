@@ -11,7 +11,7 @@ CFLAGS	?= -O2 -g
 WARN	 = -Wall -Wextra -Wshadow -Wformat=2 -Wmissing-prototypes
 ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARN) $(BSD_CFLAGS) $(CFLAGS)
 
-SRCS	 = dgrelay.c addr.c relay.c frame.c serve.c tun.c
+SRCS	 = dgrelay.c addr.c sock.c fd.c exec.c tun.c relay.c frame.c serve.c
 HDRS	 = dgrelay.h
 SAN	 = -fsanitize=address,undefined -fno-sanitize-recover=all \
 	   -fno-omit-frame-pointer
@@ -53,11 +53,11 @@ fuzz/fuzz_frame: test/fuzz_frame.c frame.c $(HDRS)
 	clang -std=gnu11 -D_GNU_SOURCE -g -O1 -I. \
 	    -fsanitize=fuzzer,address,undefined -o $@ test/fuzz_frame.c frame.c
 
-fuzz/fuzz_addr: test/fuzz_addr.c addr.c tun.c $(HDRS)
+fuzz/fuzz_addr: test/fuzz_addr.c addr.c $(HDRS)
 	@mkdir -p fuzz
 	clang -std=gnu11 -D_GNU_SOURCE -g -O1 -I. $(BSD_CFLAGS) \
 	    -fsanitize=fuzzer,address,undefined -o $@ test/fuzz_addr.c addr.c \
-	    tun.c $(BSD_LIBS)
+	    $(BSD_LIBS)
 
 # relay.c's own loop, its system calls played by the fuzz input (see the
 # file): each -D swaps one call in relay.c for the target's fake.

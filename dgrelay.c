@@ -194,7 +194,7 @@ drop_privileges(const struct passwd *pw)
 static int
 open_side(struct addr *a, struct side *s, int verbose)
 {
-	if (addr_open(a, s) == -1)
+	if (sock_open(a, s) == -1)
 		return -1;
 	if (verbose && a->kind == ADDR_EXEC)
 		logx("%s: started, pid %d", a->spec, (int)a->pid);
@@ -206,7 +206,7 @@ open_side(struct addr *a, struct side *s, int verbose)
 		logx("%s: connected to %s", a->spec, s->peer);
 	if (a->lfd == -1)
 		return 0;
-	if (addr_accept(a, s) == -1)
+	if (sock_accept(a, s) == -1)
 		return -1;
 	if (verbose)
 		logx("%s: connection from %s", a->spec, s->peer);
@@ -222,7 +222,7 @@ close_side(struct addr *a, struct side *s, int verbose, int status)
 {
 	int	 st, failed;
 
-	addr_close(a, s);
+	sock_close(a, s);
 	if (a->kind != ADDR_EXEC || !a->reaped)
 		return status;
 	st = a->status;
@@ -264,20 +264,20 @@ run_forking(const struct relay_opts *o, struct addr a[2], struct side s[2],
 	static char	 name[32];
 	int		 status, oi = !fi;
 
-	if (addr_open(&a[fi], &s[fi]) == -1) {
+	if (sock_open(&a[fi], &s[fi]) == -1) {
 		logx("%s: %s", a[fi].spec, a[fi].err);
-		addr_close(&a[fi], &s[fi]);
+		sock_close(&a[fi], &s[fi]);
 		return 1;
 	}
 	if (o->verbose)
 		logx("%s: listening on %s", a[fi].spec, s[fi].local);
 	if (pw != NULL && drop_privileges(pw) == -1) {
 		logerr("-Z %s", pw->pw_name);
-		addr_close(&a[fi], &s[fi]);
+		sock_close(&a[fi], &s[fi]);
 		return 1;
 	}
 	if ((status = serve_run(&a[fi], o, &s[fi], stats)) != -1) {
-		addr_close(&a[fi], &s[fi]);
+		sock_close(&a[fi], &s[fi]);
 		return status;
 	}
 	/* a child: messages say which */
@@ -290,61 +290,57 @@ run_forking(const struct relay_opts *o, struct addr a[2], struct side s[2],
 	} else
 		status = relay(o, s, stats);
 	status = close_side(&a[oi], &s[oi], o->verbose, status);
-	addr_close(&a[fi], &s[fi]);
+	sock_close(&a[fi], &s[fi]);
 	free(s[fi].pre);
 	return status;
 }
 
-int
-main(int argc, char *argv[])
+/* The flags, into o; -S into *stats, -Z into *pw.  Returns optind. */
+static int
+parse_flags(int argc, char *argv[], struct relay_opts *o, int *stats,
+    struct passwd **pw)
 {
-	setprogname("dgrelay");
-	struct relay_opts	 o;
-	struct addr		 a[2];
-	struct side		 s[2];
-	struct passwd		*pw = NULL;
-	const char		*errstr;
-	int			 ch, i, opened = 0, stats = 0, status = 1;
+	const char	*errstr;
+	int		 ch;
 
-	memset(&o, 0, sizeof(o));
-	o.count = COUNT_DEF;
-	o.size = SIZE_DEF;
-	o.dir[0] = o.dir[1] = 1;
-
+	memset(o, 0, sizeof(*o));
+	o->count = COUNT_DEF;
+	o->size = SIZE_DEF;
+	o->dir[0] = o->dir[1] = 1;
 	while ((ch = getopt(argc, argv, ":b:hSs:t:uUVvZ:")) != -1) {
 		switch (ch) {
 		case 'b':
-			o.count = strtonum(optarg, 1, COUNT_MAX, &errstr);
+			o->count = strtonum(optarg, 1, COUNT_MAX, &errstr);
 			if (errstr != NULL)
 				bad("count %s: %s", optarg, errstr);
 			break;
 		case 'h':
 			usage(0);
 		case 'S':
-			stats = 1;
+			*stats = 1;
 			break;
 		case 's':
-			o.size = strtonum(optarg, 1, FRAME_MAX, &errstr);
+			o->size = strtonum(optarg, 1, FRAME_MAX, &errstr);
 			if (errstr != NULL)
 				bad("size %s: %s", optarg, errstr);
 			break;
 		case 't':
-			o.idle_ms = parse_idle(optarg);
+			o->idle_ms = parse_idle(optarg);
 			break;
 		case 'u':
-			o.dir[1] = 0;
+			o->dir[1] = 0;
 			break;
 		case 'U':
-			o.dir[0] = 0;
+			o->dir[0] = 0;
 			break;
 		case 'V':
 			printf("dgrelay %s\n", DGRELAY_VERSION);
-			return 0;
+			exit(0);
 		case 'v':
-			o.verbose++;
+			o->verbose++;
 			break;
 		case 'Z':
-			if ((pw = getpwnam(optarg)) == NULL)
+			if ((*pw = getpwnam(optarg)) == NULL)
 				bad("user %s: no such user", optarg);
 			break;
 		case ':':
@@ -353,12 +349,26 @@ main(int argc, char *argv[])
 			bad("-%c: unknown flag (-h for usage)", optopt);
 		}
 	}
-	argc -= optind;
-	argv += optind;
+	if (!o->dir[0] && !o->dir[1])
+		bad("-u and -U together relay nothing");
+	return optind;
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct relay_opts	 o;
+	struct addr		 a[2];
+	struct side		 s[2];
+	struct passwd		*pw = NULL;
+	int			 i, opened = 0, stats = 0, status = 1;
+
+	setprogname("dgrelay");
+	i = parse_flags(argc, argv, &o, &stats, &pw);
+	argc -= i;
+	argv += i;
 	if (argc != 2)
 		usage(2);
-	if (!o.dir[0] && !o.dir[1])
-		bad("-u and -U together relay nothing");
 	for (i = 0; i < 2; i++)
 		if (addr_parse(argv[i], &a[i]) == -1)
 			bad("%.256s%s: %s", argv[i], strlen(argv[i]) > 256 ?
@@ -367,7 +377,7 @@ main(int argc, char *argv[])
 		bad("%s: fork on one address only", argv[1]);
 
 	signals(a[0].fork || a[1].fork);
-	(void)addr_activation();	/* systemd's sockets: not for exec: */
+	(void)fd_activation();	/* systemd's sockets: not for exec: */
 	if (a[0].fork || a[1].fork)
 		return run_forking(&o, a, s, a[1].fork, pw, stats);
 	for (opened = 0; opened < 2; opened++)

@@ -155,14 +155,23 @@ struct addr {
 	char		 err[NAME_MAX_];	/* what failed, for the message */
 };
 
+/*
+ * How a side moves datagrams, decided once when it is made: relay.c picks
+ * its read and write functions by it.
+ */
+enum side_io {
+	IO_DGRAM,		/* a datagram socket: recvmmsg, sendmmsg */
+	IO_STREAM,		/* a byte stream: frames, read and writev */
+	IO_PACKET		/* not a socket (TUN): one read/write a datagram */
+};
+
 /* An open endpoint. */
 struct side {
 	int		 rfd, wfd;
-	int		 framed;	/* stream side: datagrams travel as frames */
+	enum side_io	 io;
 	int		 seqpacket;	/* a 0-byte read is end of input */
 	int		 wsock;		/* wfd is a socket: half-close by shutdown */
 	int		 lockpeer;	/* unconnected: adopt the first sender */
-	int		 packet;	/* not a socket: one read/write a datagram */
 	int		 locked;	/* lockpeer side has adopted its peer */
 	int		 rflags, wflags;	/* O_ flags to restore, -1: ours */
 	const char	*name;		/* the address spec */
@@ -183,44 +192,90 @@ struct side {
 int	addr_parse(const char *spec, struct addr *a);
 
 /*
- * addr_open(a, s): make the socket of a: connect it, or bind and listen
- * (s->local then says where).  Returns 0, or -1 with a->err set.
+ * addr_fail(a, fmt, ...): the reason a failed, one line, into a->err.
+ * Returns -1.
  */
-int	addr_open(struct addr *a, struct side *s);
+int	addr_fail(struct addr *a, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+
+/* ----------------------------------------------------------------- sock.c */
 
 /*
- * addr_accept(a, s): for a listening address, wait for the peer and make s
- * ready to relay (s->peer says who); nothing to do for other addresses.
+ * sock_open(a, s): make the side of a, by its kind: connect it, or bind
+ * and listen (s->local then says where; a->lfd is the listening socket).
  * Returns 0, or -1 with a->err set.
  */
-int	addr_accept(struct addr *a, struct side *s);
+int	sock_open(struct addr *a, struct side *s);
 
 /*
- * addr_sockname(sa, len, buf, size): "HOST PORT" (or a path) for sa.
+ * sock_accept(a, s): for a listening address, take the next peer and make
+ * s ready to relay (s->peer says who); nothing to do for other addresses.
+ * Returns 0, or -1 with a->err set (errno as accept left it).
  */
-void	addr_sockname(const struct sockaddr *sa, socklen_t len, char *buf,
-	    size_t size);
+int	sock_accept(struct addr *a, struct side *s);
 
 /*
- * addr_udp_peer(a, peer, len, s): for a forking udp-listen a, a socket
+ * sock_udp_peer(a, peer, len, s): for a forking udp-listen a, a socket
  * bound where a->lfd is (SO_REUSEPORT) and connected to peer, so that the
  * kernel gives peer's datagrams to it from now on.  Returns 0, or -1 with
  * a->err set.
  */
-int	addr_udp_peer(struct addr *a, const struct sockaddr *peer,
+int	sock_udp_peer(struct addr *a, const struct sockaddr *peer,
 	    socklen_t len, struct side *s);
 
 /*
- * addr_activation(): how many descriptors systemd passed us (LISTEN_FDS,
- * checked against LISTEN_PID), 0 when none; they are made close-on-exec.
- */
-int	addr_activation(void);
-
-/*
- * addr_close(a, s): close s, restore inherited descriptors, unlink paths;
+ * sock_close(a, s): close s, restore inherited descriptors, unlink paths;
  * for exec:, end the command if it still runs and reap it into a->status.
  */
-void	addr_close(struct addr *a, struct side *s);
+void	sock_close(struct addr *a, struct side *s);
+
+/* sock_ntop(sa, len, buf, size): "HOST PORT" (or a path) for sa. */
+void	sock_ntop(const struct sockaddr *sa, socklen_t len, char *buf,
+	    size_t size);
+
+/*
+ * sock_getname(a, fd, peer, buf, size): "HOST PORT" of fd's own end (peer
+ * 0) or of its peer (peer 1) into buf.  0, or -1 with a->err set.
+ */
+int	sock_getname(struct addr *a, int fd, int peer, char *buf,
+	    size_t size);
+
+/* sock_syserr(a, what): "what: strerror(errno)" into a->err; returns -1. */
+int	sock_syserr(struct addr *a, const char *what);
+
+/*
+ * sock_side(a, s, fd, type): s relays on fd, a connected socket of this
+ * type (SOCK_STREAM: framed); fd is made non-blocking.  0, or -1.
+ */
+int	sock_side(struct addr *a, struct side *s, int fd, int type);
+
+/* sock_nonblock(fd, saved): O_NONBLOCK on; the flags before in *saved. */
+int	sock_nonblock(int fd, int *saved);
+
+/* ------------------------------------------------------------------- fd.c */
+
+/* fd_open(a, s): fd:N, fd:R:W, fd:NAME.  0, or -1 with a->err set. */
+int	fd_open(struct addr *a, struct side *s);
+
+/* fd_stdio(a, s): stdio, frames on descriptors 0 and 1. */
+int	fd_stdio(struct addr *a, struct side *s);
+
+/*
+ * fd_activation(): how many descriptors systemd passed us (LISTEN_FDS,
+ * checked against LISTEN_PID), 0 when none; they are made close-on-exec.
+ */
+int	fd_activation(void);
+
+/* ----------------------------------------------------------------- exec.c */
+
+/* exec_open(a, s): start a's command on a socketpair; s is our end. */
+int	exec_open(struct addr *a, struct side *s);
+
+/*
+ * exec_reap(a): wait for a's command to end by itself for a moment, then
+ * end it (TERM, then KILL); its wait status lands in a->status.
+ */
+void	exec_reap(struct addr *a);
 
 /* ---------------------------------------------------------------- relay.c */
 

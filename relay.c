@@ -49,10 +49,16 @@ struct frm {
 	uint8_t		 h[FRAME_HDR], hl[FRAME_HDR];
 };
 
+struct relay;
+
 struct dir {
 	int		 id;		/* 0: 1>2, 1: 2>1 */
 	int		 on;		/* not turned off by -u/-U */
 	struct side	*src, *dst;
+	/* by the kind of each side (io_ops) */
+	void		(*read)(struct relay *, struct dir *);
+	void		(*write)(struct relay *, struct dir *);
+	void		(*cut)(struct dir *);	/* stream source only */
 	struct counters	*c;
 	uint8_t		*mem;		/* count * (size + 2) bytes */
 	struct frame_buf fb;		/* stream source: mem as read buffer */
@@ -77,6 +83,7 @@ struct dir {
 
 struct relay {
 	const struct relay_opts *o;
+	const struct side *s;		/* the two sides, for messages */
 	struct dir	 d[2];
 	int		 ending;	/* read no more; deliver what is queued */
 	int		 abort;		/* stop now */
@@ -98,7 +105,11 @@ relay_fail(struct relay *rl, const struct side *s, const char *fmt, ...)
 	rl->status = 1;
 	if (rl->err[0] != '\0')
 		return;			/* the first failure is the story */
-	n = snprintf(rl->err, rl->errsize, "%s: ", s->name);
+	if (s != NULL)
+		n = snprintf(rl->err, rl->errsize, "%s: ", s->name);
+	else		/* both sides' */
+		n = snprintf(rl->err, rl->errsize, "%s %s: ", rl->s[0].name,
+		    rl->s[1].name);
 	if (n < 0 || (size_t)n >= rl->errsize)
 		return;
 	va_start(ap, fmt);
@@ -213,7 +224,7 @@ adopt(struct relay *rl, struct dir *d, const struct sockaddr_storage *from,
 	s->locked = 1;
 	memcpy(&s->peeraddr, from, len);
 	s->peerlen = len;
-	addr_sockname((const struct sockaddr *)from, len, s->peer,
+	sock_ntop((const struct sockaddr *)from, len, s->peer,
 	    sizeof(s->peer));
 	if (rl->o->verbose)
 		logx("%s: peer %s", s->name, s->peer);
@@ -271,65 +282,118 @@ gro_size(struct msghdr *m)
 	return 0;
 }
 
+/*
+ * Lay out k receive slots from the ring's first free one: payload at byte
+ * 2 of each, the sender's address for a source that locks onto a peer,
+ * a control buffer for UDP_GRO's segment size.
+ */
+static void
+dg_prepare(struct relay *rl, struct dir *d, unsigned k)
+{
+	struct msghdr	*h;
+	unsigned	 i;
+
+	for (i = 0; i < k; i++) {
+		d->iov[i].iov_base = qat(d, d->n + i)->p + FRAME_HDR;
+		d->iov[i].iov_len = rl->o->size;
+		h = &d->msg[i].msg_hdr;
+		memset(h, 0, sizeof(*h));
+		h->msg_iov = &d->iov[i];
+		h->msg_iovlen = 1;
+		if (d->src->lockpeer) {
+			h->msg_name = &d->from[i];
+			h->msg_namelen = sizeof(d->from[i]);
+		}
+		if (d->gro) {
+			h->msg_control = d->ctl + i * CTL_SIZE;
+			h->msg_controllen = CTL_SIZE;
+		}
+	}
+}
+
+/*
+ * Message i of a receive into ring entry f: one datagram, or a coalesced
+ * run when UDP_GRO says so.
+ */
+static void
+dg_entry(struct dir *d, unsigned i, struct frm *f)
+{
+	size_t	 len = d->msg[i].msg_len;
+	size_t	 gso = d->gro ? gro_size(&d->msg[i].msg_hdr) : 0;
+
+	if (gso > 0 && len > gso) {
+		f->len = len;
+		f->seg = gso;
+		f->nseg = (unsigned)((len + gso - 1) / gso);
+		frame_put(f->h, gso);
+		frame_put(f->hl, seg_len(f, f->nseg - 1));
+	} else
+		frm_one(f, len);
+}
+
+/*
+ * Whether message i of a receive is kept: not a seqpacket's end (then
+ * d->eof), not cut short (oversize, never forwarded cut), from the peer.
+ */
+static int
+dg_keep(struct relay *rl, struct dir *d, unsigned i)
+{
+	struct mmsghdr	*m = &d->msg[i];
+	int		 flags = m->msg_hdr.msg_flags;
+
+	if (d->src->seqpacket && m->msg_len == 0 && !(flags & MSG_TRUNC)) {
+		d->eof = 1;	/* 0 bytes on SOCK_SEQPACKET: the end */
+		return 0;
+	}
+	if (flags & MSG_TRUNC) {
+		d->c->oversize++;
+		return 0;
+	}
+	if (d->src->lockpeer && !adopt(rl, d, &d->from[i],
+	    m->msg_hdr.msg_namelen)) {
+		d->c->otherpeer++;
+		return 0;
+	}
+	return 1;
+}
+
+/* A failed receive: wait, count an ICMP error, or the source has ended. */
+static void
+dg_read_error(struct relay *rl, struct dir *d, int e)
+{
+	if (e == EAGAIN || e == EINTR)
+		return;
+	if (transient(e))	/* ICMP for a datagram we sent */
+		rl->d[!d->id].c->senderr++;
+	else {
+		d->eof = 1;
+		d->rerr = e;
+	}
+}
+
 static void
 dg_read(struct relay *rl, struct dir *d)
 {
-	struct side	*s = d->src;
 	unsigned	 i, k = d->nq - d->n, kept = 0;
 	struct frm	*f, *g;
 	uint8_t		*p;
-	size_t		 gso, total = 0;
-	int		 r, flags;
+	size_t		 total = 0;
+	int		 r;
 
 	/* about FRAME_HOT bytes a call, by the sizes seen lately (avg is at
 	 * most 65,536, so at least 4 datagrams): big datagrams in few
 	 * buffers stay in the CPU's cache */
 	if (d->avg > 0 && FRAME_HOT / d->avg < k)
 		k = FRAME_HOT / d->avg;
-
-	for (i = 0; i < k; i++) {
-		d->iov[i].iov_base = qat(d, d->n + i)->p + FRAME_HDR;
-		d->iov[i].iov_len = rl->o->size;
-		memset(&d->msg[i].msg_hdr, 0, sizeof(d->msg[i].msg_hdr));
-		d->msg[i].msg_hdr.msg_iov = &d->iov[i];
-		d->msg[i].msg_hdr.msg_iovlen = 1;
-		if (s->lockpeer) {
-			d->msg[i].msg_hdr.msg_name = &d->from[i];
-			d->msg[i].msg_hdr.msg_namelen = sizeof(d->from[i]);
-		}
-		if (d->gro) {
-			d->msg[i].msg_hdr.msg_control = d->ctl + i * CTL_SIZE;
-			d->msg[i].msg_hdr.msg_controllen = CTL_SIZE;
-		}
-	}
-	if ((r = recvmmsg(s->rfd, d->msg, k, MSG_DONTWAIT, NULL)) == -1) {
-		if (errno == EAGAIN || errno == EINTR)
-			return;
-		if (transient(errno))	/* ICMP for a datagram we sent */
-			rl->d[!d->id].c->senderr++;
-		else {
-			d->eof = 1;
-			d->rerr = errno;
-		}
+	dg_prepare(rl, d, k);
+	if ((r = recvmmsg(d->src->rfd, d->msg, k, MSG_DONTWAIT, NULL)) == -1) {
+		dg_read_error(rl, d, errno);
 		return;
 	}
-	for (i = 0; i < (unsigned)r; i++) {
+	for (i = 0; i < (unsigned)r && !d->eof; i++) {
 		total += d->msg[i].msg_len;
-		flags = d->msg[i].msg_hdr.msg_flags;
-		if (s->seqpacket && d->msg[i].msg_len == 0 &&
-		    !(flags & MSG_TRUNC)) {
-			d->eof = 1;	/* 0 bytes on SOCK_SEQPACKET: the end */
-			break;
-		}
-		if (flags & MSG_TRUNC) {
-			d->c->oversize++;	/* never forwarded cut short */
+		if (!dg_keep(rl, d, i))
 			continue;
-		}
-		if (s->lockpeer && !adopt(rl, d, &d->from[i],
-		    d->msg[i].msg_hdr.msg_namelen)) {
-			d->c->otherpeer++;
-			continue;
-		}
 		/* keep the ring dense: swap the slot over a dropped one */
 		f = qat(d, d->n + kept);
 		g = qat(d, d->n + i);
@@ -338,15 +402,7 @@ dg_read(struct relay *rl, struct dir *d)
 			f->p = g->p;
 			g->p = p;
 		}
-		gso = d->gro ? gro_size(&d->msg[i].msg_hdr) : 0;
-		if (gso > 0 && d->msg[i].msg_len > gso) {
-			f->len = d->msg[i].msg_len;
-			f->seg = gso;
-			f->nseg = (unsigned)((f->len + gso - 1) / gso);
-			frame_put(f->h, gso);
-			frame_put(f->hl, seg_len(f, f->nseg - 1));
-		} else
-			frm_one(f, d->msg[i].msg_len);
+		dg_entry(d, i, f);
 		kept++;
 	}
 	d->n += kept;
@@ -646,17 +702,20 @@ iov_add(struct iovec *iov, unsigned *n, uint8_t *p, size_t len)
 	}
 }
 
-static void
-st_write(struct relay *rl, struct dir *d)
+/*
+ * Gather every queued frame into d->iov, from the first byte not yet
+ * written; a coalesced run gets a header per datagram.  Returns the
+ * number of iovecs; *total their bytes.
+ */
+static unsigned
+st_gather(struct dir *d, size_t *total)
 {
 	struct iovec	*iov = d->iov;
 	struct frm	*f;
 	uint8_t		*hdr;
-	size_t		 len, skip, off, total = 0;
-	ssize_t		 r;
+	size_t		 len, skip, off;
 	unsigned	 i, j, niov = 0;
 
-	/* gather every queued frame, from the first byte not yet written */
 	for (i = 0; i < d->n && niov + 2 <= NVEC; i++) {
 		f = qat(d, i);
 		skip = i == 0 ? d->woff : 0;
@@ -676,25 +735,40 @@ st_write(struct relay *rl, struct dir *d)
 			iov_add(iov, &niov, seg_at(f, j) + off, len - off);
 		}
 	}
-	for (i = 0; i < niov; i++)
-		total += iov[i].iov_len;
-	while ((r = writev(d->dst->wfd, iov, (int)niov)) == -1 &&
+	for (*total = 0, i = 0; i < niov; i++)
+		*total += iov[i].iov_len;
+	return niov;
+}
+
+/* A stream sink failed with e. */
+static void
+st_write_error(struct relay *rl, struct dir *d, int e)
+{
+	if (e == EAGAIN) {
+		d->wblocked = 1;
+		return;
+	}
+	rl->abort = 1;
+	if (rl->ending && rl->status == 0 && (e == EPIPE || e == ECONNRESET)) {
+		/* the peer ended and left: what it missed is unsent */
+		if (rl->o->verbose)
+			logx("%s: write: %s", d->dst->name, strerror(e));
+	} else
+		relay_fail(rl, d->dst, "write: %s", strerror(e));
+}
+
+static void
+st_write(struct relay *rl, struct dir *d)
+{
+	size_t		 len, total;
+	ssize_t		 r;
+	unsigned	 niov = st_gather(d, &total);
+
+	while ((r = writev(d->dst->wfd, d->iov, (int)niov)) == -1 &&
 	    errno == EINTR)
 		;
 	if (r == -1) {
-		if (errno == EAGAIN)
-			d->wblocked = 1;
-		else if (rl->ending && rl->status == 0 &&
-		    (errno == EPIPE || errno == ECONNRESET)) {
-			/* the peer ended and left: what it missed is unsent */
-			if (rl->o->verbose)
-				logx("%s: write: %s", d->dst->name,
-				    strerror(errno));
-			rl->abort = 1;
-		} else {
-			relay_fail(rl, d->dst, "write: %s", strerror(errno));
-			rl->abort = 1;
-		}
+		st_write_error(rl, d, errno);
 		return;
 	}
 	moved(rl);
@@ -719,14 +793,9 @@ static void
 dir_write(struct relay *rl, struct dir *d)
 {
 	while (d->n > 0 && !d->wblocked && !rl->abort && dst_ready(d)) {
-		if (d->dst->framed)
-			st_write(rl, d);
-		else if (d->dst->packet)
-			pk_write(rl, d);
-		else
-			dg_write(rl, d);
-		if (d->src->framed)
-			st_cut(d);
+		d->write(rl, d);
+		if (d->cut != NULL)
+			d->cut(d);
 	}
 }
 
@@ -746,7 +815,7 @@ half_close(struct side *s)
 /*
  * The source of d ended: once its frames are delivered, pass the end on
  * to a sink that can carry it (a stream, a seqpacket); otherwise the whole
- * relay ends.
+ * relay ends (see relay_over).
  */
 static void
 dir_finish(struct relay *rl, struct dir *d)
@@ -756,7 +825,7 @@ dir_finish(struct relay *rl, struct dir *d)
 	if (d->n > 0)
 		return;			/* deliver first */
 	d->done = 1;
-	if (d->src->framed && frame_buf_partial(&d->fb))
+	if (d->cut != NULL && frame_buf_partial(&d->fb))
 		d->c->truncated++;
 	if (d->rerr != 0) {		/* the cause, even inside a frame */
 		relay_fail(rl, d->src, "read: %s", strerror(d->rerr));
@@ -770,13 +839,24 @@ dir_finish(struct relay *rl, struct dir *d)
 	}
 	if (rl->o->verbose)
 		logx("eof on %s", d->src->name);
-	if (d->dst->framed || d->dst->seqpacket)
+	if (d->dst->io == IO_STREAM || d->dst->seqpacket)
 		half_close(d->dst);
 	else
 		rl->ending = 1;
 }
 
-/* -------------------------------------------------------------- the loop */
+/* ---------------------------------------------------------- directions */
+
+/* How each kind of side reads and writes: chosen once, in dir_init. */
+static const struct io_ops {
+	void	(*read)(struct relay *, struct dir *);
+	void	(*write)(struct relay *, struct dir *);
+	void	(*cut)(struct dir *);	/* source: more frames into the ring */
+} io_ops[] = {
+	[IO_DGRAM] = { dg_read, dg_write, NULL },
+	[IO_STREAM] = { st_read, st_write, st_cut },
+	[IO_PACKET] = { pk_read, pk_write, NULL },
+};
 
 static int
 set_gro(int fd, int on)
@@ -798,13 +878,32 @@ udp_socket(int fd)
 	return getsockopt(fd, SOL_UDP, UDP_SEGMENT, &v, &len) == 0;
 }
 
+/* The ring of -b slots of -s + 2 bytes, and the arrays of a call. */
+static int
+dir_alloc(struct dir *d, size_t slot)
+{
+	unsigned	 i;
+
+	if ((d->mem = reallocarray(NULL, d->nq, slot)) == NULL ||
+	    (d->q = reallocarray(NULL, d->nq, sizeof(*d->q))) == NULL ||
+	    (d->msg = reallocarray(NULL, NVEC, sizeof(*d->msg))) == NULL ||
+	    (d->iov = reallocarray(NULL, NVEC, sizeof(*d->iov))) == NULL ||
+	    (d->mseg = reallocarray(NULL, NVEC, sizeof(*d->mseg))) == NULL ||
+	    (d->ctl = calloc(NVEC, CTL_SIZE)) == NULL ||	/* padding: 0 */
+	    (d->src->lockpeer && (d->from = reallocarray(NULL, d->nq,
+	    sizeof(*d->from))) == NULL))
+		return -1;
+	for (i = 0; i < d->nq; i++)
+		d->q[i].p = d->mem + (size_t)i * slot;
+	return 0;
+}
+
 static int
 dir_init(struct relay *rl, struct dir *d, int id, struct side *src,
     struct side *dst, struct counters *c)
 {
 	const struct relay_opts	*o = rl->o;
 	size_t			 slot = o->size + FRAME_HDR;
-	unsigned		 i;
 
 	memset(d, 0, sizeof(*d));
 	d->id = id;
@@ -813,25 +912,22 @@ dir_init(struct relay *rl, struct dir *d, int id, struct side *src,
 	d->dst = dst;
 	d->c = c;
 	d->nq = (unsigned)o->count;
+	d->read = io_ops[src->io].read;
+	d->write = io_ops[dst->io].write;
+	d->cut = io_ops[src->io].cut;
 	if (!d->on)
 		return 0;
-	if ((d->mem = reallocarray(NULL, d->nq, slot)) == NULL ||
-	    (d->q = reallocarray(NULL, d->nq, sizeof(*d->q))) == NULL ||
-	    (d->msg = reallocarray(NULL, NVEC, sizeof(*d->msg))) == NULL ||
-	    (d->iov = reallocarray(NULL, NVEC, sizeof(*d->iov))) == NULL ||
-	    (d->mseg = reallocarray(NULL, NVEC, sizeof(*d->mseg))) == NULL ||
-	    (d->ctl = calloc(NVEC, CTL_SIZE)) == NULL ||	/* padding: 0 */
-	    (src->lockpeer && (d->from = reallocarray(NULL, d->nq,
-	    sizeof(*d->from))) == NULL))
+	if (dir_alloc(d, slot) == -1) {
+		relay_fail(rl, src, "buffers for -b %zu -s %zu: %s", o->count,
+		    o->size, strerror(errno));
 		return -1;
-	for (i = 0; i < d->nq; i++)
-		d->q[i].p = d->mem + (size_t)i * slot;
+	}
 	frame_buf_init(&d->fb, d->mem, d->nq * slot, o->size);
 	/* GRO only where a slot holds any run the kernel may coalesce */
-	if (!src->framed && !src->packet && o->size >= GRO_MIN &&
+	if (src->io == IO_DGRAM && o->size >= GRO_MIN &&
 	    udp_socket(src->rfd) && set_gro(src->rfd, 1) == 0)
 		d->gro = 1;
-	if (!dst->framed && !dst->packet && udp_socket(dst->wfd))
+	if (dst->io == IO_DGRAM && udp_socket(dst->wfd))
 		d->gsomax = GSO_BYTES;
 	return 0;
 }
@@ -851,16 +947,22 @@ dir_free(struct dir *d)
 	free(d->from);
 }
 
+/* -------------------------------------------------------------- the loop */
+
+/* Whether to poll d's source: backpressure is applied here. */
 static int
 want_read(struct dir *d, const struct relay *rl)
 {
 	uint8_t	*at;
 
-	if (!d->on || d->eof || rl->ending || d->n == d->nq)
+	if (!d->on || d->eof || rl->ending)
 		return 0;
+	if (d->n == d->nq)
+		return 0;		/* ring full: stop reading the source */
 	if (d->src->preoff < d->src->prelen)
 		return 0;		/* handed-over datagrams first */
-	return !d->src->framed || st_room(d, &at) > 0;
+	/* a stream buffer with no room waits for the ring to drain */
+	return d->cut == NULL || st_room(d, &at) > 0;
 }
 
 /* Milliseconds left before -t strikes; -1 for no limit. */
@@ -879,12 +981,15 @@ idle_left(const struct relay *rl)
 	return ms < 0 ? 0 : ms > 3600000 ? 3600000 : (int)ms;
 }
 
-/* One turn of the loop before polling; returns 0 when the relay is over. */
-static int
+/*
+ * Write what is queued and notice ended sources: the work of a turn
+ * before the wait.
+ */
+static void
 relay_turn(struct relay *rl)
 {
 	struct dir	*d;
-	int		 i, pending = 0, done = 1;
+	int		 i;
 
 	for (i = 0; i < 2; i++) {
 		d = &rl->d[i];
@@ -894,71 +999,99 @@ relay_turn(struct relay *rl)
 			dg_preload(rl, d);
 		dir_write(rl, d);
 		dir_finish(rl, d);
-		/* a sink with no peer yet cannot take what is queued */
+	}
+}
+
+/*
+ * The end of the relay, every condition in one place:
+ *  - SIGINT or SIGTERM: now; the kernel is handed what it takes at once,
+ *    the rest is counted unsent (relay_loop);
+ *  - a failure that stops everything (rl->abort: a sink's fatal error, a
+ *    peer that cannot be connected to, poll itself);
+ *  - both directions done: each source ended and all it sent was
+ *    delivered, its end passed on where the sink can carry one;
+ *  - rl->ending (a source ended whose sink cannot carry an end, or a
+ *    source failed) once what sinks can still take is delivered: a sink
+ *    with no peer yet (an unlocked udp-listen) can take nothing;
+ *  - -t: nothing moved for that long.
+ */
+static int
+relay_over(struct relay *rl)
+{
+	const struct dir	*d;
+	int			 i, pending = 0, done = 1;
+
+	for (i = 0; i < 2; i++) {
+		d = &rl->d[i];
+		if (!d->on)
+			continue;
 		pending += d->n > 0 && dst_ready(d);
 		done &= d->done;
 	}
-	if (rl->abort || done)
-		return 0;
-	return !rl->ending || pending;
+	if (sig_quit || rl->abort || done || (rl->ending && !pending))
+		return 1;
+	if (idle_left(rl) == 0) {
+		if (rl->o->verbose)
+			logx("idle for %lld ms: ending", rl->o->idle_ms);
+		return 1;
+	}
+	return 0;
+}
+
+/* Wait for the descriptors the directions need (or -t, or a signal). */
+static void
+relay_wait(struct relay *rl, const sigset_t *waitmask)
+{
+	struct pollfd	 pfd[POLL_N];
+	struct timespec	 ts, *tsp = NULL;
+	struct dir	*d;
+	int		 i, ms, in[2] = { POLL_1IN, POLL_2IN },
+			 out[2] = { POLL_2OUT, POLL_1OUT };
+
+	for (i = 0; i < 2; i++) {
+		d = &rl->d[i];
+		pfd[in[i]].fd = want_read(d, rl) ? d->src->rfd : -1;
+		pfd[in[i]].events = POLLIN;
+		/* POLLOUT only after the sink said EAGAIN */
+		pfd[out[i]].fd = d->n > 0 && d->wblocked && dst_ready(d) ?
+		    d->dst->wfd : -1;
+		pfd[out[i]].events = POLLOUT;
+	}
+	if ((ms = idle_left(rl)) >= 0) {
+		ts.tv_sec = ms / 1000;
+		ts.tv_nsec = (ms % 1000) * 1000000L;
+		tsp = &ts;
+	}
+	if (ppoll(pfd, POLL_N, tsp, waitmask) == -1) {
+		if (errno != EINTR) {
+			relay_fail(rl, NULL, "poll: %s", strerror(errno));
+			rl->abort = 1;
+		}
+		return;
+	}
+	for (i = 0; i < 2; i++) {
+		d = &rl->d[i];
+		if (pfd[out[i]].fd != -1 && pfd[out[i]].revents)
+			d->wblocked = 0;
+		if (pfd[in[i]].fd != -1 && pfd[in[i]].revents)
+			d->read(rl, d);
+	}
 }
 
 static int
 relay_loop(struct relay *rl, const sigset_t *waitmask)
 {
-	struct pollfd	 pfd[POLL_N];
-	struct timespec	 ts, *tsp;
-	struct dir	*d;
-	int		 i, ms, in[2] = { POLL_1IN, POLL_2IN },
-			 out[2] = { POLL_2OUT, POLL_1OUT };
+	int	 i;
 
 	for (;;) {
 		if (sig_stats) {
 			sig_stats = 0;
 			relay_print_counters(rl->d[0].c);
 		}
-		if (sig_quit || !relay_turn(rl))
+		relay_turn(rl);
+		if (relay_over(rl))
 			break;
-		for (i = 0; i < 2; i++) {
-			d = &rl->d[i];
-			pfd[in[i]].fd = want_read(d, rl) ? d->src->rfd : -1;
-			pfd[in[i]].events = POLLIN;
-			pfd[out[i]].fd = d->n > 0 && d->wblocked &&
-			    dst_ready(d) ? d->dst->wfd : -1;
-			pfd[out[i]].events = POLLOUT;
-		}
-		tsp = NULL;
-		if ((ms = idle_left(rl)) >= 0) {
-			ts.tv_sec = ms / 1000;
-			ts.tv_nsec = (ms % 1000) * 1000000L;
-			tsp = &ts;
-		}
-		if (ms == 0) {
-			if (rl->o->verbose)
-				logx("idle for %lld ms: ending",
-				    rl->o->idle_ms);
-			break;
-		}
-		if (ppoll(pfd, POLL_N, tsp, waitmask) == -1) {
-			if (errno == EINTR)
-				continue;
-			relay_fail(rl, rl->d[0].src, "poll: %s",
-			    strerror(errno));
-			break;
-		}
-		for (i = 0; i < 2; i++) {
-			d = &rl->d[i];
-			if (pfd[out[i]].fd != -1 && pfd[out[i]].revents)
-				d->wblocked = 0;
-			if (pfd[in[i]].fd == -1 || !pfd[in[i]].revents)
-				continue;
-			if (d->src->framed)
-				st_read(rl, d);
-			else if (d->src->packet)
-				pk_read(rl, d);
-			else
-				dg_read(rl, d);
-		}
+		relay_wait(rl, waitmask);
 	}
 	/* a signal or -t ends us: hand the kernel what it takes right now */
 	for (i = 0; i < 2 && !rl->abort; i++) {
@@ -982,15 +1115,14 @@ relay_run(const struct relay_opts *o, struct side s[2], struct counters c[2],
 	rl.o = o;
 	rl.err = err;
 	rl.errsize = errsize;
+	rl.s = s;
 	err[0] = '\0';
 	clock_gettime(CLOCK_MONOTONIC, &rl.last);
 
 	signals_hold(&old, &waitmask, 0);
 
-	if (dir_init(&rl, &rl.d[0], 0, &s[0], &s[1], &c[0]) == -1 ||
-	    dir_init(&rl, &rl.d[1], 1, &s[1], &s[0], &c[1]) == -1)
-		snprintf(err, errsize, "buffers: %s", strerror(errno));
-	else
+	if (dir_init(&rl, &rl.d[0], 0, &s[0], &s[1], &c[0]) == 0 &&
+	    dir_init(&rl, &rl.d[1], 1, &s[1], &s[0], &c[1]) == 0)
 		status = relay_loop(&rl, &waitmask);
 	dir_free(&rl.d[0]);
 	dir_free(&rl.d[1]);

@@ -126,8 +126,8 @@ drop_new(struct serve *sv)
 
 	sv->dropped++;
 	if (sv->o->verbose && now != sv->warned) {
-		logx("max-children %d reached: %llu datagrams from new peers "
-		    "dropped", sv->a->maxchildren,
+		logx("%s: max-children %d reached: %llu datagrams from new "
+		    "peers dropped", sv->a->spec, sv->a->maxchildren,
 		    (unsigned long long)(sv->dropped - sv->dropwarned + 1));
 		sv->warned = now;
 		sv->dropwarned = sv->dropped;
@@ -140,7 +140,7 @@ spawn(struct serve *sv, const struct side *s)
 	pid_t	 pid;
 
 	if ((pid = fork()) == -1) {
-		logerr("fork");
+		logerr("%s: fork for %s", sv->a->spec, s->peer);
 		return -1;
 	}
 	if (pid == 0) {
@@ -150,10 +150,11 @@ spawn(struct serve *sv, const struct side *s)
 		return 1;
 	}
 	if (kid_add(sv, pid, s) == -1)
-		logerr("child list");	/* it runs; SIGTERM will miss it */
+		logerr("%s: child list (child %d runs; SIGTERM will miss "
+		    "it)", sv->a->spec, (int)pid);
 	if (sv->o->verbose)
 		logx("child %d: %s %s", (int)pid,
-		    s->framed ? "connection from" : "peer", s->peer);
+		    s->io == IO_STREAM ? "connection from" : "peer", s->peer);
 	return 0;
 }
 
@@ -171,7 +172,7 @@ serve_stream(struct serve *sv, struct side *s)
 {
 	int	 r;
 
-	if (addr_accept(sv->a, s) == -1) {
+	if (sock_accept(sv->a, s) == -1) {
 		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
 		    errno == ENOMEM)
 			pause_accepting(sv, sv->a->err);
@@ -220,7 +221,7 @@ peer_of(struct serve *sv, const struct sockaddr_storage *ss, socklen_t len)
 	}
 	p = &sv->np[sv->nnp];
 	memset(p, 0, sizeof(*p));
-	if (addr_udp_peer(sv->a, (const struct sockaddr *)ss, len,
+	if (sock_udp_peer(sv->a, (const struct sockaddr *)ss, len,
 	    &p->s) == -1) {
 		pause_accepting(sv, sv->a->err);
 		sv->dropped++;
@@ -486,16 +487,49 @@ serve_print_counters(const struct serve *sv)
 	    (unsigned long long)sv->late);
 }
 
+/* Wait for the listener, a settle deadline, a pause's end or a signal. */
+static int
+serve_wait(struct serve *sv, const sigset_t *waitmask)
+{
+	struct pollfd	 pfd;
+	struct timespec	 ts;
+	int		 ms = -1, udp = sv->a->kind == ADDR_UDP;
+
+	/* a full stream listener leaves peers waiting in the backlog */
+	pfd.fd = paused(sv, &ms) || (!udp && full(sv)) ? -1 : sv->a->lfd;
+	pfd.events = POLLIN;
+	if (sv->nnp > 0 && (ms == -1 || until(&sv->settle) < ms))
+		ms = until(&sv->settle);
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (ms % 1000) * 1000000L;
+	return ppoll(&pfd, 1, ms >= 0 ? &ts : NULL, waitmask) > 0;
+}
+
+/* Serving ended by a signal: pending peers dropped, children ended. */
+static void
+serve_end(struct serve *sv, int stats)
+{
+	size_t	 i;
+
+	for (i = 0; i < sv->nnp; i++) {	/* ended before they forked */
+		(void)close(sv->np[i].s.rfd);
+		free(sv->np[i].buf);
+		free(sv->np[i].held);
+	}
+	free(sv->np);
+	stop_children(sv);
+	if (stats || sv->o->verbose)
+		serve_print_counters(sv);
+	free(sv->kids);
+}
+
 int
 serve_run(struct addr *a, const struct relay_opts *o, struct side *s,
     int stats)
 {
 	struct serve	 sv;
-	struct pollfd	 pfd;
-	struct timespec	 ts;
 	sigset_t	 old, waitmask;
-	int		 ms, udp = a->kind == ADDR_UDP, child = 0;
-	size_t		 i;
+	int		 udp = a->kind == ADDR_UDP, child = 0;
 
 	memset(&sv, 0, sizeof(sv));
 	sv.a = a;
@@ -504,7 +538,7 @@ serve_run(struct addr *a, const struct relay_opts *o, struct side *s,
 
 	if (udp && (sv.np = reallocarray(NULL, ROUND_PEERS,
 	    sizeof(*sv.np))) == NULL) {
-		logerr("%s", a->spec);
+		logerr("%s: new peer table", a->spec);
 		sigprocmask(SIG_SETMASK, &old, NULL);
 		return 1;
 	}
@@ -517,24 +551,14 @@ serve_run(struct addr *a, const struct relay_opts *o, struct side *s,
 			sig_stats = 0;
 			serve_print_counters(&sv);
 		}
-		if (sv.nnp > 0 && until(&sv.settle) == 0) {
+		if (sv.nnp > 0 && until(&sv.settle) == 0)
 			child = udp_fork(&sv, s);
-			continue;
+		else if (serve_wait(&sv, &waitmask)) {
+			if (udp)
+				udp_drain_all(&sv);
+			else
+				child = serve_stream(&sv, s);
 		}
-		ms = -1;
-		/* a full stream listener leaves peers waiting in the backlog */
-		pfd.fd = paused(&sv, &ms) || (!udp && full(&sv)) ? -1 : a->lfd;
-		pfd.events = POLLIN;
-		if (sv.nnp > 0 && (ms == -1 || until(&sv.settle) < ms))
-			ms = until(&sv.settle);
-		ts.tv_sec = ms / 1000;
-		ts.tv_nsec = (ms % 1000) * 1000000L;
-		if (ppoll(&pfd, 1, ms >= 0 ? &ts : NULL, &waitmask) <= 0)
-			continue;
-		if (udp)
-			udp_drain_all(&sv);
-		else
-			child = serve_stream(&sv, s);
 	}
 	if (child) {
 		/* the child relays with the signal state it started with */
@@ -543,16 +567,7 @@ serve_run(struct addr *a, const struct relay_opts *o, struct side *s,
 		sigprocmask(SIG_SETMASK, &old, NULL);
 		return -1;
 	}
-	for (i = 0; i < sv.nnp; i++) {	/* ended before they forked */
-		(void)close(sv.np[i].s.rfd);
-		free(sv.np[i].buf);
-		free(sv.np[i].held);
-	}
-	free(sv.np);
-	stop_children(&sv);
-	if (stats || o->verbose)
-		serve_print_counters(&sv);
-	free(sv.kids);
+	serve_end(&sv, stats);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	return 0;
 }

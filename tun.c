@@ -19,13 +19,6 @@
 
 #include "dgrelay.h"
 
-static int
-tun_fail(struct addr *a, const char *what)
-{
-	snprintf(a->err, sizeof(a->err), "%s: %s", what, strerror(errno));
-	return -1;
-}
-
 static void
 sin_of(struct sockaddr *sa, uint32_t addr)
 {
@@ -48,13 +41,13 @@ tun_configure(struct addr *a, const char *name)
 	if (!a->mtu && !a->hasaddr && !a->up)
 		return 0;
 	if ((fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
-		return tun_fail(a, "socket");
+		return sock_syserr(a, "socket");
 	memset(&ifr, 0, sizeof(ifr));
 	strlcpy(ifr.ifr_name, name, sizeof(ifr.ifr_name));
 	if (a->mtu) {
 		ifr.ifr_mtu = a->mtu;
 		if (ioctl(fd, SIOCSIFMTU, &ifr) == -1) {
-			tun_fail(a, "ioctl SIOCSIFMTU");
+			sock_syserr(a, "ioctl SIOCSIFMTU");
 			goto out;
 		}
 	}
@@ -62,23 +55,23 @@ tun_configure(struct addr *a, const char *name)
 		mask = a->prefix ? htonl(0xffffffffU << (32 - a->prefix)) : 0;
 		sin_of(&ifr.ifr_addr, a->ifaddr);
 		if (ioctl(fd, SIOCSIFADDR, &ifr) == -1) {
-			tun_fail(a, "ioctl SIOCSIFADDR");
+			sock_syserr(a, "ioctl SIOCSIFADDR");
 			goto out;
 		}
 		sin_of(&ifr.ifr_netmask, mask);
 		if (ioctl(fd, SIOCSIFNETMASK, &ifr) == -1) {
-			tun_fail(a, "ioctl SIOCSIFNETMASK");
+			sock_syserr(a, "ioctl SIOCSIFNETMASK");
 			goto out;
 		}
 	}
 	if (a->up) {
 		if (ioctl(fd, SIOCGIFFLAGS, &ifr) == -1) {
-			tun_fail(a, "ioctl SIOCGIFFLAGS");
+			sock_syserr(a, "ioctl SIOCGIFFLAGS");
 			goto out;
 		}
 		ifr.ifr_flags |= IFF_UP;
 		if (ioctl(fd, SIOCSIFFLAGS, &ifr) == -1) {
-			tun_fail(a, "ioctl SIOCSIFFLAGS");
+			sock_syserr(a, "ioctl SIOCSIFFLAGS");
 			goto out;
 		}
 	}
@@ -95,12 +88,12 @@ tun_open(struct addr *a, struct side *s)
 	int		 fd;
 
 	if ((fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC)) == -1)
-		return tun_fail(a, "open /dev/net/tun");
+		return sock_syserr(a, "open /dev/net/tun");
 	memset(&ifr, 0, sizeof(ifr));
 	ifr.ifr_flags = (a->tap ? IFF_TAP : IFF_TUN) | IFF_NO_PI;
 	strlcpy(ifr.ifr_name, a->ifname, sizeof(ifr.ifr_name));
 	if (ioctl(fd, TUNSETIFF, &ifr) == -1) {
-		tun_fail(a, "ioctl TUNSETIFF");
+		sock_syserr(a, "ioctl TUNSETIFF");
 		if (errno == EPERM)
 			strlcat(a->err, " (needs CAP_NET_ADMIN)", sizeof(a->err));
 		else if (errno == EBUSY || errno == EINVAL)
@@ -111,12 +104,12 @@ tun_open(struct addr *a, struct side *s)
 	if (tun_configure(a, ifr.ifr_name) == -1 ||
 	    fcntl(fd, F_SETFL, O_NONBLOCK) == -1) {
 		if (a->err[0] == '\0')
-			tun_fail(a, "fcntl");
+			sock_syserr(a, "fcntl");
 		close(fd);
 		return -1;
 	}
 	snprintf(s->local, sizeof(s->local), "%s", ifr.ifr_name);
 	s->rfd = s->wfd = fd;
-	s->packet = 1;
+	s->io = IO_PACKET;
 	return 0;
 }

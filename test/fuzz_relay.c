@@ -64,7 +64,7 @@ logerr(const char *fmt, ...)
 
 /* adopt() needs it; a stream source never adopts a peer */
 void
-addr_sockname(const struct sockaddr *sa, socklen_t len, char *buf,
+sock_ntop(const struct sockaddr *sa, socklen_t len, char *buf,
     size_t size)
 {
 	(void)sa; (void)len; (void)buf; (void)size;
@@ -359,11 +359,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	o.dir[0] = 1;			/* -u: the stream to the sink */
 	memset(s, 0, sizeof(s));
 	s[0].rfd = s[0].wfd = SRC_FD;
-	s[0].framed = 1;
+	s[0].io = IO_STREAM;
 	s[0].rflags = s[0].wflags = -1;
 	s[0].name = "src";
 	s[1].rfd = s[1].wfd = DST_FD;
-	s[1].framed = stream_sink;
+	s[1].io = stream_sink ? IO_STREAM : IO_DGRAM;
 	s[1].wsock = 1;
 	s[1].rflags = s[1].wflags = -1;
 	s[1].name = "dst";

@@ -1,0 +1,558 @@
+/*
+ * sock.c: from a parsed address to an open side.  sock_open() is the one
+ * door: a table by address kind names the opener (the IP, unix and vsock
+ * sockets are here; fd.c, exec.c and tun.c have theirs).  Also accepting,
+ * a forking udp-listen's per-peer sockets, and closing.  Never prints,
+ * never exits: failures come back as -1 with the reason in a->err.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <linux/filter.h>
+#include <linux/vm_sockets.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dgrelay.h"
+
+#define LISTEN_BACKLOG	16	/* listen(2) */
+
+int
+sock_syserr(struct addr *a, const char *what)
+{
+	return addr_fail(a, "%s: %s", what, strerror(errno));
+}
+
+/* ------------------------------------------------------------- opening */
+
+void
+sock_ntop(const struct sockaddr *sa, socklen_t len, char *buf,
+    size_t size)
+{
+	char			 host[NI_MAXHOST], serv[NI_MAXSERV];
+	const struct sockaddr_un *sun;
+
+	if (sa->sa_family == AF_UNIX) {
+		sun = (const struct sockaddr_un *)sa;
+		if (len <= offsetof(struct sockaddr_un, sun_path))
+			snprintf(buf, size, "(unnamed)");
+		else if (sun->sun_path[0] == '\0')
+			snprintf(buf, size, "@%.*s",
+			    (int)(len - offsetof(struct sockaddr_un,
+			    sun_path) - 1), sun->sun_path + 1);
+		else
+			snprintf(buf, size, "%s", sun->sun_path);
+		return;
+	}
+	if (sa->sa_family == AF_VSOCK) {
+		const struct sockaddr_vm *vm = (const struct sockaddr_vm *)sa;
+
+		if (vm->svm_cid == VMADDR_CID_ANY)
+			snprintf(buf, size, "any %u", vm->svm_port);
+		else
+			snprintf(buf, size, "%u %u", vm->svm_cid, vm->svm_port);
+		return;
+	}
+	if (getnameinfo(sa, len, host, sizeof(host), serv, sizeof(serv),
+	    NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+		snprintf(buf, size, "(unknown)");
+	else
+		snprintf(buf, size, "%s %s", host, serv);
+}
+
+int
+sock_nonblock(int fd, int *saved)
+{
+	int	 fl;
+
+	if ((fl = fcntl(fd, F_GETFL)) == -1)
+		return -1;
+	if (saved != NULL)
+		*saved = fl;
+	if (fl & O_NONBLOCK)
+		return 0;
+	return fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+static int
+setopt(int fd, int level, int name, int val)
+{
+	return setsockopt(fd, level, name, &val, sizeof(val));
+}
+
+/*
+ * The options that apply to any socket of ours, before bind/connect.  A
+ * UDP socket asks for UDP_BUF_DEF bytes of buffer each way unless told:
+ * a burst waits in the kernel instead of being dropped.  The kernel grants
+ * at most net.core.rmem_max / wmem_max (doubled); no privilege is used.
+ * Measured (make bench): 1 MiB cut a flat-out flood's loss as much as
+ * 4 MiB did, and under a flood that never ends a deeper queue only goes
+ * cold in the CPU's cache (65,000-byte datagrams: about 15% slower).
+ */
+static int
+sock_options(struct addr *a, int fd)
+{
+	if (a->rcvbuf && setopt(fd, SOL_SOCKET, SO_RCVBUF, a->rcvbuf) == -1)
+		return sock_syserr(a, "setsockopt SO_RCVBUF");
+	if (a->sndbuf && setopt(fd, SOL_SOCKET, SO_SNDBUF, a->sndbuf) == -1)
+		return sock_syserr(a, "setsockopt SO_SNDBUF");
+	if (a->kind == ADDR_UDP && a->rcvbuf == 0)
+		(void)setopt(fd, SOL_SOCKET, SO_RCVBUF, UDP_BUF_DEF);
+	if (a->kind == ADDR_UDP && a->sndbuf == 0)
+		(void)setopt(fd, SOL_SOCKET, SO_SNDBUF, UDP_BUF_DEF);
+	if (a->hasmark &&
+	    setopt(fd, SOL_SOCKET, SO_MARK, (int)a->mark) == -1)
+		return sock_syserr(a, "setsockopt SO_MARK");
+	if (a->dev[0] != '\0' && setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE,
+	    a->dev, (socklen_t)strlen(a->dev)) == -1)
+		return sock_syserr(a, "setsockopt SO_BINDTODEVICE");
+	if (a->reuseport && setopt(fd, SOL_SOCKET, SO_REUSEPORT, 1) == -1)
+		return sock_syserr(a, "setsockopt SO_REUSEPORT");
+	return 0;
+}
+
+/*
+ * s relays on fd, a connected socket of this type: a stream is framed
+ * (TCP without Nagle unless nodelay=0), a seqpacket's 0-byte read is its
+ * end; non-blocking.
+ */
+int
+sock_side(struct addr *a, struct side *s, int fd, int type)
+{
+	s->rfd = s->wfd = fd;
+	s->wsock = 1;
+	s->io = type == SOCK_STREAM ? IO_STREAM : IO_DGRAM;
+	s->seqpacket = type == SOCK_SEQPACKET;
+	if (a->kind == ADDR_TCP &&
+	    setopt(fd, IPPROTO_TCP, TCP_NODELAY, a->nodelay) == -1)
+		return sock_syserr(a, "setsockopt TCP_NODELAY");
+	if (sock_nonblock(fd, NULL) == -1)
+		return sock_syserr(a, "fcntl");
+	return 0;
+}
+
+static int
+resolve(struct addr *a, const char *host, const char *port, int family,
+    int passive, struct addrinfo **res)
+{
+	struct addrinfo	 hints;
+	int		 e;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = family;
+	hints.ai_socktype = a->kind == ADDR_UDP ? SOCK_DGRAM : SOCK_STREAM;
+	hints.ai_flags = passive ? AI_PASSIVE : 0;
+	if ((e = getaddrinfo(host[0] ? host : NULL, port, &hints, res)) != 0)
+		return addr_fail(a, "%s: %s", host[0] ? host : "(any)",
+		    e == EAI_SYSTEM ? strerror(errno) : gai_strerror(e));
+	return 0;
+}
+
+static int
+bind_local(struct addr *a, int fd, int family)
+{
+	struct addrinfo	*res;
+	int		 r;
+
+	if (resolve(a, a->bindhost, a->bindport, family, 1, &res) == -1)
+		return -1;
+	r = bind(fd, res->ai_addr, res->ai_addrlen);
+	freeaddrinfo(res);
+	if (r == -1)
+		return sock_syserr(a, "bind");
+	return 0;
+}
+
+/* udp:, tcp: connect to the first address of HOST that answers. */
+static int
+open_ip_connect(struct addr *a, struct side *s)
+{
+	struct addrinfo	*res, *ai;
+	int		 fd = -1;
+
+	if (resolve(a, a->host, a->port, AF_UNSPEC, 0, &res) == -1)
+		return -1;
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
+		if (fd == -1) {
+			sock_syserr(a, "socket");
+			continue;
+		}
+		if (sock_options(a, fd) == 0 &&
+		    (!a->hasbind || bind_local(a, fd, ai->ai_family) == 0)) {
+			if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+				break;
+			sock_syserr(a, "connect");
+		}
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd == -1)
+		return -1;
+	return sock_side(a, s, fd,
+	    a->kind == ADDR_TCP ? SOCK_STREAM : SOCK_DGRAM);
+}
+
+int
+sock_getname(struct addr *a, int fd, int peer, char *buf, size_t size)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 len = sizeof(ss);
+
+	if ((peer ? getpeername : getsockname)(fd, (struct sockaddr *)&ss,
+	    &len) == -1)
+		return sock_syserr(a, peer ? "getpeername" : "getsockname");
+	sock_ntop((struct sockaddr *)&ss, len, buf, size);
+	return 0;
+}
+
+/*
+ * A forking udp-listen: a peer's socket joins the listener's SO_REUSEPORT
+ * group at bind, before connect makes it the peer's.  In between the
+ * kernel may hash other senders' datagrams to it.  This program makes the
+ * group pick socket 0, the listener; a connected socket still gets its own
+ * peer's datagrams, by the kernel's lookup score.  It narrows the window
+ * but does not close it on every kernel: serve.c also drains each new
+ * socket before its child starts and routes what it finds.
+ */
+static int
+steer_to_listener(struct addr *a, int fd)
+{
+	struct sock_filter	 ret0[] = { BPF_STMT(BPF_RET | BPF_K, 0) };
+	struct sock_fprog	 prog;
+
+	memset(&prog, 0, sizeof(prog));	/* padding too: it goes to the kernel */
+	prog.len = 1;
+	prog.filter = ret0;
+	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog,
+	    sizeof(prog)) == -1)
+		return sock_syserr(a, "setsockopt SO_ATTACH_REUSEPORT_CBPF");
+	return 0;
+}
+
+/*
+ * bind fd to sa and, for a stream or seqpacket socket, listen: each call
+ * named when it fails.
+ */
+static int
+bind_listen(struct addr *a, int fd, const struct sockaddr *sa,
+    socklen_t len, int stream)
+{
+	if (bind(fd, sa, len) == -1)
+		return sock_syserr(a, "bind");
+	/* a unix path now exists: removed at close, even if listen fails */
+	a->unlink = sa->sa_family == AF_UNIX && a->path[0] != '@';
+	if (stream && listen(fd, LISTEN_BACKLOG) == -1)
+		return sock_syserr(a, "listen");
+	return 0;
+}
+
+/*
+ * One listening socket at ai.  A forking udp-listen joins a reuseport
+ * group (each peer's child socket binds here too, connected to it), and
+ * stamps receive times to order what a child is handed.
+ */
+static int
+ip_listen_at(struct addr *a, const struct addrinfo *ai)
+{
+	int	 fd, tcp = a->kind == ADDR_TCP;
+
+	if ((fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+	    0)) == -1)
+		return sock_syserr(a, "socket");
+	if (ai->ai_family == AF_INET6 && a->host[0] == '\0')
+		(void)setopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, 0);
+	if (tcp)
+		(void)setopt(fd, SOL_SOCKET, SO_REUSEADDR, 1);
+	if (!tcp && a->fork &&
+	    setopt(fd, SOL_SOCKET, SO_REUSEPORT, 1) == -1)
+		sock_syserr(a, "setsockopt SO_REUSEPORT");
+	else if (!tcp && a->fork &&
+	    setopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, 1) == -1)
+		sock_syserr(a, "setsockopt SO_TIMESTAMPNS");
+	else if (sock_options(a, fd) == 0 &&
+	    bind_listen(a, fd, ai->ai_addr, ai->ai_addrlen, tcp) == 0)
+		return fd;
+	close(fd);
+	return -1;
+}
+
+/*
+ * Listening socket for udp-listen, tcp-listen.  With no HOST, one IPv6
+ * socket takes both families; IPv4 alone where IPv6 is off.
+ */
+static int
+open_ip_listen(struct addr *a, struct side *s)
+{
+	struct addrinfo	*res, *ai;
+	int		 fd = -1, family = AF_UNSPEC;
+
+	if (a->host[0] == '\0') {
+		fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		family = fd == -1 ? AF_INET : AF_INET6;
+		if (fd != -1)
+			close(fd);
+	}
+	if (resolve(a, a->host, a->port, family, 1, &res) == -1)
+		return -1;
+	for (ai = res, fd = -1; ai != NULL && fd == -1; ai = ai->ai_next)
+		fd = ip_listen_at(a, ai);
+	freeaddrinfo(res);
+	if (fd == -1)
+		return -1;
+	if (sock_getname(a, fd, 0, s->local, sizeof(s->local)) == -1 ||
+	    (a->kind == ADDR_UDP && a->fork && steer_to_listener(a, fd) == -1))
+		goto bad;
+	/* a single peer's accept may block; the rest never does */
+	if ((a->fork || a->kind == ADDR_UDP) && sock_nonblock(fd, NULL) == -1) {
+		sock_syserr(a, "fcntl O_NONBLOCK");
+		goto bad;
+	}
+	if (a->kind == ADDR_TCP || a->fork) {
+		a->lfd = fd;
+		return 0;
+	}
+	/* udp-listen: the relay adopts the first sender as the peer */
+	s->rfd = s->wfd = fd;
+	s->wsock = 1;
+	s->lockpeer = 1;
+	return 0;
+bad:
+	close(fd);
+	return -1;
+}
+
+static socklen_t
+unix_sockaddr(const struct addr *a, struct sockaddr_un *sun)
+{
+	size_t	 n = strlen(a->path);
+
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	memcpy(sun->sun_path, a->path, n);
+	if (a->path[0] == '@')
+		sun->sun_path[0] = '\0';	/* abstract: no trailing NUL */
+	else
+		n++;
+	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
+}
+
+/*
+ * A unix or vsock socket of this type at sa: listen there (a->lfd), or
+ * connect to it.  s->local or s->peer says where, as the kernel has it.
+ */
+static int
+open_at(struct addr *a, struct side *s, int type, const struct sockaddr *sa,
+    socklen_t len)
+{
+	int	 fd;
+
+	if ((fd = socket(sa->sa_family, type | SOCK_CLOEXEC, 0)) == -1)
+		return sock_syserr(a, sa->sa_family == AF_VSOCK ?
+		    "socket AF_VSOCK" : "socket");
+	if (sock_options(a, fd) == -1)
+		goto bad;
+	if (a->listen) {
+		if (bind_listen(a, fd, sa, len, 1) == -1 ||
+		    sock_getname(a, fd, 0, s->local, sizeof(s->local)) == -1)
+			goto bad;
+		if (a->fork && sock_nonblock(fd, NULL) == -1) {
+			sock_syserr(a, "fcntl O_NONBLOCK");
+			goto bad;
+		}
+		a->lfd = fd;
+		return 0;
+	}
+	if (connect(fd, sa, len) == -1) {
+		sock_syserr(a, "connect");
+		goto bad;
+	}
+	if (sock_getname(a, fd, 1, s->peer, sizeof(s->peer)) == -1)
+		goto bad;
+	return sock_side(a, s, fd, type);
+bad:
+	close(fd);
+	return -1;
+}
+
+/* unix:, unix-listen:, unix-seqpacket(-listen): a path or an @name. */
+static int
+open_unix(struct addr *a, struct side *s)
+{
+	struct sockaddr_un	 sun;
+	socklen_t		 len = unix_sockaddr(a, &sun);
+
+	return open_at(a, s, a->kind == ADDR_SEQPACKET ? SOCK_SEQPACKET :
+	    SOCK_STREAM, (struct sockaddr *)&sun, len);
+}
+
+/* vsock:, vsock-listen: AF_VSOCK, SOCK_STREAM or (seqpacket) SOCK_SEQPACKET. */
+static int
+open_vsock(struct addr *a, struct side *s)
+{
+	struct sockaddr_vm	 vm;
+
+	memset(&vm, 0, sizeof(vm));
+	vm.svm_family = AF_VSOCK;
+	vm.svm_cid = a->cid;
+	vm.svm_port = a->vport;
+	return open_at(a, s, a->seqpacket ? SOCK_SEQPACKET : SOCK_STREAM,
+	    (struct sockaddr *)&vm, sizeof(vm));
+}
+
+/* udp:, tcp:, udp-listen:, tcp-listen: */
+static int
+open_ip(struct addr *a, struct side *s)
+{
+	if (a->listen)
+		return open_ip_listen(a, s);
+	if (open_ip_connect(a, s) == -1 ||
+	    sock_getname(a, s->rfd, 0, s->local, sizeof(s->local)) == -1)
+		return -1;
+	return sock_getname(a, s->rfd, 1, s->peer, sizeof(s->peer));
+}
+
+/* The opener of each address kind. */
+static int (*const openers[])(struct addr *, struct side *) = {
+	[ADDR_UDP] = open_ip,
+	[ADDR_TCP] = open_ip,
+	[ADDR_UNIX] = open_unix,
+	[ADDR_SEQPACKET] = open_unix,
+	[ADDR_FD] = fd_open,
+	[ADDR_STDIO] = fd_stdio,
+	[ADDR_EXEC] = exec_open,
+	[ADDR_VSOCK] = open_vsock,
+	[ADDR_TUN] = tun_open,
+};
+
+static void
+side_init(struct addr *a, struct side *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->rfd = s->wfd = -1;
+	s->rflags = s->wflags = -1;
+	s->name = a->spec;
+	a->err[0] = '\0';	/* a long-running server: no stale reason */
+}
+
+int
+sock_open(struct addr *a, struct side *s)
+{
+	side_init(a, s);
+	if ((size_t)a->kind >= sizeof(openers) / sizeof(openers[0]) ||
+	    openers[a->kind] == NULL)
+		return addr_fail(a, "no opener for this address kind");
+	return openers[a->kind](a, s);
+}
+
+int
+sock_accept(struct addr *a, struct side *s)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 len = sizeof(ss);
+	int			 fd, type;
+
+	a->err[0] = '\0';
+	if (a->lfd == -1)
+		return 0;
+	do
+		fd = accept4(a->lfd, (struct sockaddr *)&ss, &len,
+		    SOCK_CLOEXEC);
+	while (fd == -1 && (errno == EINTR || errno == ECONNABORTED) &&
+	    !sig_quit && !a->fork);
+	if (fd == -1)
+		return sock_syserr(a, "accept");
+	if (!a->fork) {
+		if (a->kind != ADDR_FD)
+			close(a->lfd);
+		a->lfd = -1;
+	}
+	sock_ntop((struct sockaddr *)&ss, len, s->peer, sizeof(s->peer));
+
+	len = sizeof(type);
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == -1)
+		type = SOCK_STREAM;
+	return sock_side(a, s, fd, type);
+}
+
+/* The steps of a per-peer UDP socket, each named when it fails. */
+static int
+udp_peer_socket(struct addr *a, int fd, const struct sockaddr *local,
+    socklen_t llen, const struct sockaddr *peer, socklen_t plen)
+{
+	if (local->sa_family == AF_INET6)
+		(void)setopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, 0);
+	if (setopt(fd, SOL_SOCKET, SO_REUSEPORT, 1) == -1)
+		return sock_syserr(a, "setsockopt SO_REUSEPORT");
+	if (setopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, 1) == -1)
+		return sock_syserr(a, "setsockopt SO_TIMESTAMPNS");
+	if (sock_options(a, fd) == -1)
+		return -1;
+	if (bind(fd, local, llen) == -1)
+		return sock_syserr(a, "bind");
+	if (connect(fd, peer, plen) == -1)
+		return sock_syserr(a, "connect");
+	if (sock_nonblock(fd, NULL) == -1)
+		return sock_syserr(a, "fcntl O_NONBLOCK");
+	return 0;
+}
+
+int
+sock_udp_peer(struct addr *a, const struct sockaddr *peer, socklen_t plen,
+    struct side *s)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 len = sizeof(ss);
+	int			 fd;
+
+	side_init(a, s);
+	if (getsockname(a->lfd, (struct sockaddr *)&ss, &len) == -1)
+		return sock_syserr(a, "getsockname");
+	if ((fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
+		return sock_syserr(a, "socket");
+	if (udp_peer_socket(a, fd, (struct sockaddr *)&ss, len, peer,
+	    plen) == -1) {
+		close(fd);
+		return -1;
+	}
+	s->rfd = s->wfd = fd;
+	s->wsock = 1;
+	memcpy(&s->peeraddr, peer, plen);
+	s->peerlen = plen;
+	sock_ntop(peer, plen, s->peer, sizeof(s->peer));
+	return 0;
+}
+
+void
+sock_close(struct addr *a, struct side *s)
+{
+	/* inherited descriptors go back as they came */
+	if (s->rflags != -1)
+		(void)fcntl(s->rfd, F_SETFL, s->rflags);
+	if (s->wflags != -1 && s->wfd != s->rfd)
+		(void)fcntl(s->wfd, F_SETFL, s->wflags);
+	if (a->lfd != -1 && a->kind != ADDR_FD)
+		close(a->lfd);
+	if (a->kind != ADDR_FD && a->kind != ADDR_STDIO) {
+		if (s->rfd != -1)
+			close(s->rfd);
+		if (s->wfd != -1 && s->wfd != s->rfd)
+			close(s->wfd);
+	}
+	s->rfd = s->wfd = a->lfd = -1;
+	if (a->unlink)
+		(void)unlink(a->path);
+	a->unlink = 0;
+	if (a->pid > 0)
+		exec_reap(a);
+}
