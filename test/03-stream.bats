@@ -69,7 +69,7 @@ load helpers
 @test "fd:3 listening TCP socket is accepted from (socket activation)" {
 	need_cmd systemd-socket-activate systemd
 	echo_peer e udp
-	p=$("$PEER" free tcp | awk '{print $2}')
+	p=$(free_port tcp)
 	bg r systemd-socket-activate -l 127.0.0.1:"$p" \
 	    "$DGRELAY" -v fd:3 udp:127.0.0.1:"$(port e)"
 	wait_for "$TMP/r.err" 'Listening on'
@@ -177,7 +177,7 @@ load helpers
 @test "fd:3 unconnected UDP socket (socket activation) locks onto its first peer" {
 	need_cmd systemd-socket-activate systemd
 	echo_peer e udp
-	p=$("$PEER" free udp | awk '{print $2}')
+	p=$(free_port udp)
 	bg r systemd-socket-activate --datagram -l 127.0.0.1:"$p" \
 	    "$DGRELAY" -v fd:3 udp:127.0.0.1:"$(port e)"
 	wait_for "$TMP/r.err" 'Listening on'

@@ -15,10 +15,9 @@ sock_of() {
 }
 
 @test "bind= on udp with a port: datagrams come from that address and port" {
-	stdin_fifo() { mkfifo "$TMP/in"; }
 	stdin_fifo
 	relay s udp-listen:127.0.0.1:0 udp:127.0.0.1:9
-	p=$("$PEER" free udp | awk '{print $2}')
+	p=$(free_port udp)
 	bg_in c "$TMP/in" "$DGRELAY" -v stdio "udp:127.0.0.1:$(port s),bind=127.0.0.4:$p"
 	exec 5>"$TMP/in"
 	frames 01 >&5
@@ -39,7 +38,7 @@ sock_of() {
 @test "rcvbuf= and sndbuf= set SO_RCVBUF and SO_SNDBUF (read back with ss)" {
 	need_cmd ss iproute2
 	mkfifo "$TMP/in"
-	p=$("$PEER" free udp | awk '{print $2}')
+	p=$(free_port udp)
 	bg_in r "$TMP/in" "$DGRELAY" -v stdio "udp:127.0.0.1:$p,rcvbuf=100000,sndbuf=60000"
 	exec 5>"$TMP/in"
 	wait_for "$TMP/r.err" 'connected to'
@@ -51,7 +50,7 @@ sock_of() {
 	need_root
 	need_cmd ss iproute2
 	mkfifo "$TMP/in"
-	p=$("$PEER" free udp | awk '{print $2}')
+	p=$(free_port udp)
 	bg_in r "$TMP/in" "$DGRELAY" -v stdio "udp:127.0.0.1:$p,mark=42"
 	exec 5>"$TMP/in"
 	wait_for "$TMP/r.err" 'connected to'
@@ -61,8 +60,8 @@ sock_of() {
 @test "mark= without the privilege is a clear runtime error" {
 	[ "$(id -u)" != 0 ] || command -v setpriv >/dev/null ||
 	    skip "needs setpriv (util-linux) to drop CAP_NET_ADMIN as root"
-	run --separate-stderr setpriv --inh-caps=-all --bounding-set=-all \
-	    "$DGRELAY" stdio udp:127.0.0.1:9,mark=1
+	run --separate-stderr timeout 30 setpriv --inh-caps=-all \
+	    --bounding-set=-all "$DGRELAY" stdio udp:127.0.0.1:9,mark=1
 	[ "$status" -eq 1 ]
 	[ "$stderr" = "dgrelay: udp:127.0.0.1:9,mark=1: setsockopt SO_MARK: Operation not permitted" ]
 }
@@ -70,7 +69,7 @@ sock_of() {
 @test "dev= binds the socket to an interface (lo)" {
 	need_cmd ss iproute2
 	mkfifo "$TMP/in"
-	p=$("$PEER" free udp | awk '{print $2}')
+	p=$(free_port udp)
 	bg_in r "$TMP/in" "$DGRELAY" -v stdio "udp:127.0.0.1:$p,dev=lo"
 	exec 5>"$TMP/in"
 	wait_for "$TMP/r.err" 'connected to'
@@ -83,10 +82,10 @@ sock_of() {
 @test "TCP_NODELAY is on by default; nodelay=0 turns it off" {
 	need_cmd strace
 	relay s tcp-listen:127.0.0.1:0 udp:127.0.0.1:9
-	run bash -c "strace -e trace=setsockopt '$DGRELAY' stdio tcp:127.0.0.1:$(port s) </dev/null 2>&1"
+	run bash -c "timeout 30 strace -e trace=setsockopt '$DGRELAY' stdio tcp:127.0.0.1:$(port s) </dev/null 2>&1"
 	[[ "$output" == *"TCP_NODELAY, [1], 4) = 0"* ]]
 	relay t tcp-listen:127.0.0.1:0 udp:127.0.0.1:9
-	run bash -c "strace -e trace=setsockopt '$DGRELAY' stdio tcp:127.0.0.1:$(port t),nodelay=0 </dev/null 2>&1"
+	run bash -c "timeout 30 strace -e trace=setsockopt '$DGRELAY' stdio tcp:127.0.0.1:$(port t),nodelay=0 </dev/null 2>&1"
 	[[ "$output" == *"TCP_NODELAY, [0], 4) = 0"* ]]
 	[[ "$output" != *"TCP_NODELAY, [1]"* ]]
 }

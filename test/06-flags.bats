@@ -40,13 +40,8 @@ start_echo_relay() {
 	exec 5>"$TMP/in"
 	ready r
 	frames 01 02 03 04 05 06 07 >&5
+	stats_until r '1>2: 7 datagrams, 7 bytes'
 	kid=$(child_of r)
-	for n in $(seq 100); do
-		kill -USR1 "$kid"
-		grep -q '1>2: 7 datagrams, 7 bytes' "$TMP/r.err" && break
-		sleep 0.05
-	done
-	grep -q '1>2: 7 datagrams, 7 bytes' "$TMP/r.err"
 	frames 08 09 0a >&5
 	wait_exit d
 	kill -USR1 "$kid"
@@ -143,11 +138,6 @@ start_echo_relay() {
 	need_root
 	relay r -Z nobody udp-listen:127.0.0.1:0 udp:127.0.0.1:9
 	kid=$(child_of r)
-	for n in $(seq 100); do
-		ids=$(awk '/^(Uid|Gid):/{printf "%s %s ", $2, $3}' "/proc/$kid/status")
-		[ "$ids" = "65534 65534 65534 65534 " ] && break
-		sleep 0.05
-	done
-	[ "$ids" = "65534 65534 65534 65534 " ]
+	eventually 5 as_nobody "$kid"
 	grep -q '^Groups:[[:space:]]*65534[[:space:]]*$' "/proc/$kid/status"
 }

@@ -5,22 +5,14 @@
 load helpers
 
 # tcp_listening PORT: wait until something listens on TCP PORT.
-tcp_listening() {
-	local n
-	for n in $(seq 100); do
-		[ -n "$(ss -Htln "sport = :$1")" ] && return 0
-		sleep 0.05
-	done
-	return 1
-}
-
-free() { "$PEER" free "$1" | awk '{print $2}'; }
+listens() { [ -n "$(ss -Htln "sport = :$1")" ]; }
+tcp_listening() { eventually 5 listens "$1"; }
 
 @test "dgrelay as the TCP client of a udptunnel server" {
 	need_cmd udptunnel
 	need_cmd ss iproute2
-	x=$(free udp)
-	t=$(free tcp)
+	x=$(free_port udp)
+	t=$(free_port tcp)
 	# udptunnel sends to 127.0.0.2:x and reads answers on its own port x
 	echo_peer e -b 127.0.0.2 -p "$x" -r -d 127.0.0.1:"$x" udp
 	bg u udptunnel -s "$t" 127.0.0.2/"$x"
@@ -39,7 +31,7 @@ free() { "$PEER" free "$1" | awk '{print $2}'; }
 	need_cmd udptunnel
 	echo_peer e udp
 	relay b -S tcp-listen:127.0.0.1:0 udp:127.0.0.1:"$(port e)"
-	y=$(free udp)
+	y=$(free_port udp)
 	# the client takes datagrams on 127.0.0.1:y, answers to 127.0.0.2:y
 	bg u udptunnel -c 127.0.0.1/"$(port b)" 127.0.0.2/"$y"
 	wait_for "$TMP/b.err" 'connection from'
@@ -54,7 +46,7 @@ free() { "$PEER" free "$1" | awk '{print $2}'; }
 	need_cmd socat
 	echo_peer e udp
 	relay b tcp-listen:127.0.0.1:0 udp:127.0.0.1:"$(port e)"
-	t=$(free tcp)
+	t=$(free_port tcp)
 	bg s socat TCP-LISTEN:"$t",bind=127.0.0.1,reuseaddr TCP:127.0.0.1:"$(port b)"
 	tcp_listening "$t"
 	relay a udp-listen:127.0.0.1:0 tcp:127.0.0.1:"$t"
@@ -70,13 +62,10 @@ free() { "$PEER" free "$1" | awk '{print $2}'; }
 	exec 5>"$TMP/in"	# stdin stays open: its end would end socat
 	wait_for "$TMP/r.err" 'listening on'
 	# socat reads whole datagrams from UDP and writes each as one message
-	p=$(free udp)
+	p=$(free_port udp)
 	bg s socat UDP-RECV:"$p",bind=127.0.0.1 UNIX-CONNECT:"$TMP/s",type=5
 	wait_for "$TMP/r.err" 'connection from'
 	"$PEER" send -i 20 127.0.0.1 "$p" 616263 64 6566
-	for n in $(seq 100); do
-		[ "$(stat -c %s "$TMP/r.out")" -ge 12 ] && break
-		sleep 0.05
-	done
+	bytes_in "$TMP/r.out" 12
 	[ "$(hexof "$TMP/r.out")" = 000361626300016400026566 ]
 }

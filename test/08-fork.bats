@@ -13,16 +13,16 @@ fds() {
 	find "/proc/$(child_of "$1")/fd" -mindepth 1 -maxdepth 1 | wc -l
 }
 
+# nkids NAME N: NAME's dgrelay has N children.
+nkids() { [ "$(kids "$1" | grep -c .)" -eq "$2" ]; }
+
 # no_kids NAME: wait until NAME's dgrelay has no children.
 no_kids() {
-	local n
-	for n in $(seq 200); do
-		[ -z "$(kids "$1")" ] && return 0
-		sleep 0.05
-	done
-	echo "children left: $(kids "$1")" >&2
-	return 1
+	eventually 10 nkids "$1" 0 || { echo "children left: $(kids "$1")" >&2; return 1; }
 }
+
+# backlog PORT N: N connections wait in TCP PORT's accept queue.
+backlog() { [ "$(ss -Htln "sport = :$1" | awk '{print $2}')" = "$2" ]; }
 
 # clients N PREFIX CMD...: run N copies of CMD (a dgpeer ping; {} is the
 # client number, used as seed) at once; wait for all; all must say ok.
@@ -89,7 +89,7 @@ clients() {
 @test "fork on an inherited listening socket (socket activation)" {
 	need_cmd systemd-socket-activate systemd
 	echo_peer e udp
-	p=$("$PEER" free tcp | awk '{print $2}')
+	p=$(free_port tcp)
 	bg r systemd-socket-activate -l 127.0.0.1:"$p" \
 	    "$DGRELAY" -v fd:3,fork udp:127.0.0.1:"$(port e)"
 	wait_for "$TMP/r.err" 'Listening on'
@@ -103,14 +103,11 @@ clients() {
 	bg a "$PEER" ping -n 10 -i 200 -S 1 tcp 127.0.0.1 "$p"
 	bg b "$PEER" ping -n 10 -i 200 -S 2 tcp 127.0.0.1 "$p"
 	wait_for "$TMP/r.err" 'child [0-9]+: connection from.*' 5
-	for n in $(seq 100); do
-		[ "$(kids r | wc -l)" -eq 2 ] && break
-		sleep 0.05
-	done
+	eventually 5 nkids r 2
 	bg c "$PEER" ping -n 1 -S 3 tcp 127.0.0.1 "$p"
-	sleep 0.5
-	# c is connected in the backlog but not served while two run
-	[ "$(kids r | wc -l)" -eq 2 ]
+	# c is connected, waiting in the backlog, not served while two run
+	eventually 5 backlog "$p" 1
+	nkids r 2
 	[ ! -s "$TMP/c.out" ]
 	wait_exit c 20
 	[ "$status_of" -eq 0 ]
@@ -182,7 +179,7 @@ clients() {
 }
 
 @test "ICMP port unreachable in a child does not end it" {
-	p=$("$PEER" free udp | awk '{print $2}')
+	p=$(free_port udp)
 	relay r -S udp-listen:127.0.0.1:0,fork udp:127.0.0.1:"$p"
 	bg a "$PEER" send -i 100 127.0.0.1 "$(port r)" 01 02 03 04 05 06 07 08 09 0a 0b 0c 0d 0e 0f 10 11 12 13 14 15 16 17 18 19 1a 1b 1c 1d 1e
 	wait_for "$TMP/r.err" ': peer 127.0.0.1'
@@ -203,10 +200,7 @@ clients() {
 	for i in 1 2 3; do
 		bg s$i socat -u TCP:127.0.0.1:"$(port r)" -
 	done
-	for n in $(seq 100); do
-		[ "$(kids r | wc -l)" -eq 3 ] && break
-		sleep 0.05
-	done
+	eventually 5 nkids r 3
 	pids=$(kids r)
 	[ "$(echo "$pids" | wc -l)" -eq 3 ]
 	stop r
@@ -224,10 +218,7 @@ clients() {
 	echo_peer e udp
 	relay r tcp-listen:127.0.0.1:0,fork udp:127.0.0.1:"$(port e)"
 	bg a "$PEER" ping -n 50 -i 100 tcp 127.0.0.1 "$(port r)"
-	for n in $(seq 100); do
-		[ -n "$(kids r)" ] && break
-		sleep 0.05
-	done
+	eventually 5 nkids r 1
 	# SIGABRT, as abort(3) would: sanitizers turn a SIGSEGV into exit 1
 	kill -ABRT "$(kids r)"
 	wait_for "$TMP/r.err" 'child [0-9]+: killed by signal 6'

@@ -4,12 +4,10 @@
 
 load helpers
 
-free() { "$PEER" free "$1" | awk '{print $2}'; }
-
 @test "fd:NAME takes the socket systemd named (TCP listener, fork)" {
 	need_cmd systemd-socket-activate systemd
 	echo_peer e udp
-	p=$(free tcp)
+	p=$(free_port tcp)
 	bg r systemd-socket-activate -l 127.0.0.1:"$p" --fdname=relay \
 	    "$DGRELAY" -v fd:relay,fork udp:127.0.0.1:"$(port e)"
 	wait_for "$TMP/r.err" 'Listening on'
@@ -23,7 +21,7 @@ free() { "$PEER" free "$1" | awk '{print $2}'; }
 @test "fd:NAME of a UDP socket (--datagram): a datagram side" {
 	need_cmd systemd-socket-activate systemd
 	echo_peer e udp
-	p=$(free udp)
+	p=$(free_port udp)
 	bg r systemd-socket-activate --datagram -l 127.0.0.1:"$p" \
 	    --fdname=dns "$DGRELAY" -v fd:dns udp:127.0.0.1:"$(port e)"
 	wait_for "$TMP/r.err" 'Listening on'
@@ -35,8 +33,8 @@ free() { "$PEER" free "$1" | awk '{print $2}'; }
 @test "the second of two named sockets" {
 	need_cmd systemd-socket-activate systemd
 	echo_peer e udp
-	p=$(free tcp)
-	q=$(free tcp)
+	p=$(free_port tcp)
+	q=$(free_port tcp)
 	bg r systemd-socket-activate -l 127.0.0.1:"$p" -l 127.0.0.1:"$q" \
 	    --fdname=one:two "$DGRELAY" -v fd:two udp:127.0.0.1:"$(port e)"
 	wait_for "$TMP/r.err" "Listening on 127.0.0.1:$q"
@@ -57,7 +55,7 @@ free() { "$PEER" free "$1" | awk '{print $2}'; }
 
 @test "a name that systemd did not pass: exit 1" {
 	need_cmd systemd-socket-activate systemd
-	p=$(free tcp)
+	p=$(free_port tcp)
 	bg r systemd-socket-activate -l 127.0.0.1:"$p" --fdname=relay \
 	    "$DGRELAY" fd:other stdio
 	wait_for "$TMP/r.err" 'Listening on'
@@ -69,7 +67,7 @@ free() { "$PEER" free "$1" | awk '{print $2}'; }
 
 @test "activated sockets are not passed on to exec: commands" {
 	need_cmd systemd-socket-activate systemd
-	p=$(free tcp)
+	p=$(free_port tcp)
 	bg r systemd-socket-activate -l 127.0.0.1:"$p" "$DGRELAY" -v fd:3 \
 	    'exec:if [ -e /proc/$$/fd/3 ]; then echo fd3 leaked >&2; else echo fd3 closed >&2; fi'
 	wait_for "$TMP/r.err" 'Listening on'
@@ -82,7 +80,7 @@ free() { "$PEER" free "$1" | awk '{print $2}'; }
 	need_cmd systemd-socket-activate systemd
 	need_cmd systemd-analyze systemd
 	echo_peer e udp
-	p=$(free tcp)
+	p=$(free_port tcp)
 	c=$BATS_TEST_DIRNAME/../contrib
 	sed "s|/usr/local/bin/dgrelay|$DGRELAY|; s|127.0.0.1:51820|127.0.0.1:$(port e)|" \
 	    "$c/dgrelay-wireguard.service" >"$TMP/dgrelay-wireguard.service"

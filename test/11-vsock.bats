@@ -9,11 +9,9 @@ load helpers
 
 need_vsock() {
 	timeout 10 "$DGRELAY" vsock-listen:0 udp:127.0.0.1:9 2>"$TMP/probe.err" 3>&- &
-	local pid=$! n
-	for n in $(seq 40); do
-		grep -q 'listening on\|socket AF_VSOCK' "$TMP/probe.err" && break
-		sleep 0.05
-	done
+	local pid=$!
+	eventually 2 grep -q 'listening on\|socket AF_VSOCK' "$TMP/probe.err" ||
+	    true
 	kill "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null || true
 	grep -q 'socket AF_VSOCK' "$TMP/probe.err" &&

@@ -143,13 +143,7 @@ netns() {
 	wait_for "$TMP/b.err" 'connection from'
 	for side in a b; do
 		kid=$(child_of "$side")
-		for n in $(seq 100); do
-			ids=$(awk '/^(Uid|Gid):/{printf "%s %s ", $2, $3}' \
-			    "/proc/$kid/status")
-			[ "$ids" = "65534 65534 65534 65534 " ] && break
-			sleep 0.05
-		done
-		[ "$ids" = "65534 65534 65534 65534 " ]
+		eventually 5 as_nobody "$kid"
 		grep -q '^CapEff:[[:space:]]*0000000000000000$' "/proc/$kid/status"
 		grep -q '^CapPrm:[[:space:]]*0000000000000000$' "/proc/$kid/status"
 	done

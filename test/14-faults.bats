@@ -62,6 +62,20 @@ ns_tunnel() {
 
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
+# all_gone PID N: after a SIGUSR1 to PID (relay r), its 1>2 counters say
+# that N datagrams were sent or dropped.
+all_gone() {
+	local d e
+	kill -USR1 "$1"
+	sleep 0.1
+	d=$(counter r '1>2' datagrams)
+	e=$(counter r '1>2' 'send errors')
+	[ $((${d:-0} + ${e:-0})) -ge "$2" ]
+}
+
+# lines_at_least N REGEX FILE: FILE has N lines matching REGEX.
+lines_at_least() { [ "$(grep -c -- "$2" "$3")" -ge "$1" ]; }
+
 @test "faults: peer RST inside a frame: the frames before it delivered, exit 1 naming the reset, the cut frame counted" {
 	bg d "$PEER" dump -b 127.0.0.1 -n 3
 	wait_for "$TMP/d.out" '^port'
@@ -148,22 +162,16 @@ rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 }
 
 @test "faults: ICMP port unreachable for 5000 datagrams, then the port opens: every later datagram arrives" {
-	p=$("$PEER" free udp | awk '{print $2}')
+	p=$(free_port udp)
 	mkfifo "$TMP/in"
 	bg_in r "$TMP/in" "$DGRELAY" -S -u stdio udp:127.0.0.1:"$p"
 	exec 7>"$TMP/in"		# (bats reports on 3)
 	timeout 30 "$PEER" gen -n 5000 -m 100 -M 100 >&7
 	kid=$(child_of r)
 	# until it has sent (or dropped) all 5000
-	for n in $(seq 200); do
-		kill -USR1 "$kid"
-		sleep 0.1
-		d=$(counter r '1>2' datagrams)
-		e=$(counter r '1>2' 'send errors')
-		[ $((${d:-0} + ${e:-0})) -ge 5000 ] && break
-	done
-	cat "$TMP/r.err"
-	[ $((d + e)) -ge 5000 ]
+	eventually 20 all_gone "$kid" 5000
+	d=$(counter r '1>2' datagrams)
+	e=$(counter r '1>2' 'send errors')
 	[ "$e" -gt 0 ]		# refused, counted, and it went on
 	bg dd "$PEER" dump -p "$p" -n 100
 	wait_for "$TMP/dd.out" '^port'
@@ -270,7 +278,7 @@ rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
 @test "faults: out of descriptors in fork mode: a child that cannot open its address fails alone; accept backs off, no spin" {
 	not_under_valgrind "valgrind itself needs descriptors"
-	p=$("$PEER" free udp | awk '{print $2}')
+	p=$(free_port udp)
 	# 0-2, the listener (3), an accepted connection (4); a child closes
 	# the listener, and its exec: needs two more (a socketpair): no room
 	# shellcheck disable=SC2016 # for the inner shell
@@ -280,10 +288,7 @@ rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 	for i in 1 2 3; do
 		timeout 10 "$PEER" rst -w 100 127.0.0.1 "$(port r)" </dev/null
 	done
-	for n in $(seq 100); do
-		[ "$(grep -c 'exit 1$' "$TMP/r.err")" -ge 3 ] && break
-		sleep 0.1
-	done
+	eventually 10 lines_at_least 3 'exit 1$' "$TMP/r.err"
 	cat "$TMP/r.err"
 	[ "$(grep -c '^dgrelay\[[0-9]*\]: exec:cat: socketpair: Too many open files$' "$TMP/r.err")" -eq 3 ]
 	[ "$(grep -c '^dgrelay: child [0-9]*: exit 1$' "$TMP/r.err")" -eq 3 ]
@@ -295,15 +300,14 @@ rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 	bg r2 bash -c "$ONLY012"'; ulimit -n 4 && exec "$0" "$@"' "$DGRELAY" -v \
 	    tcp-listen:127.0.0.1:0,fork udp:127.0.0.1:"$p"
 	wait_for "$TMP/r2.err" 'listening on'
-	timeout 10 "$PEER" rst -w 2000 127.0.0.1 "$(port r2)" </dev/null &
-	cpid=$!
+	bg_in c /dev/null "$PEER" rst -w 2000 127.0.0.1 "$(port r2)"
 	wait_for "$TMP/r2.err" 'accept: Too many open files' 10
 	pid=$(pid_of r2)
 	kid=$(child_of r2)
 	t0=$(awk '{ print $14 + $15 }' "/proc/$kid/stat")
 	sleep 2
 	t1=$(awk '{ print $14 + $15 }' "/proc/$kid/stat")
-	wait "$cpid" || true
+	wait_exit c
 	echo "CPU ticks in 2 s: $((t1 - t0))"
 	[ $((t1 - t0)) -lt 20 ]		# under 0.2 s of 2
 	kill -0 "$pid"

@@ -58,41 +58,41 @@ bg_in() {
 
 pid_of() { cat "$TMP/$1.pid"; }
 
+# eventually SECS CMD...: until CMD succeeds, trying every 0.05 s; after
+# SECS seconds it fails, saying what it waited for.  Every wait of the
+# suite is one of these (or built on one).
+eventually() {
+	local secs=$1 n
+	shift
+	for n in $(seq $((secs * 20))); do
+		"$@" && return 0
+		sleep 0.05
+	done
+	echo "gave up after $secs s waiting for: $*" >&2
+	return 1
+}
+
 # The process timeout runs for NAME (signals other than TERM/INT/HUP do not
 # pass through timeout).
 child_of() {
-	local n
-	for n in $(seq 50); do
-		pgrep -P "$(pid_of "$1")" && return 0
-		sleep 0.1
-	done
-	return 1
+	eventually 5 pgrep -P "$(pid_of "$1")"
 }
 
 # wait_for FILE REGEX [SECONDS]: until a line of FILE matches.
 wait_for() {
-	local file=$1 re=$2 secs=${3:-10} n
-	for n in $(seq $((secs * 20))); do
-		grep -qE -- "$re" "$file" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	echo "timed out waiting for /$re/ in $file:" >&2
+	local file=$1 re=$2 secs=${3:-10}
+	eventually "$secs" grep -sqE -- "$re" "$file" && return 0
 	cat "$file" >&2 2>/dev/null
 	return 1
 }
 
+gone() { ! kill -0 "$1" 2>/dev/null; }
+
 # wait_exit NAME [SECONDS]: wait for NAME to end; its status in $status_of.
 wait_exit() {
-	local pid n secs=${2:-10}
+	local pid secs=${2:-10}
 	pid=$(pid_of "$1")
-	for n in $(seq $((secs * 20))); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.05
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		echo "$1 did not exit within $secs s" >&2
-		return 1
-	fi
+	eventually "$secs" gone "$pid" || return 1
 	# its status is data, not a failure of the test (set -e)
 	status_of=0
 	wait "$pid" || status_of=$?
@@ -152,20 +152,62 @@ frames() {
 	done
 }
 
+# holds_socket PID: PID has a socket open.
+holds_socket() {
+	local f
+	for f in "/proc/$1/fd/"*; do
+		[[ "$(readlink "$f" 2>/dev/null)" == socket:* ]] && return 0
+	done
+	return 1
+}
+
 # ready NAME: until NAME's process (under timeout) holds a socket: its
 # signal handlers are in place by then.
 ready() {
-	local kid n f
-	kid=$(child_of "$1")
-	for n in $(seq 200); do
-		for f in "/proc/$kid/fd/"*; do
-			[[ "$(readlink "$f" 2>/dev/null)" == socket:* ]] &&
-			    return 0
-		done
-		sleep 0.05
-	done
-	echo "$1 holds no socket after 10 s" >&2
-	return 1
+	local kid
+	kid=$(child_of "$1") && eventually 10 holds_socket "$kid"
+}
+
+# bytes_in FILE N: wait until FILE holds at least N bytes.
+has_bytes() { [ "$(stat -c %s "$1")" -ge "$2" ]; }
+bytes_in() {
+	eventually 10 has_bytes "$1" "$2" ||
+	    { echo "$1 has $(stat -c %s "$1") bytes, want $2" >&2; return 1; }
+}
+
+# stats_until NAME REGEX [SECONDS]: SIGUSR1 to NAME's dgrelay until its
+# counter lines (stderr) match REGEX.
+usr1_match() { kill -USR1 "$1"; sleep 0.05; grep -qE -- "$2" "$3"; }
+stats_until() {
+	local kid
+	kid=$(child_of "$1") &&
+	    eventually "${3:-10}" usr1_match "$kid" "$2" "$TMP/$1.err"
+}
+
+# as_nobody PID: PID runs as uid and gid 65534 (real, effective).
+as_nobody() {
+	[ "$(awk '/^(Uid|Gid):/{printf "%s %s ", $2, $3}' "/proc/$1/status")" \
+	    = "65534 65534 65534 65534 " ]
+}
+
+# free_port udp|tcp: a port that is free now.
+free_port() { "$PEER" free "$1" | awk '{print $2}'; }
+
+# stdin_fifo: a fifo for a relay's stdin; hold_fifo holds it open on fd 5.
+stdin_fifo() { mkfifo "$TMP/in"; }
+hold_fifo() { exec 5>"$TMP/in"; }
+
+# bad ARGS... MESSAGE: dgrelay ARGS exits 2 with exactly one stderr line
+# containing MESSAGE, and writes nothing to stdout.
+bad() {
+	local msg=${*: -1}
+	run --separate-stderr timeout 30 "$DGRELAY" "${@:1:$#-1}"
+	[ "$status" -eq 2 ] || { echo "status $status: $stderr"; return 1; }
+	[ -z "$output" ] || { echo "stdout: $output"; return 1; }
+	[ "$(printf '%s\n' "$stderr" | wc -l)" -eq 1 ] ||
+	    { echo "stderr: $stderr"; return 1; }
+	[[ "$stderr" == *"$msg"* ]] ||
+	    { echo "stderr '$stderr' lacks '$msg'"; return 1; }
 }
 
 # not_under_valgrind WHY: skip a test too heavy for `make valgrind`.
