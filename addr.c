@@ -135,6 +135,23 @@ addr_fail(struct addr *a, const char *fmt, ...)
 	return -1;
 }
 
+long long
+addr_num(const char *s, long long min, long long max, const char **errstr)
+{
+	const char	*d = *s == '-' ? s + 1 : s;
+
+	/* strtonum alone would take " 9", "+9" and "-0" */
+	if (*d == '\0' || strspn(d, "0123456789") != strlen(d)) {
+		*errstr = "invalid";
+		return 0;
+	}
+	if (*s == '-' && min >= 0) {
+		*errstr = "too small";
+		return 0;
+	}
+	return strtonum(s, min, max, errstr);
+}
+
 static int
 copy(char *dst, size_t size, const char *src)
 {
@@ -145,8 +162,8 @@ copy(char *dst, size_t size, const char *src)
 static int
 check_host(struct addr *a, const char *h)
 {
-	for (; *h != '\0'; h++)
-		if (!isgraph((unsigned char)*h))
+	for (; *h != '\0'; h++)	/* brackets only around IPv6 */
+		if (!isgraph((unsigned char)*h) || *h == '[' || *h == ']')
 			return addr_fail(a, "host: invalid character");
 	return 0;
 }
@@ -157,7 +174,7 @@ parse_port(struct addr *a, const char *s, char *port, int zero_ok)
 	const char	*errstr;
 	long long	 n;
 
-	n = strtonum(s, 0, 65535, &errstr);
+	n = addr_num(s, 0, 65535, &errstr);
 	if (errstr != NULL)
 		return addr_fail(a, "port %s: %s", *s ? s : "(empty)", errstr);
 	if (n == 0 && !zero_ok)
@@ -227,7 +244,7 @@ parse_cid(struct addr *a, const char *s, int listen)
 			    "CID any only makes sense to listen on");
 		a->cid = VMADDR_CID_ANY;
 	} else {
-		a->cid = (uint32_t)strtonum(s, 0, UINT32_MAX - 1, &errstr);
+		a->cid = (uint32_t)addr_num(s, 0, UINT32_MAX - 1, &errstr);
 		if (errstr != NULL)
 			return addr_fail(a, "CID %s: %s",
 			    *s ? s : "(empty)", errstr);
@@ -250,7 +267,7 @@ parse_vsock(struct addr *a, char *s, int listen)
 		s = p;
 	} else if (!listen)
 		return addr_fail(a, "expected CID:PORT, got '%s'", s);
-	a->vport = (uint32_t)strtonum(s, 0, UINT32_MAX - 1, &errstr);
+	a->vport = (uint32_t)addr_num(s, 0, UINT32_MAX - 1, &errstr);
 	if (errstr != NULL)
 		return addr_fail(a, "port %s: %s", *s ? s : "(empty)", errstr);
 	if (a->vport == 0 && !listen)
@@ -265,7 +282,7 @@ parse_fdnum(struct addr *a, const char *s, int *fd)
 {
 	const char	*errstr;
 
-	*fd = (int)strtonum(s, 0, 65535, &errstr);
+	*fd = (int)addr_num(s, 0, 65535, &errstr);
 	if (errstr != NULL)
 		return addr_fail(a, "descriptor %s: %s", *s ? s : "(empty)",
 		    errstr);
@@ -296,7 +313,7 @@ parse_fd(struct addr *a, char *s)
 {
 	char	*p;
 
-	if (!isdigit((unsigned char)*s)) {
+	if (!isdigit((unsigned char)*s) && *s != '-' && *s != '+') {
 		if (strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN"
 		    "OPQRSTUVWXYZ0123456789._-") != strlen(s))
 			return addr_fail(a, "descriptor %s: invalid", s);
@@ -367,7 +384,7 @@ parse_int(struct addr *a, const char *name, const char *v, long long min,
 {
 	const char	*errstr;
 
-	*n = strtonum(v, min, max, &errstr);
+	*n = addr_num(v, min, max, &errstr);
 	if (errstr != NULL)
 		return addr_fail(a, "option %s=%s: %s", name, v, errstr);
 	return 0;
@@ -386,7 +403,7 @@ parse_ifaddr(struct addr *a, char *v)
 	*slash++ = '\0';
 	if (inet_pton(AF_INET, v, &in) != 1)
 		return addr_fail(a, "option addr=%s: not an IPv4 address", v);
-	a->prefix = (int)strtonum(slash, 0, 32, &errstr);
+	a->prefix = (int)addr_num(slash, 0, 32, &errstr);
 	if (errstr != NULL)
 		return addr_fail(a, "option addr: prefix /%s: %s",
 		    slash, errstr);

@@ -168,7 +168,7 @@ parse_idle(const char *s)
 		for (i = 0; i < 3; i++)
 			ms = ms * 10 + (i < strlen(dot) ? dot[i] - '0' : 0);
 	}
-	sec = strtonum(buf, 0, 31536000, &errstr);
+	sec = addr_num(buf, 0, 31536000, &errstr);
 	if (errstr != NULL)
 		bad("idle %s: %s", s, errstr);
 	if (sec * 1000 + ms == 0)
@@ -310,7 +310,7 @@ parse_flags(int argc, char *argv[], struct relay_opts *o, int *stats,
 	while ((ch = getopt(argc, argv, ":b:hSs:t:uUVvZ:")) != -1) {
 		switch (ch) {
 		case 'b':
-			o->count = strtonum(optarg, 1, COUNT_MAX, &errstr);
+			o->count = addr_num(optarg, 1, COUNT_MAX, &errstr);
 			if (errstr != NULL)
 				bad("count %s: %s", optarg, errstr);
 			break;
@@ -320,7 +320,7 @@ parse_flags(int argc, char *argv[], struct relay_opts *o, int *stats,
 			*stats = 1;
 			break;
 		case 's':
-			o->size = strtonum(optarg, 1, FRAME_MAX, &errstr);
+			o->size = addr_num(optarg, 1, FRAME_MAX, &errstr);
 			if (errstr != NULL)
 				bad("size %s: %s", optarg, errstr);
 			break;

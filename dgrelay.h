@@ -192,6 +192,13 @@ struct side {
 int	addr_parse(const char *spec, struct addr *a);
 
 /*
+ * addr_num(s, min, max, errstr): s as a number in min..max, written in
+ * decimal digits only (no sign, no space); strtonum's errstr otherwise.
+ */
+long long addr_num(const char *s, long long min, long long max,
+	    const char **errstr);
+
+/*
  * addr_fail(a, fmt, ...): the reason a failed, one line, into a->err.
  * Returns -1.
  */

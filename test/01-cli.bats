@@ -5,19 +5,6 @@
 
 load helpers
 
-# bad ARGS... MESSAGE: dgrelay ARGS exits 2 with exactly one stderr line
-# containing MESSAGE, and writes nothing to stdout.
-bad() {
-	local msg=${*: -1}
-	run --separate-stderr timeout 30 "$DGRELAY" "${@:1:$#-1}"
-	[ "$status" -eq 2 ] || { echo "status $status: $stderr"; return 1; }
-	[ -z "$output" ] || { echo "stdout: $output"; return 1; }
-	[ "$(printf '%s\n' "$stderr" | wc -l)" -eq 1 ] ||
-	    { echo "stderr: $stderr"; return 1; }
-	[[ "$stderr" == *"$msg"* ]] ||
-	    { echo "stderr '$stderr' lacks '$msg'"; return 1; }
-}
-
 @test "-h prints the usage on stdout and exits 0" {
 	run --separate-stderr timeout 30 "$DGRELAY" -h
 	[ "$status" -eq 0 ]
@@ -58,6 +45,11 @@ bad() {
 	bad -t 0 stdio stdio "idle 0: must be more than 0"
 	bad -t 1.2345 stdio stdio "idle 1.2345: at most three decimals"
 	bad -t -1 stdio stdio "idle -1: too small"
+	bad -t -0.5 stdio stdio "idle -0.5: too small"
+	bad -t +1 stdio stdio "idle +1: invalid"
+	bad -t " 1" stdio stdio "idle  1: invalid"
+	bad -b +5 stdio stdio "count +5: invalid"
+	bad -s " 100" stdio stdio "size  100: invalid"
 	bad -u -U stdio stdio "-u and -U together relay nothing"
 	bad -Z no-such-user-here stdio stdio "user no-such-user-here: no such user"
 }
@@ -86,6 +78,17 @@ bad() {
 	bad unix:@ stdio "empty abstract socket name"
 	bad "unix:/$(printf 'a%.0s' $(seq 120))" stdio "path longer than 107 bytes"
 	bad "udp:$(printf 'a%.0s' $(seq 1100)):1" stdio "address longer than 1023 bytes"
+	# numbers are digits only; brackets only around an IPv6 address
+	bad fd:-1 stdio "descriptor -1: too small"
+	bad fd:+1 stdio "descriptor +1: invalid"
+	bad udp:127.0.0.1:+9 stdio "port +9: invalid"
+	bad "udp:127.0.0.1: 9" stdio "port  9: invalid"
+	bad udp-listen:-0 stdio "port -0: too small"
+	bad "udp:]:53" stdio "udp:]:53: host: invalid character"
+	bad "tcp:a]b:53" stdio "host: invalid character"
+	bad "udp:[a]b]:53" stdio "missing port after [a]"
+	bad udp:127.0.0.1:5,rcvbuf=+5 stdio "option rcvbuf=+5: invalid"
+	bad "vsock:+2:5" stdio "CID +2: invalid"
 }
 
 @test "malformed options exit 2 naming the option" {
@@ -108,12 +111,12 @@ bad() {
 
 @test "types and options are case-insensitive" {
 	echo_peer e udp
-	run bash -c "printf '\0\0' | '$DGRELAY' STDIO UDP:127.0.0.1:$(port e),RCVBUF=65536"
+	run bash -c "printf '\0\0' | timeout 30 '$DGRELAY' STDIO UDP:127.0.0.1:$(port e),RCVBUF=65536"
 	[ "$status" -eq 0 ]
 }
 
 @test "connect refused: exit 1, one line naming the address and the error" {
-	p=$("$PEER" free tcp | awk '{print $2}')
+	p=$(free_port tcp)
 	run --separate-stderr timeout 30 "$DGRELAY" tcp:127.0.0.1:"$p" stdio
 	[ "$status" -eq 1 ]
 	[ "$stderr" = "dgrelay: tcp:127.0.0.1:$p: connect: Connection refused" ]
@@ -125,6 +128,24 @@ bad() {
 	run --separate-stderr timeout 30 "$DGRELAY" udp-listen:127.0.0.1:"$p" udp:127.0.0.1:9
 	[ "$status" -eq 1 ]
 	[ "$stderr" = "dgrelay: udp-listen:127.0.0.1:$p: bind: Address already in use" ]
+}
+
+@test "tcp-listen on a port in use: the message names bind, the call that failed" {
+	relay a tcp-listen:127.0.0.1:0 udp:127.0.0.1:9
+	p=$(port a)
+	run --separate-stderr timeout 30 "$DGRELAY" tcp-listen:127.0.0.1:"$p" udp:127.0.0.1:9
+	[ "$status" -eq 1 ]
+	[ "$stderr" = "dgrelay: tcp-listen:127.0.0.1:$p: bind: Address already in use" ]
+}
+
+@test "relay buffers that cannot be had: exit 1 naming the address, -b and -s" {
+	not_under_valgrind "a small address-space limit"
+	[[ "$DGRELAY" != */san/* ]] || skip "ASan reserves more address space than the limit"
+	echo_peer e udp
+	# 2 x 1024 x 65537 bytes of rings do not fit in 100 MB of address space
+	run --separate-stderr timeout 30 bash -c "ulimit -v 100000; exec '$DGRELAY' -b 1024 stdio udp:127.0.0.1:$(port e) </dev/null"
+	[ "$status" -eq 1 ]
+	[[ "$stderr" =~ ^dgrelay:\ (stdio|udp:127.0.0.1:[0-9]+):\ buffers\ for\ -b\ 1024\ -s\ 65535:\ Cannot\ allocate\ memory$ ]]
 }
 
 @test "missing unix socket path: exit 1 naming it" {
