@@ -516,6 +516,8 @@ addr_parse(const char *spec, struct addr *a)
 	}
 	if (a->maxchildren && !a->fork)
 		return addr_fail(a, "option max-children needs fork");
+	if (a->fork && a->maxchildren == 0)
+		a->maxchildren = FORK_MAX_DEF;	/* bounded unless told */
 	if (a->fork && a->kind == ADDR_FD && a->rfd != a->wfd)
 		return addr_fail(a, "option fork needs fd:N, not fd:R:W");
 	return 0;

@@ -176,20 +176,6 @@ parse_idle(const char *s)
 	return sec * 1000 + ms;
 }
 
-/* -Z: become user, with its groups, after the addresses are open. */
-static int
-drop_privileges(const struct passwd *pw)
-{
-	if (initgroups(pw->pw_name, pw->pw_gid) == -1 ||
-	    setgid(pw->pw_gid) == -1 || setuid(pw->pw_uid) == -1)
-		return -1;
-	if (pw->pw_uid != 0 && (setuid(0) != -1 || getuid() != pw->pw_uid)) {
-		errno = EPERM;
-		return -1;
-	}
-	return 0;
-}
-
 /* Open address i: connect, or listen and accept.  -1: reason in a->err. */
 static int
 open_side(struct addr *a, struct side *s, int verbose)
@@ -223,6 +209,11 @@ close_side(struct addr *a, struct side *s, int verbose, int status)
 	int	 st, failed;
 
 	sock_close(a, s);
+	if (a->kind == ADDR_EXEC && a->pid > 0 && !a->reaped) {
+		logx("%s: could not end the command, pid %d: %s", a->spec,
+		    (int)a->pid, a->err);
+		return 1;
+	}
 	if (a->kind != ADDR_EXEC || !a->reaped)
 		return status;
 	st = a->status;
@@ -259,7 +250,7 @@ relay(const struct relay_opts *o, struct side s[2], int stats)
  */
 static int
 run_forking(const struct relay_opts *o, struct addr a[2], struct side s[2],
-    int fi, const struct passwd *pw, int stats)
+    int fi, const struct runas *ra, int stats)
 {
 	static char	 name[32];
 	int		 status, oi = !fi;
@@ -269,10 +260,13 @@ run_forking(const struct relay_opts *o, struct addr a[2], struct side s[2],
 		sock_close(&a[fi], &s[fi]);
 		return 1;
 	}
-	if (o->verbose)
+	if (o->verbose) {
 		logx("%s: listening on %s", a[fi].spec, s[fi].local);
-	if (pw != NULL && drop_privileges(pw) == -1) {
-		logerr("-Z %s", pw->pw_name);
+		logx("%s: at most %d children at once (max-children=N)",
+		    a[fi].spec, a[fi].maxchildren);
+	}
+	if (ra != NULL && exec_runas(ra) == -1) {
+		logerr("-Z %s", ra->name);
 		sock_close(&a[fi], &s[fi]);
 		return 1;
 	}
@@ -295,13 +289,29 @@ run_forking(const struct relay_opts *o, struct addr a[2], struct side s[2],
 	return status;
 }
 
-/* The flags, into o; -S into *stats, -Z into *pw.  Returns optind. */
+/* -Z user: who dgrelay (and an exec: command) becomes. */
+static void
+parse_user(const char *name, struct runas *ra)
+{
+	struct passwd	*pw;
+
+	if ((pw = getpwnam(name)) == NULL)
+		bad("user %s: no such user", name);
+	if (strlcpy(ra->name, pw->pw_name, sizeof(ra->name)) >=
+	    sizeof(ra->name))
+		bad("user %s: name too long", name);
+	ra->uid = pw->pw_uid;
+	ra->gid = pw->pw_gid;
+}
+
+/* The flags, into o; -S into *stats, -Z into *ra.  Returns optind. */
 static int
 parse_flags(int argc, char *argv[], struct relay_opts *o, int *stats,
-    struct passwd **pw)
+    struct runas **ra)
 {
-	const char	*errstr;
-	int		 ch;
+	static struct runas	 user;
+	const char		*errstr;
+	int			 ch;
 
 	memset(o, 0, sizeof(*o));
 	o->count = COUNT_DEF;
@@ -340,8 +350,8 @@ parse_flags(int argc, char *argv[], struct relay_opts *o, int *stats,
 			o->verbose++;
 			break;
 		case 'Z':
-			if ((*pw = getpwnam(optarg)) == NULL)
-				bad("user %s: no such user", optarg);
+			parse_user(optarg, &user);
+			*ra = &user;
 			break;
 		case ':':
 			bad("-%c needs a value", optopt);
@@ -360,11 +370,11 @@ main(int argc, char *argv[])
 	struct relay_opts	 o;
 	struct addr		 a[2];
 	struct side		 s[2];
-	struct passwd		*pw = NULL;
+	struct runas		*ra = NULL;
 	int			 i, opened = 0, stats = 0, status = 1;
 
 	setprogname("dgrelay");
-	i = parse_flags(argc, argv, &o, &stats, &pw);
+	i = parse_flags(argc, argv, &o, &stats, &ra);
 	argc -= i;
 	argv += i;
 	if (argc != 2)
@@ -375,11 +385,19 @@ main(int argc, char *argv[])
 			    "..." : "", a[i].err);
 	if (a[0].fork && a[1].fork)
 		bad("%s: fork on one address only", argv[1]);
+	/* address i is read only by direction i: 1>2 reads the first */
+	for (i = 0; i < 2; i++)
+		if (!o.dir[i] && a[i].kind == ADDR_UDP && a[i].listen &&
+		    !a[i].fork)
+			bad("%s: never read with %s, so it never learns its "
+			    "peer", argv[i], i == 0 ? "-U" : "-u");
 
 	signals(a[0].fork || a[1].fork);
 	(void)fd_activation();	/* systemd's sockets: not for exec: */
 	if (a[0].fork || a[1].fork)
-		return run_forking(&o, a, s, a[1].fork, pw, stats);
+		return run_forking(&o, a, s, a[1].fork, ra, stats);
+	/* both open before the drop: a command started now runs as -Z too */
+	a[0].runas = a[1].runas = ra;
 	for (opened = 0; opened < 2; opened++)
 		if (open_side(&a[opened], &s[opened], o.verbose) == -1)
 			break;
@@ -389,8 +407,8 @@ main(int argc, char *argv[])
 		else
 			logx("%s: %s", a[opened].spec, a[opened].err);
 		opened++;		/* the failed one may hold a path */
-	} else if (pw != NULL && drop_privileges(pw) == -1)
-		logerr("-Z %s", pw->pw_name);
+	} else if (ra != NULL && exec_runas(ra) == -1)
+		logerr("-Z %s", ra->name);
 	else
 		status = relay(&o, s, stats);
 	for (i = 0; i < opened; i++)

@@ -24,6 +24,7 @@
 #define SPEC_MAX	1024		/* longest ADDRESS argument */
 #define UDP_BUF_DEF	(1 << 20)	/* SO_RCVBUF, SO_SNDBUF asked for UDP */
 #define NAME_MAX_	256		/* host names, "HOST PORT" strings */
+#define FORK_MAX_DEF	256		/* max-children unless given */
 
 /* Signal flags: the only mutable globals (set in dgrelay.c). */
 extern volatile sig_atomic_t sig_quit;	/* SIGINT, SIGTERM */
@@ -102,6 +103,21 @@ enum frame_res frame_buf_next(struct frame_buf *fb, uint8_t **frame,
 /* frame_buf_partial(fb): bytes of an unfinished frame are buffered. */
 int	frame_buf_partial(const struct frame_buf *fb);
 
+/*
+ * frame_buf_left(fb, whole): at the end, how many whole frames (that fit
+ * max) are buffered but not cut, into *whole; returns whether an
+ * unfinished frame follows them (or an oversize one is being skipped).
+ */
+int	frame_buf_left(const struct frame_buf *fb, size_t *whole);
+
+/*
+ * frame_buf_toskip(fb): bytes of an oversize frame still to come while
+ * nothing else is buffered (they may be read anywhere, then reported with
+ * frame_buf_skipped(fb, n)); 0 otherwise.
+ */
+size_t	frame_buf_toskip(const struct frame_buf *fb);
+void	frame_buf_skipped(struct frame_buf *fb, size_t n);
+
 /* ----------------------------------------------------------------- addr.c */
 
 enum addr_kind {
@@ -114,6 +130,13 @@ enum addr_kind {
 	ADDR_EXEC,		/* /bin/sh -c COMMAND on a socketpair */
 	ADDR_VSOCK,		/* AF_VSOCK, stream or seqpacket */
 	ADDR_TUN		/* a TUN (or TAP) device */
+};
+
+/* -Z: the user dgrelay, and any command it starts, runs as. */
+struct runas {
+	char		 name[64];
+	uid_t		 uid;
+	gid_t		 gid;
 };
 
 /* One parsed ADDRESS argument. */
@@ -132,6 +155,7 @@ struct addr {
 	int		 hasaddr, prefix;
 	uint32_t	 ifaddr;	/* tun: addr=, network byte order */
 	pid_t		 pid;		/* exec: the command's process, 0: none */
+	const struct runas *runas;	/* exec: -Z for the command, or NULL */
 	int		 status;	/* exec: its wait status, once reaped */
 	int		 reaped;
 	int		 ended;		/* exec: dgrelay had to end it */
@@ -148,7 +172,7 @@ struct addr {
 	char		 dev[IFNAMSIZ];
 	int		 nodelay;	/* TCP_NODELAY, on unless nodelay=0 */
 	int		 fork;		/* a child relay per peer */
-	int		 maxchildren;	/* 0: no limit */
+	int		 maxchildren;	/* with fork: FORK_MAX_DEF unless given */
 	/* state of addr_open() */
 	int		 lfd;		/* listening socket, -1 when none */
 	int		 unlink;	/* path was created: remove at close */
@@ -275,12 +299,22 @@ int	fd_activation(void);
 
 /* ----------------------------------------------------------------- exec.c */
 
-/* exec_open(a, s): start a's command on a socketpair; s is our end. */
+/*
+ * exec_open(a, s): start a's command on a socketpair (as a->runas, when
+ * set); s is our end.
+ */
 int	exec_open(struct addr *a, struct side *s);
 
 /*
+ * exec_runas(r): become r's user with its groups, for good (checked: root
+ * cannot be regained).  0, or -1 with errno set.
+ */
+int	exec_runas(const struct runas *r);
+
+/*
  * exec_reap(a): wait for a's command to end by itself for a moment, then
- * end it (TERM, then KILL); its wait status lands in a->status.
+ * end it (TERM, then KILL); its wait status lands in a->status and
+ * a->reaped is set.  Bounded: what it could not end is said in a->err.
  */
 void	exec_reap(struct addr *a);
 
@@ -295,6 +329,7 @@ struct counters {
 	uint64_t	 truncated;	/* frames cut short by end of input */
 	uint64_t	 otherpeer;	/* from a sender other than the peer */
 	uint64_t	 unsent;	/* still queued when the relay ended */
+	uint64_t	 empty;		/* empty, to a SOCK_SEQPACKET sink: dropped */
 };
 
 struct relay_opts {

@@ -97,3 +97,34 @@ frame_buf_partial(const struct frame_buf *fb)
 {
 	return fb->skip > 0 || fb->rpos < fb->wpos;
 }
+
+int
+frame_buf_left(const struct frame_buf *fb, size_t *whole)
+{
+	size_t	 pos = fb->rpos, n;
+
+	*whole = 0;
+	if (fb->skip > 0)
+		return 1;
+	while (fb->wpos - pos >= FRAME_HDR) {
+		n = frame_get(fb->buf + pos);
+		if (fb->wpos - pos - FRAME_HDR < n)
+			return 1;
+		if (n <= fb->max)
+			(*whole)++;
+		pos += FRAME_HDR + n;
+	}
+	return pos < fb->wpos;
+}
+
+size_t
+frame_buf_toskip(const struct frame_buf *fb)
+{
+	return fb->rpos == fb->wpos ? fb->skip : 0;
+}
+
+void
+frame_buf_skipped(struct frame_buf *fb, size_t n)
+{
+	fb->skip -= n < fb->skip ? n : fb->skip;
+}

@@ -74,6 +74,8 @@ struct dir {
 	int		 rerr;		/* errno of a failed read, 0 for eof */
 	int		 done;		/* eof and everything delivered */
 	int		 wblocked;	/* sink said EAGAIN: wait for POLLOUT */
+	int		 noempty;	/* sink is SOCK_SEQPACKET: 0 bytes is its end */
+	uint8_t		*scratch;	/* FRAME_HOT bytes to skip oversize frames */
 	struct mmsghdr	*msg;		/* NVEC of each, for a call */
 	struct iovec	*iov;
 	unsigned	*mseg;		/* datagrams in each message sent */
@@ -90,7 +92,8 @@ struct relay {
 	int		 status;	/* 1: runtime failure, message in err */
 	char		*err;
 	size_t		 errsize;
-	struct timespec	 last;		/* when anything last moved */
+	struct timespec	 last;		/* when a datagram was last delivered */
+	int		 moved;		/* one was, this turn */
 };
 
 /* Named poll slots. */
@@ -123,13 +126,6 @@ qat(struct dir *d, unsigned i)
 	return &d->q[(d->head + i) % d->nq];
 }
 
-static void
-moved(struct relay *rl)
-{
-	if (rl->o->idle_ms > 0)
-		clock_gettime(CLOCK_MONOTONIC, &rl->last);
-}
-
 /* Bytes of datagram j of f, and where they are. */
 static size_t
 seg_len(const struct frm *f, unsigned j)
@@ -153,20 +149,25 @@ frm_one(struct frm *f, size_t len)
 	frame_put(f->p, len);
 }
 
-/* The first queued datagram left dgrelay: delivered, or dropped. */
+/*
+ * The first queued datagram left dgrelay: delivered (dropped NULL), or
+ * dropped and counted in *dropped.  Only a delivery counts as activity
+ * for -t: bytes that trickle in without completing a datagram do not.
+ */
 static void
-pop(struct relay *rl, struct dir *d, int delivered)
+pop(struct relay *rl, struct dir *d, uint64_t *dropped)
 {
 	struct frm	*f = qat(d, 0);
 	size_t		 len = seg_len(f, d->wseg);
 
-	if (delivered) {
+	if (dropped == NULL) {
 		d->c->dgrams++;
 		d->c->bytes += len;
+		rl->moved = 1;		/* -t reads its clock once a turn */
 		if (rl->o->verbose >= 2)
 			logx("%s: %zu bytes", d->id ? "2>1" : "1>2", len);
 	} else
-		d->c->senderr++;
+		(*dropped)++;
 	d->woff = 0;
 	d->retried = 0;
 	if (++d->wseg < f->nseg)
@@ -178,10 +179,10 @@ pop(struct relay *rl, struct dir *d, int delivered)
 }
 
 static void
-pop_n(struct relay *rl, struct dir *d, unsigned k, int delivered)
+pop_n(struct relay *rl, struct dir *d, unsigned k, uint64_t *dropped)
 {
 	while (k-- > 0)
-		pop(rl, d, delivered);
+		pop(rl, d, dropped);
 }
 
 /* Datagrams queued, not yet gone. */
@@ -263,7 +264,6 @@ dg_preload(struct relay *rl, struct dir *d)
 		}
 		s->preoff += FRAME_HDR + len;
 	}
-	moved(rl);
 }
 
 /* The UDP_GRO segment size of a received message, 0 when it has none. */
@@ -406,10 +406,12 @@ dg_read(struct relay *rl, struct dir *d)
 		kept++;
 	}
 	d->n += kept;
-	if (r > 0) {
+	/* datagrams read after a seqpacket's end in the same call: counted
+	 * (at the end the kernel repeats 0-byte reads; those are no data) */
+	for (; d->eof && i < (unsigned)r; i++)
+		d->c->unsent += d->msg[i].msg_len > 0;
+	if (r > 0)
 		d->avg = total / (unsigned)r + 1;
-		moved(rl);
-	}
 }
 
 /*
@@ -440,7 +442,6 @@ pk_read(struct relay *rl, struct dir *d)
 			}
 			return;
 		}
-		moved(rl);
 		if ((size_t)r > rl->o->size) {
 			d->c->oversize++;
 			continue;
@@ -482,17 +483,38 @@ st_room(struct dir *d, uint8_t **at)
 	return frame_buf_room(&d->fb, d->n == 0, at);
 }
 
+/*
+ * Where a stream source's next read goes: its buffer, or while an oversize
+ * frame is being skipped and nothing else is buffered, a scratch buffer
+ * (a tiny -s and -b would otherwise skip it a few bytes a read).
+ */
+static size_t
+st_room_or_skip(struct dir *d, uint8_t **at, int *skipping)
+{
+	size_t	 n = frame_buf_toskip(&d->fb);
+
+	*skipping = 0;
+	if (n > 0 && (d->scratch != NULL ||
+	    (d->scratch = malloc(FRAME_HOT)) != NULL)) {
+		*skipping = 1;
+		*at = d->scratch;
+		return n < FRAME_HOT ? n : FRAME_HOT;
+	}
+	n = st_room(d, at);
+	return n < FRAME_HOT ? n : FRAME_HOT;	/* see frame.c */
+}
+
 static void
 st_read(struct relay *rl, struct dir *d)
 {
 	uint8_t	*at;
-	size_t	 room = st_room(d, &at);
+	int	 skipping;
+	size_t	 room = st_room_or_skip(d, &at, &skipping);
 	ssize_t	 r;
 
+	(void)rl;
 	if (room == 0)
 		return;
-	if (room > FRAME_HOT)
-		room = FRAME_HOT;	/* see frame.c */
 	if ((r = read(d->src->rfd, at, room)) == -1) {
 		if (errno == EAGAIN || errno == EINTR)
 			return;
@@ -504,8 +526,10 @@ st_read(struct relay *rl, struct dir *d)
 		d->eof = 1;
 		return;
 	}
-	frame_buf_fill(&d->fb, (size_t)r);
-	moved(rl);
+	if (skipping)
+		frame_buf_skipped(&d->fb, (size_t)r);
+	else
+		frame_buf_fill(&d->fb, (size_t)r);
 	st_cut(d);
 }
 
@@ -552,6 +576,8 @@ dg_build(struct dir *d)
 
 	for (; i < d->n && m < NVEC && v < NVEC; m++) {
 		f = qat(d, i);
+		if (d->noempty && f->nseg == 1 && f->len == 0)
+			break;		/* dg_write drops it, first */
 		h = &d->msg[m].msg_hdr;
 		memset(h, 0, sizeof(*h));
 		h->msg_iov = &d->iov[v];
@@ -632,12 +658,15 @@ dg_write(struct relay *rl, struct dir *d)
 	int		 r;
 
 	while (d->n > 0) {
+		if (d->noempty && qat(d, 0)->nseg == 1 && qat(d, 0)->len == 0) {
+			/* the far end would read it as end of input */
+			pop(rl, d, &d->c->empty);
+			continue;
+		}
 		k = dg_build(d);
 		if ((r = sendmmsg(d->dst->wfd, d->msg, k, MSG_DONTWAIT)) >= 0) {
 			for (i = 0; i < (unsigned)r; i++)
-				pop_n(rl, d, d->mseg[i], 1);
-			if (r > 0)
-				moved(rl);
+				pop_n(rl, d, d->mseg[i], NULL);
 			continue;
 		}
 		if (errno == EAGAIN) {
@@ -657,7 +686,7 @@ dg_write(struct relay *rl, struct dir *d)
 			rl->abort = 1;
 			return;
 		}
-		pop_n(rl, d, d->mseg[0], 0);
+		pop_n(rl, d, d->mseg[0], &d->c->senderr);
 	}
 }
 
@@ -671,14 +700,14 @@ pk_write(struct relay *rl, struct dir *d)
 		f = qat(d, 0);
 		if (write(d->dst->wfd, seg_at(f, d->wseg),
 		    seg_len(f, d->wseg)) != -1) {
-			pop(rl, d, 1);
-			moved(rl);
+			pop(rl, d, NULL);
 		} else if (errno == EAGAIN) {
 			d->wblocked = 1;
 			return;
 		} else if (errno == EINVAL || errno == EIO ||
 		    errno == EMSGSIZE || errno == ENOBUFS || errno == EFAULT)
-			pop(rl, d, 0);	/* not a packet, or the device is down */
+			/* not a packet, or the device is down */
+			pop(rl, d, &d->c->senderr);
 		else if (errno != EINTR) {
 			relay_fail(rl, d->dst, "write: %s", strerror(errno));
 			rl->abort = 1;
@@ -771,7 +800,6 @@ st_write(struct relay *rl, struct dir *d)
 		st_write_error(rl, d, errno);
 		return;
 	}
-	moved(rl);
 	if ((size_t)r < total)
 		d->wblocked = 1;	/* short write: the kernel is full */
 	while (r > 0) {
@@ -781,7 +809,7 @@ st_write(struct relay *rl, struct dir *d)
 			break;
 		}
 		r -= (ssize_t)len;
-		pop(rl, d, 1);
+		pop(rl, d, NULL);
 	}
 }
 
@@ -929,6 +957,7 @@ dir_init(struct relay *rl, struct dir *d, int id, struct side *src,
 		d->gro = 1;
 	if (dst->io == IO_DGRAM && udp_socket(dst->wfd))
 		d->gsomax = GSO_BYTES;
+	d->noempty = dst->io == IO_DGRAM && dst->seqpacket;
 	return 0;
 }
 
@@ -945,6 +974,7 @@ dir_free(struct dir *d)
 	free(d->msg);
 	free(d->iov);
 	free(d->from);
+	free(d->scratch);
 }
 
 /* -------------------------------------------------------------- the loop */
@@ -1013,7 +1043,8 @@ relay_turn(struct relay *rl)
  *  - rl->ending (a source ended whose sink cannot carry an end, or a
  *    source failed) once what sinks can still take is delivered: a sink
  *    with no peer yet (an unlocked udp-listen) can take nothing;
- *  - -t: nothing moved for that long.
+ *  - -t: no datagram delivered for that long (bytes that trickle in
+ *    without completing a frame are no activity).
  */
 static int
 relay_over(struct relay *rl)
@@ -1030,6 +1061,9 @@ relay_over(struct relay *rl)
 	}
 	if (sig_quit || rl->abort || done || (rl->ending && !pending))
 		return 1;
+	if (rl->moved && rl->o->idle_ms > 0)
+		clock_gettime(CLOCK_MONOTONIC, &rl->last);
+	rl->moved = 0;
 	if (idle_left(rl) == 0) {
 		if (rl->o->verbose)
 			logx("idle for %lld ms: ending", rl->o->idle_ms);
@@ -1078,6 +1112,23 @@ relay_wait(struct relay *rl, const sigset_t *waitmask)
 	}
 }
 
+/*
+ * The relay ended with d's datagrams still inside dgrelay: queued ones and
+ * whole frames not yet cut are unsent, an unfinished frame is truncated.
+ */
+static void
+dir_leftover(struct dir *d)
+{
+	size_t	 whole = 0;
+
+	d->c->unsent += queued(d);
+	if (d->cut == NULL || d->done)
+		return;
+	if (frame_buf_left(&d->fb, &whole))
+		d->c->truncated++;
+	d->c->unsent += whole;
+}
+
 static int
 relay_loop(struct relay *rl, const sigset_t *waitmask)
 {
@@ -1099,7 +1150,7 @@ relay_loop(struct relay *rl, const sigset_t *waitmask)
 		dir_write(rl, &rl->d[i]);
 	}
 	for (i = 0; i < 2; i++)
-		rl->d[i].c->unsent += queued(&rl->d[i]);
+		dir_leftover(&rl->d[i]);
 	return rl->status;
 }
 
@@ -1138,12 +1189,13 @@ relay_print_counters(const struct counters c[2])
 	for (i = 0; i < 2; i++)
 		logx("%s: %llu datagrams, %llu bytes, %llu oversize, "
 		    "%llu send errors, %llu truncated, %llu other peer, "
-		    "%llu unsent", i ? "2>1" : "1>2",
+		    "%llu unsent, %llu empty dropped", i ? "2>1" : "1>2",
 		    (unsigned long long)c[i].dgrams,
 		    (unsigned long long)c[i].bytes,
 		    (unsigned long long)c[i].oversize,
 		    (unsigned long long)c[i].senderr,
 		    (unsigned long long)c[i].truncated,
 		    (unsigned long long)c[i].otherpeer,
-		    (unsigned long long)c[i].unsent);
+		    (unsigned long long)c[i].unsent,
+		    (unsigned long long)c[i].empty);
 }

@@ -12,6 +12,7 @@
  * buffer, in order, before the child starts: nothing lost, nothing twice.
  */
 #include <sys/types.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 
@@ -48,9 +49,9 @@ struct held {
 /* A new UDP peer, its socket made, its child not yet forked. */
 struct newpeer {
 	struct side	 s;
-	uint8_t		*buf;		/* hand-over frames */
+	uint8_t		*buf;		/* hand-over frames (mapped) */
 	size_t		 len, cap;
-	struct held	*held;
+	struct held	*held;		/* mapped, heldcap bytes */
 	size_t		 nheld, heldcap;
 };
 
@@ -238,30 +239,50 @@ peer_of(struct serve *sv, const struct sockaddr_storage *ss, socklen_t len)
 	return p;
 }
 
+/*
+ * Hand-over memory is mapped, not malloc'd: a child unmaps the other
+ * peers' without writing a byte of it, so none of it becomes the child's
+ * private copy (free() would write heap metadata into shared pages).
+ */
+static int
+map_grow(void *pp, size_t *cap, size_t need)
+{
+	void	**p = pp, *q;
+	size_t	 n = *cap ? *cap : 4096;
+
+	while (n < need)
+		n *= 2;
+	if (n == *cap)
+		return 0;
+	q = *cap ? mremap(*p, *cap, n, MREMAP_MAYMOVE) : mmap(NULL, n,
+	    PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (q == MAP_FAILED)
+		return -1;
+	*p = q;
+	*cap = n;
+	return 0;
+}
+
+static void
+newpeer_free(struct newpeer *p)
+{
+	if (p->cap > 0)
+		(void)munmap(p->buf, p->cap);
+	if (p->heldcap > 0)
+		(void)munmap(p->held, p->heldcap);
+	p->buf = NULL;
+	p->held = NULL;
+	p->cap = p->heldcap = 0;
+}
+
 static int
 hand_over(struct newpeer *p, const uint8_t *dg, size_t len,
     const struct timespec *ts)
 {
-	struct held	*h;
-	uint8_t		*b;
-	size_t		 cap;
-
-	if (p->len + FRAME_HDR + len > p->cap) {
-		cap = p->cap ? p->cap * 2 : 4096;
-		while (cap < p->len + FRAME_HDR + len)
-			cap *= 2;
-		if ((b = realloc(p->buf, cap)) == NULL)
-			return -1;
-		p->buf = b;
-		p->cap = cap;
-	}
-	if (p->nheld == p->heldcap) {
-		cap = p->heldcap ? p->heldcap * 2 : 16;
-		if ((h = reallocarray(p->held, cap, sizeof(*h))) == NULL)
-			return -1;
-		p->held = h;
-		p->heldcap = cap;
-	}
+	if (map_grow(&p->buf, &p->cap, p->len + FRAME_HDR + len) == -1 ||
+	    map_grow(&p->held, &p->heldcap, (p->nheld + 1) *
+	    sizeof(*p->held)) == -1)
+		return -1;
 	p->held[p->nheld] = (struct held){ p->len, *ts, p->nheld };
 	p->nheld++;
 	frame_put(p->buf + p->len, len);
@@ -426,10 +447,8 @@ udp_fork(struct serve *sv, struct side *child)
 		if (!in_child)
 			(void)close(p->s.rfd);
 	}
-	for (i = 0; i < sv->nnp; i++) {
-		free(sv->np[i].buf);
-		free(sv->np[i].held);
-	}
+	for (i = 0; i < sv->nnp; i++)
+		newpeer_free(&sv->np[i]);
 	sv->nnp = 0;
 	sv->held = 0;
 	if (in_child) {
@@ -513,8 +532,7 @@ serve_end(struct serve *sv, int stats)
 
 	for (i = 0; i < sv->nnp; i++) {	/* ended before they forked */
 		(void)close(sv->np[i].s.rfd);
-		free(sv->np[i].buf);
-		free(sv->np[i].held);
+		newpeer_free(&sv->np[i]);
 	}
 	free(sv->np);
 	stop_children(sv);

@@ -12,6 +12,10 @@
  *	bind UDP, print "port N", then one line "LEN HEX" per datagram.
  *   dgpeer send [-i MS] HOST PORT HEX...
  *	send each HEX argument as one UDP datagram ("-" is empty), MS apart.
+ *   dgpeer sendseq PATH HEX...
+ *	connect to the unix SOCK_SEQPACKET socket PATH, send each HEX as one
+ *	message ("-" is empty, which the reader takes for end of input),
+ *	back to back; then wait for the reader to close.
  *   dgpeer free udp|tcp
  *	print a port that is free now.
  *   dgpeer ping [-LP] [-n N] [-m MIN] [-M MAX] [-w WIN] [-W BYTES]
@@ -418,6 +422,37 @@ unhex(const char *s, uint8_t *out)
 		out[n++] = (uint8_t)v;
 	}
 	return n;
+}
+
+static int
+cmd_sendseq(int argc, char **argv)
+{
+	static uint8_t		 buf[BUFMAX];
+	struct sockaddr_un	 sun;
+	int			 fd, i;
+	size_t			 n;
+
+	if (argc < 3)
+		errx(2, "sendseq: PATH HEX...");
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlcpy(sun.sun_path, argv[1], sizeof(sun.sun_path)) >=
+	    sizeof(sun.sun_path))
+		errx(2, "sendseq: path too long");
+	if ((fd = socket(AF_UNIX, SOCK_SEQPACKET, 0)) == -1)
+		err(1, "socket");
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1)
+		err(1, "connect %s", argv[1]);
+	for (i = 2; i < argc; i++) {
+		n = unhex(argv[i], buf);
+		if (send(fd, buf, n, 0) == -1)
+			err(1, "send");
+	}
+	printf("sent %d\n", argc - 2);
+	fflush(stdout);
+	while (read(fd, buf, sizeof(buf)) > 0)	/* until the reader closes */
+		;
+	return 0;
 }
 
 static int
@@ -1167,6 +1202,8 @@ main(int argc, char **argv)
 		return cmd_dump(argc, argv);
 	if (strcmp(argv[0], "send") == 0)
 		return cmd_send(argc, argv);
+	if (strcmp(argv[0], "sendseq") == 0)
+		return cmd_sendseq(argc, argv);
 	if (strcmp(argv[0], "free") == 0)
 		return cmd_free(argc, argv);
 	if (strcmp(argv[0], "ping") == 0)

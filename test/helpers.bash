@@ -190,6 +190,12 @@ as_nobody() {
 	    = "65534 65534 65534 65534 " ]
 }
 
+# children_are PID N: PID has N child processes.
+children_are() { [ "$(pgrep -P "$1" | grep -c .)" -eq "$2" ]; }
+
+# accept_queue PORT N: N connections wait in TCP PORT's accept queue.
+accept_queue() { [ "$(ss -Htln "sport = :$1" | awk '{print $2}')" = "$2" ]; }
+
 # free_port udp|tcp: a port that is free now.
 free_port() { "$PEER" free "$1" | awk '{print $2}'; }
 
