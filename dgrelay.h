@@ -175,6 +175,8 @@ struct addr {
 	int		 maxchildren;	/* with fork: FORK_MAX_DEF unless given */
 	/* state of addr_open() */
 	int		 lfd;		/* listening socket, -1 when none */
+	int		 pktinfo;	/* udp, wildcard: datagrams say their
+					 * destination (IP_PKTINFO) */
 	int		 unlink;	/* path was created: remove at close */
 	char		 err[NAME_MAX_];	/* what failed, for the message */
 };
@@ -203,6 +205,12 @@ struct side {
 	char		 peer[NAME_MAX_];	/* "HOST PORT" of the peer */
 	struct sockaddr_storage peeraddr;	/* lockpeer: the adopted peer */
 	socklen_t	 peerlen;
+	int		 pktinfo;	/* lockpeer: datagrams say their dst */
+	/* replies leave from this address (a cmsg on each send, to peeraddr:
+	 * the socket stays unconnected), when the peer wrote to another than
+	 * the kernel's route would pick */
+	struct sockaddr_storage replyfrom;
+	int		 hasreplyfrom;
 	/* datagrams that reached the listening socket before this side was
 	 * made (fork): frames, delivered before anything read */
 	uint8_t		*pre;
@@ -246,13 +254,22 @@ int	sock_open(struct addr *a, struct side *s);
 int	sock_accept(struct addr *a, struct side *s);
 
 /*
- * sock_udp_peer(a, peer, len, s): for a forking udp-listen a, a socket
- * bound where a->lfd is (SO_REUSEPORT) and connected to peer, so that the
- * kernel gives peer's datagrams to it from now on.  Returns 0, or -1 with
- * a->err set.
+ * sock_udp_peer(a, peer, len, dst, s): for a forking udp-listen a, a
+ * socket bound to a->lfd's port (SO_REUSEPORT) and connected to peer, so
+ * that the kernel gives peer's datagrams to it from now on.  It is bound
+ * to dst, the address peer wrote to, when known (NULL: a->lfd's address).
+ * Returns 0, or -1 with a->err set.
  */
 int	sock_udp_peer(struct addr *a, const struct sockaddr *peer,
-	    socklen_t len, struct side *s);
+	    socklen_t len, const struct sockaddr_storage *dst, struct side *s);
+
+/*
+ * sock_pktinfo(m, family, ss): the destination address of a datagram
+ * received on a socket of family with IP_PKTINFO/IPV6_RECVPKTINFO on
+ * (port 0), from m's control messages.  0, or -1 when m has none.
+ */
+int	sock_pktinfo(struct msghdr *m, int family,
+	    struct sockaddr_storage *ss);
 
 /*
  * sock_close(a, s): close s, restore inherited descriptors, unlink paths;

@@ -36,7 +36,9 @@
 #define GSO_SEGS	64	/* UDP_SEGMENT: datagrams a send (older kernels) */
 #define GSO_BYTES	65507	/* ... and their payload bytes (IPv4's limit) */
 #define GRO_MIN		65527	/* -s that holds any coalesced run (IPv6) */
-#define CTL_SIZE	CMSG_SPACE(sizeof(int))	/* UDP_GRO, UDP_SEGMENT */
+/* control bytes a message: UDP_GRO or UDP_SEGMENT, and a packet info */
+#define CTL_SIZE	(CMSG_SPACE(sizeof(int)) + \
+			    CMSG_SPACE(sizeof(struct in6_pktinfo)))
 
 struct frm {
 	uint8_t		*p;		/* header; payload at p + FRAME_HDR */
@@ -205,28 +207,87 @@ dst_ready(const struct dir *d)
 
 /* ------------------------------------------------------------- sources */
 
+/* The addresses (not ports) of a and b are the same. */
+static int
+same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return 0;
+	if (a->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+		    ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+	return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+	    &((const struct sockaddr_in6 *)b)->sin6_addr,
+	    sizeof(struct in6_addr)) == 0;
+}
+
 /*
- * An unconnected datagram source adopts its first sender as the peer and
- * connects to it.  Returns whether the datagram is from the peer.
+ * The first peer of a wildcard-bound source wrote to the address h names.
+ * If the kernel would answer it from another (the route's preferred
+ * source: a probe socket connected to the peer says which), connecting
+ * would also stop the socket hearing that address: it stays unconnected,
+ * and every reply names the peer and its source (IP_PKTINFO).  A peer
+ * with a connected socket accepts answers only from where it wrote.
+ * Returns whether it is so.
  */
 static int
-adopt(struct relay *rl, struct dir *d, const struct sockaddr_storage *from,
-    socklen_t len)
+reply_source(struct relay *rl, struct side *s, struct msghdr *h)
 {
-	struct side	*s = d->src;
+	struct sockaddr_storage	 dst, own;
+	socklen_t		 len = sizeof(own);
+	char			 name[NAME_MAX_];
+	int			 fd, off = 0, r;
+
+	s->pktinfo = 0;		/* no longer needed: the peer is known */
+	(void)setsockopt(s->rfd, IPPROTO_IP, IP_PKTINFO, &off, sizeof(off));
+	(void)setsockopt(s->rfd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &off,
+	    sizeof(off));
+	if (sock_pktinfo(h, s->peeraddr.ss_family, &dst) == -1 ||
+	    (fd = socket(s->peeraddr.ss_family, SOCK_DGRAM | SOCK_CLOEXEC,
+	    0)) == -1)
+		return 0;
+	r = connect(fd, h->msg_name, h->msg_namelen) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&own, &len) == 0 &&
+	    !same_host(&own, &dst);
+	close(fd);
+	if (!r)
+		return 0;
+	s->replyfrom = dst;
+	s->hasreplyfrom = 1;
+	if (rl->o->verbose) {
+		sock_ntop((struct sockaddr *)&dst, sizeof(dst), name,
+		    sizeof(name));
+		name[strcspn(name, " ")] = '\0';	/* no port */
+		logx("%s: replies from %s, where the peer sent to", s->name,
+		    name);
+	}
+	return 1;
+}
+
+/*
+ * An unconnected datagram source adopts the sender of message h, its
+ * first, as the peer and connects to it (unless replies must name their
+ * source).  Returns whether the datagram is from the peer.
+ */
+static int
+adopt(struct relay *rl, struct dir *d, struct msghdr *h)
+{
+	struct side		*s = d->src;
+	const struct sockaddr	*from = h->msg_name;
+	socklen_t		 len = h->msg_namelen;
 
 	if (s->locked)
 		return len == s->peerlen && memcmp(from, &s->peeraddr, len) == 0;
-	if (connect(s->rfd, (const struct sockaddr *)from, len) == -1) {
+	memcpy(&s->peeraddr, from, len);
+	s->peerlen = len;
+	if (!(s->pktinfo && reply_source(rl, s, h)) &&
+	    connect(s->rfd, from, len) == -1) {
 		relay_fail(rl, s, "connect to first peer: %s", strerror(errno));
 		rl->abort = 1;
 		return 0;
 	}
 	s->locked = 1;
-	memcpy(&s->peeraddr, from, len);
-	s->peerlen = len;
-	sock_ntop((const struct sockaddr *)from, len, s->peer,
-	    sizeof(s->peer));
+	sock_ntop(from, len, s->peer, sizeof(s->peer));
 	if (rl->o->verbose)
 		logx("%s: peer %s", s->name, s->peer);
 	return 1;
@@ -304,7 +365,7 @@ dg_prepare(struct relay *rl, struct dir *d, unsigned k)
 			h->msg_name = &d->from[i];
 			h->msg_namelen = sizeof(d->from[i]);
 		}
-		if (d->gro) {
+		if (d->gro || d->src->pktinfo) {
 			h->msg_control = d->ctl + i * CTL_SIZE;
 			h->msg_controllen = CTL_SIZE;
 		}
@@ -349,8 +410,7 @@ dg_keep(struct relay *rl, struct dir *d, unsigned i)
 		d->c->oversize++;
 		return 0;
 	}
-	if (d->src->lockpeer && !adopt(rl, d, &d->from[i],
-	    m->msg_hdr.msg_namelen)) {
+	if (d->src->lockpeer && !adopt(rl, d, &m->msg_hdr)) {
 		d->c->otherpeer++;
 		return 0;
 	}
@@ -542,17 +602,58 @@ gso_fits(const struct dir *d, size_t seg, size_t len, unsigned nseg)
 	    nseg <= GSO_SEGS;
 }
 
-/* Message m of a send is a UDP_SEGMENT run of seg-byte datagrams. */
+/* The packet info that makes a reply leave from s->replyfrom. */
+static struct cmsghdr *
+cmsg_from(struct msghdr *h, struct cmsghdr *c, const struct side *s)
+{
+	struct in_pktinfo	 pi;
+	struct in6_pktinfo	 pi6;
+
+	if (s->replyfrom.ss_family == AF_INET) {
+		memset(&pi, 0, sizeof(pi));
+		pi.ipi_spec_dst =
+		    ((const struct sockaddr_in *)&s->replyfrom)->sin_addr;
+		c->cmsg_level = IPPROTO_IP;
+		c->cmsg_type = IP_PKTINFO;
+		c->cmsg_len = CMSG_LEN(sizeof(pi));
+		memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+	} else {
+		memset(&pi6, 0, sizeof(pi6));
+		pi6.ipi6_addr =
+		    ((const struct sockaddr_in6 *)&s->replyfrom)->sin6_addr;
+		c->cmsg_level = IPPROTO_IPV6;
+		c->cmsg_type = IPV6_PKTINFO;
+		c->cmsg_len = CMSG_LEN(sizeof(pi6));
+		memcpy(CMSG_DATA(c), &pi6, sizeof(pi6));
+	}
+	return CMSG_NXTHDR(h, c);
+}
+
+/*
+ * The control messages of message m of a send: the reply source, when
+ * the sink has one, and UDP_SEGMENT for a run of seg-byte datagrams
+ * (seg 0: a single datagram).
+ */
 static void
-msg_gso(struct dir *d, unsigned m, size_t seg)
+msg_ctl(struct dir *d, unsigned m, size_t seg)
 {
 	struct msghdr	*h = &d->msg[m].msg_hdr;
 	struct cmsghdr	*c;
 	uint16_t	 v = (uint16_t)seg;
+	int		 from = d->dst->hasreplyfrom;
 
+	if (seg == 0 && !from)
+		return;
 	h->msg_control = d->ctl + m * CTL_SIZE;
-	h->msg_controllen = CMSG_SPACE(sizeof(v));
+	h->msg_controllen = (seg ? CMSG_SPACE(sizeof(v)) : 0) +
+	    (!from ? 0 : d->dst->replyfrom.ss_family == AF_INET ?
+	    CMSG_SPACE(sizeof(struct in_pktinfo)) :
+	    CMSG_SPACE(sizeof(struct in6_pktinfo)));
 	c = CMSG_FIRSTHDR(h);
+	if (from)
+		c = cmsg_from(h, c, d->dst);
+	if (seg == 0)
+		return;
 	c->cmsg_level = SOL_UDP;
 	c->cmsg_type = UDP_SEGMENT;
 	c->cmsg_len = CMSG_LEN(sizeof(v));
@@ -566,13 +667,43 @@ msg_gso(struct dir *d, unsigned m, size_t seg)
  * single datagrams of one size (the last of a run may be shorter) are
  * joined into one.  Returns the number of messages.
  */
+/*
+ * Single datagrams from queue entry i on, laid out from iovec *v: one
+ * alone, or a run of one size (the last may be shorter) to send as one
+ * UDP_SEGMENT message.  Returns how many.
+ */
+static unsigned
+dg_join(struct dir *d, unsigned i, unsigned *v)
+{
+	struct frm	*f = qat(d, i), *g;
+	size_t		 total = f->len;
+	unsigned	 run = 1;
+
+	d->iov[*v].iov_base = seg_at(f, 0);
+	d->iov[(*v)++].iov_len = f->len;
+	while (gso_fits(d, f->len, total, run) && i + run < d->n &&
+	    run < GSO_SEGS && *v < NVEC) {
+		g = qat(d, i + run);
+		if (g->nseg != 1 || g->len == 0 || g->len > f->len ||
+		    total + g->len > GSO_BYTES)
+			break;
+		d->iov[*v].iov_base = seg_at(g, 0);
+		d->iov[(*v)++].iov_len = g->len;
+		total += g->len;
+		run++;
+		if (g->len < f->len)
+			break;		/* a shorter one ends a run */
+	}
+	return run;
+}
+
 static unsigned
 dg_build(struct dir *d)
 {
 	struct msghdr	*h;
-	struct frm	*f, *g;
+	struct frm	*f;
 	unsigned	 i = 0, j = d->wseg, m = 0, v = 0, run;
-	size_t		 total;
+	size_t		 seg;
 
 	for (; i < d->n && m < NVEC && v < NVEC; m++) {
 		f = qat(d, i);
@@ -581,49 +712,38 @@ dg_build(struct dir *d)
 		h = &d->msg[m].msg_hdr;
 		memset(h, 0, sizeof(*h));
 		h->msg_iov = &d->iov[v];
+		h->msg_iovlen = 1;
+		if (d->dst->hasreplyfrom) {	/* an unconnected socket */
+			h->msg_name = &d->dst->peeraddr;
+			h->msg_namelen = d->dst->peerlen;
+		}
+		seg = 0;
 		if (f->nseg > 1 && j == 0 &&
 		    gso_fits(d, f->seg, f->len, f->nseg)) {
+			/* a coalesced run, whole */
 			d->iov[v].iov_base = seg_at(f, 0);
 			d->iov[v++].iov_len = f->len;
-			h->msg_iovlen = 1;
-			msg_gso(d, m, f->seg);
+			seg = f->seg;
 			d->mseg[m] = f->nseg;
 			i++;
-			continue;
-		}
-		if (f->nseg > 1) {
+		} else if (f->nseg > 1) {
+			/* a coalesced run, a datagram at a time */
 			d->iov[v].iov_base = seg_at(f, j);
 			d->iov[v++].iov_len = seg_len(f, j);
-			h->msg_iovlen = 1;
 			d->mseg[m] = 1;
 			if (++j == f->nseg) {
 				i++;
 				j = 0;
 			}
-			continue;
+		} else {
+			run = dg_join(d, i, &v);
+			h->msg_iovlen = run;
+			d->mseg[m] = run;
+			if (run > 1)
+				seg = f->len;
+			i += run;
 		}
-		d->iov[v].iov_base = seg_at(f, 0);
-		d->iov[v++].iov_len = f->len;
-		total = f->len;
-		run = 1;
-		while (gso_fits(d, f->len, total, run) && i + run < d->n &&
-		    run < GSO_SEGS && v < NVEC) {
-			g = qat(d, i + run);
-			if (g->nseg != 1 || g->len == 0 || g->len > f->len ||
-			    total + g->len > GSO_BYTES)
-				break;
-			d->iov[v].iov_base = seg_at(g, 0);
-			d->iov[v++].iov_len = g->len;
-			total += g->len;
-			run++;
-			if (g->len < f->len)
-				break;		/* a shorter one ends a run */
-		}
-		if (run > 1)
-			msg_gso(d, m, f->len);
-		h->msg_iovlen = run;
-		d->mseg[m] = run;
-		i += run;
+		msg_ctl(d, m, seg);
 	}
 	return m;
 }
@@ -637,11 +757,15 @@ dg_build(struct dir *d)
 static int
 gso_refused(struct dir *d, int e, struct msghdr *h)
 {
+	struct cmsghdr	*c;
 	uint16_t	 seg;
 
-	if (h->msg_controllen == 0)
+	for (c = CMSG_FIRSTHDR(h); c != NULL; c = CMSG_NXTHDR(h, c))
+		if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_SEGMENT)
+			break;
+	if (c == NULL)
 		return 0;
-	memcpy(&seg, CMSG_DATA(CMSG_FIRSTHDR(h)), sizeof(seg));
+	memcpy(&seg, CMSG_DATA(c), sizeof(seg));
 	if (e == EIO || e == ENOPROTOOPT || e == EOPNOTSUPP)
 		d->gsomax = 0;
 	else if (e == EINVAL || e == EMSGSIZE)

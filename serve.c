@@ -16,6 +16,8 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 
+#include <netinet/in.h>
+
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -202,7 +204,8 @@ same(const struct sockaddr_storage *a, socklen_t alen,
  * hand-over.  It cannot reach the child now: dropped and counted.
  */
 static struct newpeer *
-peer_of(struct serve *sv, const struct sockaddr_storage *ss, socklen_t len)
+peer_of(struct serve *sv, const struct sockaddr_storage *ss, socklen_t len,
+    const struct sockaddr_storage *dst)
 {
 	struct newpeer	*p;
 	size_t		 i;
@@ -222,7 +225,7 @@ peer_of(struct serve *sv, const struct sockaddr_storage *ss, socklen_t len)
 	}
 	p = &sv->np[sv->nnp];
 	memset(p, 0, sizeof(*p));
-	if (sock_udp_peer(sv->a, (const struct sockaddr *)ss, len,
+	if (sock_udp_peer(sv->a, (const struct sockaddr *)ss, len, dst,
 	    &p->s) == -1) {
 		pause_accepting(sv, sv->a->err);
 		sv->dropped++;
@@ -324,14 +327,19 @@ hand_over_sorted(struct newpeer *p)
 	return out;
 }
 
-/* One datagram and the kernel's receive time; -1 when none is left. */
+/*
+ * One datagram, the kernel's receive time and, on a wildcard listener,
+ * the address it was sent to (*hasdst); -1 when none is left.
+ */
 static ssize_t
 recv_stamped(int fd, uint8_t *dg, size_t size, struct sockaddr_storage *ss,
-    socklen_t *len, struct timespec *ts)
+    socklen_t *len, struct timespec *ts, struct sockaddr_storage *dst,
+    int *hasdst)
 {
 	union {
 		struct cmsghdr	 hdr;
-		char		 buf[CMSG_SPACE(sizeof(struct timespec))];
+		char		 buf[CMSG_SPACE(sizeof(struct timespec)) +
+			    CMSG_SPACE(sizeof(struct in6_pktinfo))];
 	}		 cbuf;
 	struct iovec	 iov = { dg, size };
 	struct msghdr	 m;
@@ -355,6 +363,7 @@ recv_stamped(int fd, uint8_t *dg, size_t size, struct sockaddr_storage *ss,
 		if (c->cmsg_level == SOL_SOCKET &&
 		    c->cmsg_type == SCM_TIMESTAMPNS)
 			memcpy(ts, CMSG_DATA(c), sizeof(*ts));
+	*hasdst = sock_pktinfo(&m, ss->ss_family, dst) == 0;
 	return r;
 }
 
@@ -380,17 +389,19 @@ static size_t
 udp_drain(struct serve *sv, int fd, const struct newpeer *own)
 {
 	static uint8_t		 dg[65536];
-	struct sockaddr_storage	 ss;
+	struct sockaddr_storage	 ss, dst;
 	struct timespec		 ts;
 	struct newpeer		*p;
 	socklen_t		 len;
 	ssize_t			 r;
 	size_t			 n = 0;
+	int			 hasdst;
 
 	while (n < DRAIN_MAX && (own == NULL || !held_full(sv, own, 0)) &&
-	    (r = recv_stamped(fd, dg, sizeof(dg), &ss, &len, &ts)) != -1) {
+	    (r = recv_stamped(fd, dg, sizeof(dg), &ss, &len, &ts, &dst,
+	    &hasdst)) != -1) {
 		n++;
-		if ((p = peer_of(sv, &ss, len)) == NULL)
+		if ((p = peer_of(sv, &ss, len, hasdst ? &dst : NULL)) == NULL)
 			continue;
 		if (held_full(sv, p, (size_t)r) ||
 		    hand_over(p, dg, (size_t)r, &ts) == -1)

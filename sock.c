@@ -257,6 +257,78 @@ bind_listen(struct addr *a, int fd, const struct sockaddr *sa,
 	return 0;
 }
 
+/* ss is a wildcard address: 0.0.0.0 or :: */
+static int
+is_any(const struct sockaddr_storage *ss)
+{
+	const struct sockaddr_in	*sin = (const struct sockaddr_in *)ss;
+	const struct sockaddr_in6	*sin6 = (const struct sockaddr_in6 *)ss;
+
+	if (ss->ss_family == AF_INET)
+		return sin->sin_addr.s_addr == htonl(INADDR_ANY);
+	return ss->ss_family == AF_INET6 &&
+	    IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr);
+}
+
+/*
+ * A UDP socket bound to a wildcard address learns each datagram's
+ * destination, so that a reply leaves from the address its peer wrote
+ * to (a host with several addresses).  An IPv6 socket is told for IPv4
+ * datagrams too (IP_PKTINFO, as v4-mapped).  Returns whether it is on.
+ */
+static int
+want_pktinfo(struct addr *a, int fd)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 len = sizeof(ss);
+
+	if (a->kind != ADDR_UDP || getsockname(fd, (struct sockaddr *)&ss,
+	    &len) == -1 || !is_any(&ss))
+		return 0;
+	if (ss.ss_family == AF_INET6 &&
+	    setopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, 1) == -1)
+		return 0;
+	return setopt(fd, IPPROTO_IP, IP_PKTINFO, 1) == 0 ||
+	    ss.ss_family == AF_INET6;
+}
+
+int
+sock_pktinfo(struct msghdr *m, int family, struct sockaddr_storage *ss)
+{
+	struct cmsghdr		*c;
+	struct in_pktinfo	 pi;
+	struct in6_pktinfo	 pi6;
+	struct sockaddr_in	*sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	for (c = CMSG_FIRSTHDR(m); c != NULL; c = CMSG_NXTHDR(m, c)) {
+		if (c->cmsg_level == IPPROTO_IPV6 &&
+		    c->cmsg_type == IPV6_PKTINFO &&
+		    c->cmsg_len >= CMSG_LEN(sizeof(pi6))) {
+			memcpy(&pi6, CMSG_DATA(c), sizeof(pi6));
+			sin6->sin6_family = AF_INET6;
+			sin6->sin6_addr = pi6.ipi6_addr;
+			return 0;
+		}
+		if (c->cmsg_level != IPPROTO_IP || c->cmsg_type != IP_PKTINFO ||
+		    c->cmsg_len < CMSG_LEN(sizeof(pi)))
+			continue;
+		memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+		if (family == AF_INET) {
+			sin->sin_family = AF_INET;
+			sin->sin_addr = pi.ipi_addr;
+		} else {	/* an IPv4 datagram on an IPv6 socket */
+			sin6->sin6_family = AF_INET6;
+			sin6->sin6_addr.s6_addr[10] = 0xff;
+			sin6->sin6_addr.s6_addr[11] = 0xff;
+			memcpy(&sin6->sin6_addr.s6_addr[12], &pi.ipi_addr, 4);
+		}
+		return 0;
+	}
+	return -1;
+}
+
 /*
  * One listening socket at ai.  A forking udp-listen joins a reuseport
  * group (each peer's child socket binds here too, connected to it), and
@@ -318,6 +390,7 @@ open_ip_listen(struct addr *a, struct side *s)
 		sock_syserr(a, "fcntl O_NONBLOCK");
 		goto bad;
 	}
+	a->pktinfo = want_pktinfo(a, fd);
 	if (a->kind == ADDR_TCP || a->fork) {
 		a->lfd = fd;
 		return 0;
@@ -326,6 +399,7 @@ open_ip_listen(struct addr *a, struct side *s)
 	s->rfd = s->wfd = fd;
 	s->wsock = 1;
 	s->lockpeer = 1;
+	s->pktinfo = a->pktinfo;
 	return 0;
 bad:
 	close(fd);
@@ -509,7 +583,7 @@ udp_peer_socket(struct addr *a, int fd, const struct sockaddr *local,
 
 int
 sock_udp_peer(struct addr *a, const struct sockaddr *peer, socklen_t plen,
-    struct side *s)
+    const struct sockaddr_storage *dst, struct side *s)
 {
 	struct sockaddr_storage	 ss;
 	socklen_t		 len = sizeof(ss);
@@ -518,6 +592,16 @@ sock_udp_peer(struct addr *a, const struct sockaddr *peer, socklen_t plen,
 	side_init(a, s);
 	if (getsockname(a->lfd, (struct sockaddr *)&ss, &len) == -1)
 		return sock_syserr(a, "getsockname");
+	/* the address the peer wrote to, on the listener's port: replies
+	 * leave from it, not from whichever address the route prefers */
+	if (dst != NULL && dst->ss_family == ss.ss_family) {
+		if (ss.ss_family == AF_INET)
+			((struct sockaddr_in *)&ss)->sin_addr =
+			    ((const struct sockaddr_in *)dst)->sin_addr;
+		else
+			((struct sockaddr_in6 *)&ss)->sin6_addr =
+			    ((const struct sockaddr_in6 *)dst)->sin6_addr;
+	}
 	if ((fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
 		return sock_syserr(a, "socket");
 	if (udp_peer_socket(a, fd, (struct sockaddr *)&ss, len, peer,

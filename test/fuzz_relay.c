@@ -71,6 +71,14 @@ sock_ntop(const struct sockaddr *sa, socklen_t len, char *buf,
 	abort();
 }
 
+/* likewise: only a udp-listen source that adopts a peer asks */
+int
+sock_pktinfo(struct msghdr *m, int family, struct sockaddr_storage *ss)
+{
+	(void)m; (void)family; (void)ss;
+	abort();
+}
+
 void
 signals_hold(sigset_t *old, sigset_t *waitmask, int child)
 {
