@@ -7,6 +7,7 @@
  * It is the only place that exits.
  */
 #include <sys/types.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 
 #include <errno.h>
@@ -289,6 +290,18 @@ run_forking(const struct relay_opts *o, struct addr a[2], struct side s[2],
 	return status;
 }
 
+/* Many peers need many descriptors: the soft limit up to the hard one. */
+static void
+raise_nofile(void)
+{
+	struct rlimit	 rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 /* -Z user: who dgrelay (and an exec: command) becomes. */
 static void
 parse_user(const char *name, struct runas *ra)
@@ -392,6 +405,7 @@ main(int argc, char *argv[])
 			bad("%s: never read with %s, so it never learns its "
 			    "peer", argv[i], i == 0 ? "-U" : "-u");
 
+	raise_nofile();
 	signals(a[0].fork || a[1].fork);
 	(void)fd_activation();	/* systemd's sockets: not for exec: */
 	if (a[0].fork || a[1].fork)

@@ -28,7 +28,6 @@
 
 #include "dgrelay.h"
 
-#define ROUND_PEERS	256	/* new UDP peers pending at once */
 #define SETTLE_MS	5	/* new UDP peers wait this long for stragglers */
 #define HELD_MAX	(4 << 20)	/* hand-over bytes, all new peers */
 #define DRAIN_MAX	1024	/* datagrams taken from a socket at a time */
@@ -57,13 +56,31 @@ struct newpeer {
 	size_t		 nheld, heldcap;
 };
 
+/*
+ * udp-listen: where each peer's datagrams go, by its address (a hash
+ * table, open addressing): to a pending new peer, or to a child.
+ */
+struct pent {
+	struct sockaddr_storage	 addr;
+	socklen_t		 len;		/* 0: never used */
+	int			 dead;		/* removed: probe on past it */
+	pid_t			 pid;		/* its child; 0: pending */
+	size_t			 np;		/* pending: index in np */
+};
+
+struct ptab {
+	struct pent	*e;		/* mapped: a child unmaps it cleanly */
+	size_t		 cap, used;	/* used counts dead slots too */
+};
+
 struct serve {
 	struct addr		*a;
 	const struct relay_opts	*o;
 	struct kid		*kids;
 	size_t			 nkids, cap;
+	struct ptab		 peers;		/* udp: every peer's place */
 	struct newpeer		*np;		/* udp: pending new peers */
-	size_t			 nnp;
+	size_t			 nnp, npcap;
 	size_t			 held;		/* bytes in their hand-overs */
 	struct timespec		 settle;	/* when pending peers fork */
 	uint64_t		 served, dropped, dropwarned, late;
@@ -71,9 +88,110 @@ struct serve {
 	struct timespec		 pause;		/* out of descriptors: wait */
 };
 
+static size_t
+addr_hash(const struct sockaddr_storage *ss, socklen_t len)
+{
+	const uint8_t	*p = (const uint8_t *)ss;
+	size_t		 h = 14695981039346656037ULL, i;	/* FNV-1a */
+
+	for (i = 0; i < len; i++)
+		h = (h ^ p[i]) * 1099511628211ULL;
+	return h;
+}
+
+static struct pent *
+ptab_find(const struct ptab *t, const struct sockaddr_storage *ss,
+    socklen_t len)
+{
+	struct pent	*e;
+	size_t		 i;
+
+	if (t->cap == 0)
+		return NULL;
+	for (i = addr_hash(ss, len) & (t->cap - 1);;
+	    i = (i + 1) & (t->cap - 1)) {
+		e = &t->e[i];
+		if (e->len == 0)
+			return NULL;
+		if (!e->dead && e->len == len && memcmp(&e->addr, ss, len) == 0)
+			return e;
+	}
+}
+
+static void
+ptab_free(struct ptab *t)
+{
+	if (t->cap > 0)
+		(void)munmap(t->e, t->cap * sizeof(*t->e));
+	t->e = NULL;
+	t->cap = t->used = 0;
+}
+
+/* Room for one more: at most half full, dead slots counted. */
+static int
+ptab_room(struct ptab *t)
+{
+	struct ptab	 n;
+	struct pent	*e;
+	size_t		 i, live = 0, j;
+
+	if ((t->used + 1) * 2 <= t->cap)
+		return 0;
+	for (i = 0; i < t->cap; i++)
+		live += t->e[i].len > 0 && !t->e[i].dead;
+	for (n.cap = 64; n.cap < (live + 1) * 4; n.cap *= 2)
+		;
+	n.used = live;
+	n.e = mmap(NULL, n.cap * sizeof(*n.e), PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (n.e == MAP_FAILED)
+		return -1;
+	for (i = 0; i < t->cap; i++) {
+		if ((e = &t->e[i])->len == 0 || e->dead)
+			continue;
+		for (j = addr_hash(&e->addr, e->len) & (n.cap - 1);
+		    n.e[j].len != 0; j = (j + 1) & (n.cap - 1))
+			;
+		n.e[j] = *e;
+	}
+	ptab_free(t);
+	*t = n;
+	return 0;
+}
+
+/* A new entry for ss (not in the table); NULL when out of memory. */
+static struct pent *
+ptab_add(struct ptab *t, const struct sockaddr_storage *ss, socklen_t len)
+{
+	struct pent	*e;
+	size_t		 i;
+
+	if (ptab_room(t) == -1)
+		return NULL;
+	for (i = addr_hash(ss, len) & (t->cap - 1); t->e[i].len != 0 &&
+	    !t->e[i].dead; i = (i + 1) & (t->cap - 1))
+		;
+	e = &t->e[i];
+	t->used += e->len == 0;
+	memset(e, 0, sizeof(*e));
+	memcpy(&e->addr, ss, len);
+	e->len = len;
+	return e;
+}
+
+static void
+ptab_del(struct ptab *t, const struct sockaddr_storage *ss, socklen_t len)
+{
+	struct pent	*e;
+
+	if ((e = ptab_find(t, ss, len)) != NULL)
+		e->dead = 1;
+}
+
 static int
 kid_add(struct serve *sv, pid_t pid, const struct side *s)
 {
+	struct pent	*e;
 	struct kid	*k;
 
 	if (sv->nkids == sv->cap) {
@@ -89,6 +207,8 @@ kid_add(struct serve *sv, pid_t pid, const struct side *s)
 	memcpy(&k->peer, &s->peeraddr, s->peerlen);
 	k->peerlen = s->peerlen;
 	sv->served++;
+	if ((e = ptab_find(&sv->peers, &s->peeraddr, s->peerlen)) != NULL)
+		e->pid = pid;		/* from now on, its child's */
 	return 0;
 }
 
@@ -102,8 +222,12 @@ reap(struct serve *sv, int block)
 
 	while ((pid = waitpid(-1, &st, block ? 0 : WNOHANG)) > 0) {
 		for (i = 0; i < sv->nkids; i++)
-			if (sv->kids[i].pid == pid)
+			if (sv->kids[i].pid == pid) {
+				ptab_del(&sv->peers, &sv->kids[i].peer,
+				    sv->kids[i].peerlen);
 				sv->kids[i] = sv->kids[--sv->nkids];
+				break;
+			}
 		if (!sv->o->verbose)
 			continue;
 		if (WIFSIGNALED(st))
@@ -170,6 +294,7 @@ pause_accepting(struct serve *sv, const char *what)
 	sv->pause.tv_sec += 1;
 }
 
+/* One connection: 1 in its child, 2 in the parent, 0: none taken. */
 static int
 serve_stream(struct serve *sv, struct side *s)
 {
@@ -187,15 +312,9 @@ serve_stream(struct serve *sv, struct side *s)
 	if ((r = spawn(sv, s)) != 0)
 		return r == 1;
 	(void)close(s->rfd);	/* the child has it */
-	return 0;
+	return 2;
 }
 
-static int
-same(const struct sockaddr_storage *a, socklen_t alen,
-    const struct sockaddr_storage *b, socklen_t blen)
-{
-	return alen == blen && memcmp(a, b, alen) == 0;
-}
 
 /*
  * The pending entry for the sender of ss, made when new; NULL: dropped.
@@ -203,43 +322,75 @@ same(const struct sockaddr_storage *a, socklen_t alen,
  * the listener while its socket was being connected, and came after the
  * hand-over.  It cannot reach the child now: dropped and counted.
  */
-static struct newpeer *
+/* Room for one more pending peer. */
+static int
+np_room(struct serve *sv)
+{
+	struct newpeer	*np;
+	size_t		 cap = sv->npcap ? sv->npcap * 2 : 64;
+
+	if (sv->nnp < sv->npcap)
+		return 0;
+	if ((np = reallocarray(sv->np, cap, sizeof(*np))) == NULL)
+		return -1;
+	sv->np = np;
+	sv->npcap = cap;
+	return 0;
+}
+
+static void
+settle_from_now(struct serve *sv)
+{
+	clock_gettime(CLOCK_MONOTONIC, &sv->settle);
+	sv->settle.tv_nsec += SETTLE_MS * 1000000L;
+	if (sv->settle.tv_nsec >= 1000000000L) {
+		sv->settle.tv_sec++;
+		sv->settle.tv_nsec -= 1000000000L;
+	}
+}
+
+/*
+ * The index of the pending entry for the sender of ss, made when new;
+ * -1: dropped.  A sender whose child runs is a straggler: its datagram was
+ * on its way to the listener while its socket was being connected, and
+ * came after the hand-over.  It cannot reach the child now: dropped and
+ * counted.  New peers are bounded by max-children, not per round.
+ */
+static ssize_t
 peer_of(struct serve *sv, const struct sockaddr_storage *ss, socklen_t len,
     const struct sockaddr_storage *dst)
 {
 	struct newpeer	*p;
-	size_t		 i;
+	struct pent	*e;
 
-	for (i = 0; i < sv->nnp; i++)
-		if (same(&sv->np[i].s.peeraddr, sv->np[i].s.peerlen, ss, len))
-			return &sv->np[i];
-	for (i = 0; i < sv->nkids; i++)
-		if (same(&sv->kids[i].peer, sv->kids[i].peerlen, ss, len)) {
-			sv->late++;
-			return NULL;
-		}
-	if (sv->nnp == ROUND_PEERS || (sv->a->maxchildren > 0 &&
-	    sv->nkids + sv->nnp >= (size_t)sv->a->maxchildren)) {
+	if ((e = ptab_find(&sv->peers, ss, len)) != NULL) {
+		if (e->pid == 0)
+			return (ssize_t)e->np;
+		sv->late++;
+		return -1;
+	}
+	if (sv->nkids + sv->nnp >= (size_t)sv->a->maxchildren) {
 		drop_new(sv);
-		return NULL;
+		return -1;
+	}
+	if (np_room(sv) == -1 || (e = ptab_add(&sv->peers, ss, len)) == NULL) {
+		pause_accepting(sv, "new peer table: out of memory");
+		sv->dropped++;
+		return -1;
 	}
 	p = &sv->np[sv->nnp];
 	memset(p, 0, sizeof(*p));
 	if (sock_udp_peer(sv->a, (const struct sockaddr *)ss, len, dst,
 	    &p->s) == -1) {
+		e->dead = 1;
 		pause_accepting(sv, sv->a->err);
 		sv->dropped++;
-		return NULL;
+		return -1;
 	}
-	if (sv->nnp++ == 0) {
-		clock_gettime(CLOCK_MONOTONIC, &sv->settle);
-		sv->settle.tv_nsec += SETTLE_MS * 1000000L;
-		if (sv->settle.tv_nsec >= 1000000000L) {
-			sv->settle.tv_sec++;
-			sv->settle.tv_nsec -= 1000000000L;
-		}
-	}
-	return p;
+	e->np = sv->nnp;
+	if (sv->nnp++ == 0)
+		settle_from_now(sv);
+	return (ssize_t)e->np;
 }
 
 /*
@@ -386,23 +537,25 @@ held_full(const struct serve *sv, const struct newpeer *p, size_t len)
  * counted.  Returns how many were taken.
  */
 static size_t
-udp_drain(struct serve *sv, int fd, const struct newpeer *own)
+udp_drain(struct serve *sv, int fd, ssize_t own)
 {
 	static uint8_t		 dg[65536];
 	struct sockaddr_storage	 ss, dst;
 	struct timespec		 ts;
 	struct newpeer		*p;
 	socklen_t		 len;
-	ssize_t			 r;
+	ssize_t			 r, k;
 	size_t			 n = 0;
 	int			 hasdst;
 
-	while (n < DRAIN_MAX && (own == NULL || !held_full(sv, own, 0)) &&
+	/* np may move as peers are added: indices, not pointers */
+	while (n < DRAIN_MAX && (own < 0 || !held_full(sv, &sv->np[own], 0)) &&
 	    (r = recv_stamped(fd, dg, sizeof(dg), &ss, &len, &ts, &dst,
 	    &hasdst)) != -1) {
 		n++;
-		if ((p = peer_of(sv, &ss, len, hasdst ? &dst : NULL)) == NULL)
+		if ((k = peer_of(sv, &ss, len, hasdst ? &dst : NULL)) < 0)
 			continue;
+		p = &sv->np[k];
 		if (held_full(sv, p, (size_t)r) ||
 		    hand_over(p, dg, (size_t)r, &ts) == -1)
 			sv->dropped++;
@@ -423,9 +576,9 @@ udp_drain_all(struct serve *sv)
 	int	 pass = 0;
 
 	do {
-		n = udp_drain(sv, sv->a->lfd, NULL);
+		n = udp_drain(sv, sv->a->lfd, -1);
 		for (i = 0; i < sv->nnp; i++)
-			n += udp_drain(sv, sv->np[i].s.rfd, &sv->np[i]);
+			n += udp_drain(sv, sv->np[i].s.rfd, (ssize_t)i);
 	} while (n > 0 && ++pass < DRAIN_PASSES);
 }
 
@@ -439,14 +592,17 @@ udp_fork(struct serve *sv, struct side *child)
 {
 	struct newpeer	*p;
 	size_t		 i, j;
-	int		 in_child = 0;
+	int		 in_child = 0, r;
 
 	udp_drain_all(sv);
 	for (i = 0; i < sv->nnp && !in_child; i++) {
 		p = &sv->np[i];
 		p->s.lockpeer = p->s.locked = 1;	/* foreign: counted */
-		if (spawn(sv, &p->s) == 1) {
+		if ((r = spawn(sv, &p->s)) == -1)	/* no child: forgotten */
+			ptab_del(&sv->peers, &p->s.peeraddr, p->s.peerlen);
+		if (r == 1) {
 			in_child = 1;
+			ptab_free(&sv->peers);
 			*child = p->s;
 			(void)setsockopt(child->rfd, SOL_SOCKET,
 			    SO_TIMESTAMPNS, &(int){ 0 }, sizeof(int));
@@ -517,6 +673,21 @@ serve_print_counters(const struct serve *sv)
 	    (unsigned long long)sv->late);
 }
 
+/*
+ * A burst: accept until the backlog is empty (or max-children, or a
+ * pause), not one peer a wakeup.  Returns 1 in a child.
+ */
+static int
+serve_streams(struct serve *sv, struct side *s)
+{
+	int	 r, ms;
+
+	while ((r = serve_stream(sv, s)) == 2 && !full(sv) && !sig_quit &&
+	    !paused(sv, &ms))
+		;
+	return r == 1;
+}
+
 /* Wait for the listener, a settle deadline, a pause's end or a signal. */
 static int
 serve_wait(struct serve *sv, const sigset_t *waitmask)
@@ -546,6 +717,7 @@ serve_end(struct serve *sv, int stats)
 		newpeer_free(&sv->np[i]);
 	}
 	free(sv->np);
+	ptab_free(&sv->peers);
 	stop_children(sv);
 	if (stats || sv->o->verbose)
 		serve_print_counters(sv);
@@ -564,13 +736,6 @@ serve_run(struct addr *a, const struct relay_opts *o, struct side *s,
 	sv.a = a;
 	sv.o = o;
 	signals_hold(&old, &waitmask, 1);
-
-	if (udp && (sv.np = reallocarray(NULL, ROUND_PEERS,
-	    sizeof(*sv.np))) == NULL) {
-		logerr("%s: new peer table", a->spec);
-		sigprocmask(SIG_SETMASK, &old, NULL);
-		return 1;
-	}
 	while (!sig_quit && !child) {
 		if (sig_child) {
 			sig_child = 0;
@@ -586,7 +751,7 @@ serve_run(struct addr *a, const struct relay_opts *o, struct side *s,
 			if (udp)
 				udp_drain_all(&sv);
 			else
-				child = serve_stream(&sv, s);
+				child = serve_streams(&sv, s);
 		}
 	}
 	if (child) {

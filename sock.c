@@ -24,7 +24,7 @@
 
 #include "dgrelay.h"
 
-#define LISTEN_BACKLOG	16	/* listen(2) */
+#define LISTEN_BACKLOG	SOMAXCONN	/* a burst waits, not its SYNs */
 
 int
 sock_syserr(struct addr *a, const char *what)

@@ -240,3 +240,47 @@ clients() {
 	[ "$status" -eq 1 ]
 	[[ "$stderr" == *"option fork needs a listening stream socket" ]]
 }
+
+@test "fork: a burst of 300 TCP peers waits in the backlog at once, and every one is served" {
+	not_under_valgrind "300 children under valgrind"
+	echo_peer e udp
+	relay r tcp-listen:127.0.0.1:0,fork,max-children=1000 udp:127.0.0.1:"$(port e)"
+	parent=$(child_of r)
+	# the parent stopped: every connection must fit in the backlog
+	# (listen(16) left the rest retrying their SYNs, a second each)
+	kill -STOP "$parent"
+	bg b "$PEER" burst -t 30 tcp 300 127.0.0.1 "$(port r)"
+	wait_for "$TMP/b.out" '^sent 300$' 10
+	accept_queue "$(port r)" 300
+	kill -CONT "$parent"
+	wait_exit b 60
+	[ "$status_of" -eq 0 ]
+	grep -qx 'ok 300 answered' "$TMP/b.out"
+	[ "$(grep -c 'child [0-9]*: connection from' "$TMP/r.err")" -eq 300 ]
+}
+
+@test "fork: 300 new UDP peers at once: none dropped, each answered, byte for byte" {
+	not_under_valgrind "300 children under valgrind"
+	echo_peer e udp
+	relay r -S udp-listen:127.0.0.1:0,fork,max-children=1000 udp:127.0.0.1:"$(port e)"
+	parent=$(child_of r)
+	# all 300 wait on the listener for one round (256 a round was the cap)
+	kill -STOP "$parent"
+	bg b "$PEER" burst -t 30 udp 300 127.0.0.1 "$(port r)"
+	wait_for "$TMP/b.out" '^sent 300$' 10
+	kill -CONT "$parent"
+	wait_exit b 60
+	[ "$status_of" -eq 0 ]
+	grep -qx 'ok 300 answered' "$TMP/b.out"
+	stop r
+	grep -q 'fork: 300 children served, 0 running, 0 datagrams from new peers dropped, 0 late' "$TMP/r.err"
+}
+
+@test "dgrelay raises its descriptor soft limit to the hard limit" {
+	not_under_valgrind "valgrind keeps descriptors of its own below the limit"
+	echo_peer e udp
+	bg r bash -c "ulimit -Sn 256; ulimit -Hn 4096; exec '$DGRELAY' -v tcp-listen:127.0.0.1:0,fork udp:127.0.0.1:$(port e)"
+	wait_for "$TMP/r.err" 'listening on'
+	kid=$(child_of r)
+	grep -E '^Max open files +4096 +4096 ' "/proc/$kid/limits"
+}

@@ -12,6 +12,13 @@
  *	bind UDP, print "port N", then one line "LEN HEX" per datagram.
  *   dgpeer send [-i MS] HOST PORT HEX...
  *	send each HEX argument as one UDP datagram ("-" is empty), MS apart.
+ *   dgpeer burst [-t SEC] udp|tcp N HOST PORT
+ *	N peers at once, each its own socket (UDP: its own source port; TCP:
+ *	its own connection, framed): each sends one datagram naming itself
+ *	(8 bytes: its index, then ~index), all before any answer is read,
+ *	and expects it back through an echo, byte for byte.  Prints
+ *	"sent N", then "ok N answered", or "FAIL ..." and exits 1 after SEC
+ *	seconds (20) without progress.
  *   dgpeer sendseq PATH HEX...
  *	connect to the unix SOCK_SEQPACKET socket PATH, send each HEX as one
  *	message ("-" is empty, which the reader takes for end of input),
@@ -422,6 +429,91 @@ unhex(const char *s, uint8_t *out)
 		out[n++] = (uint8_t)v;
 	}
 	return n;
+}
+
+/* The datagram of burst peer i: its index, then the index inverted. */
+static void
+burst_dg(uint32_t i, uint8_t *b)
+{
+	uint32_t	 v[2] = { htonl(i), htonl(~i) };
+
+	memcpy(b, v, 8);
+}
+
+/* Peer i's answer, read from fd: whether it came back whole. */
+static int
+burst_answer(int fd, int tcp, uint32_t i)
+{
+	uint8_t	 want[10], got[10];
+	ssize_t	 r;
+
+	burst_dg(i, want + 2);
+	want[0] = 0;
+	want[1] = 8;
+	if (!tcp)
+		r = recv(fd, got + 2, 8, MSG_DONTWAIT | MSG_TRUNC) + 2;
+	else	/* one frame; a framed echo sends it back whole */
+		r = recv(fd, got, 10, MSG_WAITALL);
+	if (r != 10)
+		errx(1, "FAIL peer %u: answer of %zd bytes", i, r - (tcp ? 0 : 2));
+	if (memcmp(got + (tcp ? 0 : 2), want + (tcp ? 0 : 2), tcp ? 10 : 8) != 0)
+		errx(1, "FAIL peer %u: someone else's answer", i);
+	return 1;
+}
+
+static int
+cmd_burst(int argc, char **argv)
+{
+	struct pollfd	*pfd;
+	uint8_t		 b[10];
+	long		 n, tmo = 20, left;
+	long long	 last;
+	int		 ch, tcp;
+	long		 i;
+
+	while ((ch = getopt(argc, argv, "+t:")) != -1) {
+		if (ch != 't')
+			exit(2);
+		tmo = num(optarg, 1, 3600);
+	}
+	argv += optind;
+	argc -= optind;
+	if (argc != 4 || (strcmp(argv[0], "udp") && strcmp(argv[0], "tcp")))
+		errx(2, "burst: udp|tcp N HOST PORT");
+	tcp = strcmp(argv[0], "tcp") == 0;
+	n = num(argv[1], 1, 100000);
+	if ((pfd = calloc((size_t)n, sizeof(*pfd))) == NULL)
+		err(1, "calloc");
+	for (i = 0; i < n; i++) {
+		pfd[i].fd = connect_to(tcp ? SOCK_STREAM : SOCK_DGRAM, argv[2],
+		    argv[3]);
+		pfd[i].events = POLLIN;
+		b[0] = 0;
+		b[1] = 8;
+		burst_dg((uint32_t)i, b + 2);
+		if (send(pfd[i].fd, tcp ? b : b + 2, tcp ? 10 : 8, 0) == -1)
+			err(1, "send %ld", i);
+	}
+	printf("sent %ld\n", n);
+	fflush(stdout);
+	last = now_ms();
+	for (left = n; left > 0;) {
+		if (poll(pfd, (nfds_t)n, 100) == -1 && errno != EINTR)
+			err(1, "poll");
+		for (i = 0; i < n; i++) {
+			if (pfd[i].fd == -1 || pfd[i].revents == 0)
+				continue;
+			burst_answer(pfd[i].fd, tcp, (uint32_t)i);
+			close(pfd[i].fd);
+			pfd[i].fd = -1;
+			left--;
+			last = now_ms();
+		}
+		if (left > 0 && now_ms() - last > tmo * 1000)
+			errx(1, "FAIL %ld of %ld answered", n - left, n);
+	}
+	printf("ok %ld answered\n", n);
+	return 0;
 }
 
 static int
@@ -1204,6 +1296,8 @@ main(int argc, char **argv)
 		return cmd_send(argc, argv);
 	if (strcmp(argv[0], "sendseq") == 0)
 		return cmd_sendseq(argc, argv);
+	if (strcmp(argv[0], "burst") == 0)
+		return cmd_burst(argc, argv);
 	if (strcmp(argv[0], "free") == 0)
 		return cmd_free(argc, argv);
 	if (strcmp(argv[0], "ping") == 0)
