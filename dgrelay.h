@@ -264,6 +264,15 @@ int	sock_udp_peer(struct addr *a, const struct sockaddr *peer,
 	    socklen_t len, const struct sockaddr_storage *dst, struct side *s);
 
 /*
+ * sock_want_pktinfo(fd): a UDP socket bound to a wildcard address is made
+ * to learn each datagram's destination, so that a reply leaves from the
+ * address its peer wrote to (a host with several addresses); an IPv6
+ * socket is told for IPv4 datagrams too (IP_PKTINFO, as v4-mapped).
+ * Returns whether it is on.
+ */
+int	sock_want_pktinfo(int fd);
+
+/*
  * sock_pktinfo(m, family, ss): the destination address of a datagram
  * received on a socket of family with IP_PKTINFO/IPV6_RECVPKTINFO on
  * (port 0), from m's control messages.  0, or -1 when m has none.

@@ -108,6 +108,7 @@ fd_open(struct addr *a, struct side *s)
 			if (errno != ENOTCONN)
 				return sock_syserr(a, "getpeername");
 			s->lockpeer = 1;	/* e.g. systemd --datagram */
+			s->pktinfo = sock_want_pktinfo(a->rfd);
 		}
 	}
 	if (a->wfd != a->rfd) {

@@ -602,6 +602,18 @@ gso_fits(const struct dir *d, size_t seg, size_t len, unsigned nseg)
 	    nseg <= GSO_SEGS;
 }
 
+/* Fill control message c of h with len bytes of data; the next one. */
+static struct cmsghdr *
+cmsg_put(struct msghdr *h, struct cmsghdr *c, int level, int type,
+    const void *data, size_t len)
+{
+	c->cmsg_level = level;
+	c->cmsg_type = type;
+	c->cmsg_len = CMSG_LEN(len);
+	memcpy(CMSG_DATA(c), data, len);
+	return CMSG_NXTHDR(h, c);
+}
+
 /* The packet info that makes a reply leave from s->replyfrom. */
 static struct cmsghdr *
 cmsg_from(struct msghdr *h, struct cmsghdr *c, const struct side *s)
@@ -613,20 +625,11 @@ cmsg_from(struct msghdr *h, struct cmsghdr *c, const struct side *s)
 		memset(&pi, 0, sizeof(pi));
 		pi.ipi_spec_dst =
 		    ((const struct sockaddr_in *)&s->replyfrom)->sin_addr;
-		c->cmsg_level = IPPROTO_IP;
-		c->cmsg_type = IP_PKTINFO;
-		c->cmsg_len = CMSG_LEN(sizeof(pi));
-		memcpy(CMSG_DATA(c), &pi, sizeof(pi));
-	} else {
-		memset(&pi6, 0, sizeof(pi6));
-		pi6.ipi6_addr =
-		    ((const struct sockaddr_in6 *)&s->replyfrom)->sin6_addr;
-		c->cmsg_level = IPPROTO_IPV6;
-		c->cmsg_type = IPV6_PKTINFO;
-		c->cmsg_len = CMSG_LEN(sizeof(pi6));
-		memcpy(CMSG_DATA(c), &pi6, sizeof(pi6));
+		return cmsg_put(h, c, IPPROTO_IP, IP_PKTINFO, &pi, sizeof(pi));
 	}
-	return CMSG_NXTHDR(h, c);
+	memset(&pi6, 0, sizeof(pi6));
+	pi6.ipi6_addr = ((const struct sockaddr_in6 *)&s->replyfrom)->sin6_addr;
+	return cmsg_put(h, c, IPPROTO_IPV6, IPV6_PKTINFO, &pi6, sizeof(pi6));
 }
 
 /*
@@ -652,12 +655,8 @@ msg_ctl(struct dir *d, unsigned m, size_t seg)
 	c = CMSG_FIRSTHDR(h);
 	if (from)
 		c = cmsg_from(h, c, d->dst);
-	if (seg == 0)
-		return;
-	c->cmsg_level = SOL_UDP;
-	c->cmsg_type = UDP_SEGMENT;
-	c->cmsg_len = CMSG_LEN(sizeof(v));
-	memcpy(CMSG_DATA(c), &v, sizeof(v));
+	if (seg > 0)
+		(void)cmsg_put(h, c, SOL_UDP, UDP_SEGMENT, &v, sizeof(v));
 }
 
 /*

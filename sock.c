@@ -270,20 +270,19 @@ is_any(const struct sockaddr_storage *ss)
 	    IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr);
 }
 
-/*
- * A UDP socket bound to a wildcard address learns each datagram's
- * destination, so that a reply leaves from the address its peer wrote
- * to (a host with several addresses).  An IPv6 socket is told for IPv4
- * datagrams too (IP_PKTINFO, as v4-mapped).  Returns whether it is on.
- */
-static int
-want_pktinfo(struct addr *a, int fd)
+int
+sock_want_pktinfo(int fd)
 {
 	struct sockaddr_storage	 ss;
 	socklen_t		 len = sizeof(ss);
+	int			 proto;
 
-	if (a->kind != ADDR_UDP || getsockname(fd, (struct sockaddr *)&ss,
-	    &len) == -1 || !is_any(&ss))
+	if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &len) == -1 ||
+	    proto != IPPROTO_UDP)
+		return 0;
+	len = sizeof(ss);
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1 ||
+	    !is_any(&ss))
 		return 0;
 	if (ss.ss_family == AF_INET6 &&
 	    setopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, 1) == -1)
@@ -390,7 +389,7 @@ open_ip_listen(struct addr *a, struct side *s)
 		sock_syserr(a, "fcntl O_NONBLOCK");
 		goto bad;
 	}
-	a->pktinfo = want_pktinfo(a, fd);
+	a->pktinfo = sock_want_pktinfo(fd);
 	if (a->kind == ADDR_TCP || a->fork) {
 		a->lfd = fd;
 		return 0;

@@ -122,20 +122,14 @@ load helpers
 	[ "$stderr" = "dgrelay: tcp:127.0.0.1:$p: connect: Connection refused" ]
 }
 
-@test "address in use: exit 1 naming the address" {
-	relay a udp-listen:127.0.0.1:0 udp:127.0.0.1:9
-	p=$(port a)
-	run --separate-stderr timeout 30 "$DGRELAY" udp-listen:127.0.0.1:"$p" udp:127.0.0.1:9
-	[ "$status" -eq 1 ]
-	[ "$stderr" = "dgrelay: udp-listen:127.0.0.1:$p: bind: Address already in use" ]
-}
-
-@test "tcp-listen on a port in use: the message names bind, the call that failed" {
-	relay a tcp-listen:127.0.0.1:0 udp:127.0.0.1:9
-	p=$(port a)
-	run --separate-stderr timeout 30 "$DGRELAY" tcp-listen:127.0.0.1:"$p" udp:127.0.0.1:9
-	[ "$status" -eq 1 ]
-	[ "$stderr" = "dgrelay: tcp-listen:127.0.0.1:$p: bind: Address already in use" ]
+@test "address in use: exit 1 naming the address and bind, the call that failed" {
+	for t in udp tcp; do
+		relay "$t" "$t-listen:127.0.0.1:0" udp:127.0.0.1:9
+		p=$(port "$t")
+		run --separate-stderr timeout 30 "$DGRELAY" "$t-listen:127.0.0.1:$p" udp:127.0.0.1:9
+		[ "$status" -eq 1 ]
+		[ "$stderr" = "dgrelay: $t-listen:127.0.0.1:$p: bind: Address already in use" ]
+	done
 }
 
 @test "relay buffers that cannot be had: exit 1 naming the address, -b and -s" {

@@ -36,11 +36,11 @@ server() {
 	wait_for "$TMP/r.err" 'listening on'
 }
 
-# client HOST: from NA, 50 datagrams through a connected socket to HOST,
-# each answered, intact and in order
+# client HOST [PORT]: from NA, 50 datagrams through a connected socket
+# to HOST (and r's port), each answered, intact and in order
 client() {
 	run timeout 30 ip netns exec "$NA" "$PEER" ping -n 50 -t 5 udp "$1" \
-	    "$(port r)"
+	    "${2:-$(port r)}"
 	echo "$output"
 	[ "$status" -eq 0 ]
 	[[ "$output" == "ok 50 datagrams "* ]]
@@ -73,4 +73,15 @@ client() {
 	server ",fork"
 	client fd00:202::2
 	client fd00:201::2
+}
+
+@test "reply source: an activated datagram socket (fd:, systemd --datagram) too" {
+	need_cmd systemd-socket-activate systemd
+	bg e ip netns exec "$NB" "$PEER" echo udp
+	wait_for "$TMP/e.out" '^port'
+	bg r ip netns exec "$NB" systemd-socket-activate --datagram -l 5353 \
+	    "$DGRELAY" -v fd:3 udp:127.0.0.1:"$(port e)"
+	wait_for "$TMP/r.err" 'Listening on'
+	client 10.201.1.2 5353
+	grep -qE 'replies from (::ffff:)?10.201.1.2, where the peer sent to$' "$TMP/r.err"
 }
