@@ -83,7 +83,8 @@ static const struct addr_type {
 
 enum opt_id { O_BIND, O_REUSEPORT, O_RCVBUF, O_SNDBUF, O_MARK, O_DEV,
 	O_NODELAY, O_FORK, O_MAXCHILDREN, O_SEQPACKET, O_TAP, O_MTU, O_UP,
-	O_ADDR };
+	O_ADDR, O_KEEPALIVE, O_KEEPIDLE, O_KEEPINTVL, O_KEEPCNT, O_USERTIMEOUT,
+	O_MPTCP };
 
 #define SPECIAL	((size_t)-1)	/* an option with its own syntax */
 #define INT(f)	offsetof(struct addr, f)
@@ -118,6 +119,14 @@ static const struct addr_opt {
 	{ "mtu",	O_MTU,		ON_TUN,		1, INT(mtu), 68, 65535 },
 	{ "up",		O_UP,		ON_TUN,		0, INT(up), 0, 0 },
 	{ "addr",	O_ADDR,		ON_TUN,		1, SPECIAL, 0, 0 },
+	{ "keepalive",	O_KEEPALIVE,	ON_TCP,		0, INT(keepalive), 0, 0 },
+	{ "keepidle",	O_KEEPIDLE,	ON_TCP,		1, INT(keepidle), 1, 32767 },
+	{ "keepintvl",	O_KEEPINTVL,	ON_TCP,		1, INT(keepintvl), 1,
+	    32767 },
+	{ "keepcnt",	O_KEEPCNT,	ON_TCP,		1, INT(keepcnt), 1, 127 },
+	{ "user-timeout", O_USERTIMEOUT, ON_TCP,	1, INT(usertimeout), 1,
+	    INT32_MAX },
+	{ "mptcp",	O_MPTCP,	ON_TCP,		0, INT(mptcp), 0, 0 },
 };
 
 int
@@ -516,6 +525,9 @@ addr_parse(const char *spec, struct addr *a)
 	}
 	if (a->maxchildren && !a->fork)
 		return addr_fail(a, "option max-children needs fork");
+	/* a keepalive setting means keepalive */
+	if (a->keepidle || a->keepintvl || a->keepcnt)
+		a->keepalive = 1;
 	if (a->fork && a->maxchildren == 0)
 		a->maxchildren = FORK_MAX_DEF;	/* bounded unless told */
 	if (a->fork && a->kind == ADDR_FD && a->rfd != a->wfd)

@@ -171,6 +171,12 @@ struct addr {
 	uint32_t	 mark;
 	char		 dev[IFNAMSIZ];
 	int		 nodelay;	/* TCP_NODELAY, on unless nodelay=0 */
+	int		 keepalive;	/* SO_KEEPALIVE; keepidle= and the rest
+					 * imply it */
+	int		 keepidle, keepintvl, keepcnt;	/* s, s, probes; 0:
+					 * the kernel's */
+	int		 usertimeout;	/* TCP_USER_TIMEOUT, ms; 0: none */
+	int		 mptcp;		/* IPPROTO_MPTCP instead of TCP */
 	int		 fork;		/* a child relay per peer */
 	int		 maxchildren;	/* with fork: FORK_MAX_DEF unless given */
 	/* state of addr_open() */

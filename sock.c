@@ -125,6 +125,42 @@ sock_options(struct addr *a, int fd)
  * (TCP without Nagle unless nodelay=0), a seqpacket's 0-byte read is its
  * end; non-blocking.
  */
+/*
+ * A connected TCP (or MPTCP) socket: Nagle off unless nodelay=0, and
+ * keepalive and the user timeout as asked, so that a dead path is noticed.
+ */
+static int
+tcp_options(struct addr *a, int fd)
+{
+	static const struct {
+		int		 name;
+		size_t		 off;
+		const char	*what;
+	} opts[] = {
+		{ TCP_KEEPIDLE, offsetof(struct addr, keepidle),
+		    "setsockopt TCP_KEEPIDLE" },
+		{ TCP_KEEPINTVL, offsetof(struct addr, keepintvl),
+		    "setsockopt TCP_KEEPINTVL" },
+		{ TCP_KEEPCNT, offsetof(struct addr, keepcnt),
+		    "setsockopt TCP_KEEPCNT" },
+		{ TCP_USER_TIMEOUT, offsetof(struct addr, usertimeout),
+		    "setsockopt TCP_USER_TIMEOUT" },
+	};
+	size_t	 i;
+	int	 v;
+
+	if (setopt(fd, IPPROTO_TCP, TCP_NODELAY, a->nodelay) == -1)
+		return sock_syserr(a, "setsockopt TCP_NODELAY");
+	if (a->keepalive && setopt(fd, SOL_SOCKET, SO_KEEPALIVE, 1) == -1)
+		return sock_syserr(a, "setsockopt SO_KEEPALIVE");
+	for (i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
+		memcpy(&v, (char *)a + opts[i].off, sizeof(v));
+		if (v > 0 && setopt(fd, IPPROTO_TCP, opts[i].name, v) == -1)
+			return sock_syserr(a, opts[i].what);
+	}
+	return 0;
+}
+
 int
 sock_side(struct addr *a, struct side *s, int fd, int type)
 {
@@ -132,9 +168,8 @@ sock_side(struct addr *a, struct side *s, int fd, int type)
 	s->wsock = 1;
 	s->io = type == SOCK_STREAM ? IO_STREAM : IO_DGRAM;
 	s->seqpacket = type == SOCK_SEQPACKET;
-	if (a->kind == ADDR_TCP &&
-	    setopt(fd, IPPROTO_TCP, TCP_NODELAY, a->nodelay) == -1)
-		return sock_syserr(a, "setsockopt TCP_NODELAY");
+	if (a->kind == ADDR_TCP && tcp_options(a, fd) == -1)
+		return -1;
 	if (sock_nonblock(fd, NULL) == -1)
 		return sock_syserr(a, "fcntl");
 	return 0;
@@ -172,6 +207,25 @@ bind_local(struct addr *a, int fd, int family)
 	return 0;
 }
 
+/*
+ * A socket for ai: Multipath TCP with option mptcp (the kernel falls back
+ * to TCP with a peer that does not speak it), never silently plain TCP.
+ */
+static int
+ip_socket(struct addr *a, const struct addrinfo *ai)
+{
+	int	 fd;
+
+	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+	    a->mptcp ? IPPROTO_MPTCP : 0);
+	if (fd == -1 && a->mptcp)
+		addr_fail(a, "socket IPPROTO_MPTCP: %s (no MPTCP in this "
+		    "kernel, or net.mptcp.enabled is 0)", strerror(errno));
+	else if (fd == -1)
+		sock_syserr(a, "socket");
+	return fd;
+}
+
 /* udp:, tcp: connect to the first address of HOST that answers. */
 static int
 open_ip_connect(struct addr *a, struct side *s)
@@ -182,11 +236,8 @@ open_ip_connect(struct addr *a, struct side *s)
 	if (resolve(a, a->host, a->port, AF_UNSPEC, 0, &res) == -1)
 		return -1;
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
-		if (fd == -1) {
-			sock_syserr(a, "socket");
+		if ((fd = ip_socket(a, ai)) == -1)
 			continue;
-		}
 		if (sock_options(a, fd) == 0 &&
 		    (!a->hasbind || bind_local(a, fd, ai->ai_family) == 0)) {
 			if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
@@ -338,9 +389,8 @@ ip_listen_at(struct addr *a, const struct addrinfo *ai)
 {
 	int	 fd, tcp = a->kind == ADDR_TCP;
 
-	if ((fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
-	    0)) == -1)
-		return sock_syserr(a, "socket");
+	if ((fd = ip_socket(a, ai)) == -1)
+		return -1;
 	if (ai->ai_family == AF_INET6 && a->host[0] == '\0')
 		(void)setopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, 0);
 	if (tcp)

@@ -62,6 +62,12 @@ check(const struct addr *a)
 	CHECK(!a->hasaddr || (a->prefix >= 0 && a->prefix <= 32));
 	CHECK(!a->mtu || (a->mtu >= 68 && a->mtu <= 65535));
 	CHECK(a->rcvbuf >= 0 && a->sndbuf >= 0);
+	/* TCP options on tcp only; a keepalive setting means keepalive */
+	CHECK(a->kind == ADDR_TCP || (!a->keepalive && !a->usertimeout &&
+	    !a->mptcp));
+	CHECK(a->keepalive || (!a->keepidle && !a->keepintvl && !a->keepcnt));
+	CHECK(a->keepcnt >= 0 && a->keepcnt <= 127 && a->keepidle >= 0 &&
+	    a->keepidle <= 32767 && a->usertimeout >= 0);
 }
 
 int
