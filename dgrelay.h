@@ -279,6 +279,15 @@ int	sock_udp_peer(struct addr *a, const struct sockaddr *peer,
 int	sock_want_pktinfo(int fd);
 
 /*
+ * sock_reply_source(s, h): s, a wildcard-bound lockpeer side, has the
+ * first datagram of its peer (s->peeraddr) in h.  Stops IP_PKTINFO, and
+ * when the route would answer from another address than the one the
+ * peer wrote to, sets s->replyfrom and returns 1: s must stay unconnected
+ * and name the source of every reply.  0 otherwise: connect as usual.
+ */
+int	sock_reply_source(struct side *s, struct msghdr *h);
+
+/*
  * sock_pktinfo(m, family, ss): the destination address of a datagram
  * received on a socket of family with IP_PKTINFO/IPV6_RECVPKTINFO on
  * (port 0), from m's control messages.  0, or -1 when m has none.

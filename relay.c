@@ -207,56 +207,20 @@ dst_ready(const struct dir *d)
 
 /* ------------------------------------------------------------- sources */
 
-/* The addresses (not ports) of a and b are the same. */
-static int
-same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
-{
-	if (a->ss_family != b->ss_family)
-		return 0;
-	if (a->ss_family == AF_INET)
-		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
-		    ((const struct sockaddr_in *)b)->sin_addr.s_addr;
-	return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
-	    &((const struct sockaddr_in6 *)b)->sin6_addr,
-	    sizeof(struct in6_addr)) == 0;
-}
-
 /*
- * The first peer of a wildcard-bound source wrote to the address h names.
- * If the kernel would answer it from another (the route's preferred
- * source: a probe socket connected to the peer says which), connecting
- * would also stop the socket hearing that address: it stays unconnected,
- * and every reply names the peer and its source (IP_PKTINFO).  A peer
- * with a connected socket accepts answers only from where it wrote.
- * Returns whether it is so.
+ * The first peer of a wildcard-bound source: must replies name their
+ * source (sock_reply_source)?  Then the socket stays unconnected.
  */
 static int
 reply_source(struct relay *rl, struct side *s, struct msghdr *h)
 {
-	struct sockaddr_storage	 dst, own;
-	socklen_t		 len = sizeof(own);
-	char			 name[NAME_MAX_];
-	int			 fd, off = 0, r;
+	char	 name[NAME_MAX_];
 
-	s->pktinfo = 0;		/* no longer needed: the peer is known */
-	(void)setsockopt(s->rfd, IPPROTO_IP, IP_PKTINFO, &off, sizeof(off));
-	(void)setsockopt(s->rfd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &off,
-	    sizeof(off));
-	if (sock_pktinfo(h, s->peeraddr.ss_family, &dst) == -1 ||
-	    (fd = socket(s->peeraddr.ss_family, SOCK_DGRAM | SOCK_CLOEXEC,
-	    0)) == -1)
+	if (!sock_reply_source(s, h))
 		return 0;
-	r = connect(fd, h->msg_name, h->msg_namelen) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&own, &len) == 0 &&
-	    !same_host(&own, &dst);
-	close(fd);
-	if (!r)
-		return 0;
-	s->replyfrom = dst;
-	s->hasreplyfrom = 1;
 	if (rl->o->verbose) {
-		sock_ntop((struct sockaddr *)&dst, sizeof(dst), name,
-		    sizeof(name));
+		sock_ntop((struct sockaddr *)&s->replyfrom,
+		    sizeof(s->replyfrom), name, sizeof(name));
 		name[strcspn(name, " ")] = '\0';	/* no port */
 		logx("%s: replies from %s, where the peer sent to", s->name,
 		    name);

@@ -342,6 +342,53 @@ sock_want_pktinfo(int fd)
 	    ss.ss_family == AF_INET6;
 }
 
+/* The addresses (not ports) of a and b are the same. */
+static int
+same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return 0;
+	if (a->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+		    ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+	return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+	    &((const struct sockaddr_in6 *)b)->sin6_addr,
+	    sizeof(struct in6_addr)) == 0;
+}
+
+/*
+ * The first peer of a wildcard-bound side s wrote to the address h names.
+ * If the kernel would answer it from another (the route's preferred
+ * source: a probe socket connected to the peer says which), connecting
+ * would also stop the socket hearing that address: it stays unconnected,
+ * and every reply names the peer and its source (IP_PKTINFO).  A peer
+ * with a connected socket accepts answers only from where it wrote.
+ */
+int
+sock_reply_source(struct side *s, struct msghdr *h)
+{
+	struct sockaddr_storage	 dst, own;
+	socklen_t		 len = sizeof(own);
+	int			 fd, r;
+
+	s->pktinfo = 0;		/* no longer needed: the peer is known */
+	(void)setopt(s->rfd, IPPROTO_IP, IP_PKTINFO, 0);
+	(void)setopt(s->rfd, IPPROTO_IPV6, IPV6_RECVPKTINFO, 0);
+	if (sock_pktinfo(h, s->peeraddr.ss_family, &dst) == -1 ||
+	    (fd = socket(s->peeraddr.ss_family, SOCK_DGRAM | SOCK_CLOEXEC,
+	    0)) == -1)
+		return 0;
+	r = connect(fd, h->msg_name, h->msg_namelen) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&own, &len) == 0 &&
+	    !same_host(&own, &dst);
+	close(fd);
+	if (r) {
+		s->replyfrom = dst;
+		s->hasreplyfrom = 1;
+	}
+	return r;
+}
+
 int
 sock_pktinfo(struct msghdr *m, int family, struct sockaddr_storage *ss)
 {

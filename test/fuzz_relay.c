@@ -73,9 +73,9 @@ sock_ntop(const struct sockaddr *sa, socklen_t len, char *buf,
 
 /* likewise: only a udp-listen source that adopts a peer asks */
 int
-sock_pktinfo(struct msghdr *m, int family, struct sockaddr_storage *ss)
+sock_reply_source(struct side *s, struct msghdr *h)
 {
-	(void)m; (void)family; (void)ss;
+	(void)s; (void)h;
 	abort();
 }
 
