@@ -11,7 +11,6 @@
 #include <sys/wait.h>
 
 #include <errno.h>
-#include <grp.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -317,14 +316,16 @@ parse_user(const char *name, struct runas *ra)
 	ra->gid = pw->pw_gid;
 }
 
-/* The flags, into o; -S into *stats, -Z into *ra.  Returns optind. */
+/*
+ * The flags, into o; -S into *stats, -Z into *user (its name stays empty
+ * without).  Returns optind.
+ */
 static int
 parse_flags(int argc, char *argv[], struct relay_opts *o, int *stats,
-    struct runas **ra)
+    struct runas *user)
 {
-	static struct runas	 user;
-	const char		*errstr;
-	int			 ch;
+	const char	*errstr;
+	int		 ch;
 
 	memset(o, 0, sizeof(*o));
 	o->count = COUNT_DEF;
@@ -363,8 +364,7 @@ parse_flags(int argc, char *argv[], struct relay_opts *o, int *stats,
 			o->verbose++;
 			break;
 		case 'Z':
-			parse_user(optarg, &user);
-			*ra = &user;
+			parse_user(optarg, user);
 			break;
 		case ':':
 			bad("-%c needs a value", optopt);
@@ -383,11 +383,13 @@ main(int argc, char *argv[])
 	struct relay_opts	 o;
 	struct addr		 a[2];
 	struct side		 s[2];
-	struct runas		*ra = NULL;
+	struct runas		 user, *ra;
 	int			 i, opened = 0, stats = 0, status = 1;
 
 	setprogname("dgrelay");
-	i = parse_flags(argc, argv, &o, &stats, &ra);
+	memset(&user, 0, sizeof(user));
+	i = parse_flags(argc, argv, &o, &stats, &user);
+	ra = user.name[0] != '\0' ? &user : NULL;
 	argc -= i;
 	argv += i;
 	if (argc != 2)
