@@ -11,7 +11,8 @@ CFLAGS	?= -O2 -g
 WARN	 = -Wall -Wextra -Wshadow -Wformat=2 -Wmissing-prototypes
 ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARN) $(BSD_CFLAGS) $(CFLAGS)
 
-SRCS	 = dgrelay.c addr.c sock.c fd.c exec.c tun.c relay.c frame.c serve.c
+SRCS	 = dgrelay.c addr.c sock.c fd.c exec.c tun.c relay.c frame.c serve.c \
+	   redial.c
 HDRS	 = dgrelay.h
 SAN	 = -fsanitize=address,undefined -fno-sanitize-recover=all \
 	   -fno-omit-frame-pointer

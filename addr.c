@@ -41,6 +41,7 @@ enum params {
 #define ON_FORK		0x20	/* listen addresses, fd: (fork) */
 #define ON_SEQPACKET	0x40	/* exec, vsock: SOCK_SEQPACKET */
 #define ON_TUN		0x80
+#define ON_RETRY	0x100	/* connecting stream and seqpacket sockets */
 
 #define IP_CONNECT	(ON_IP | ON_CONNECT | ON_SOCKET)
 #define IP_LISTEN	(ON_IP | ON_LISTEN | ON_SOCKET | ON_FORK)
@@ -60,13 +61,15 @@ static const struct addr_type {
 	{ "udp",		ADDR_UDP,	0, P_HOSTPORT,	IP_CONNECT },
 	{ "udp-listen",		ADDR_UDP,	1, P_LISTENPORT, IP_LISTEN },
 	{ "tcp",		ADDR_TCP,	0, P_HOSTPORT,
-	    IP_CONNECT | ON_TCP },
+	    IP_CONNECT | ON_TCP | ON_RETRY },
 	{ "tcp-listen",		ADDR_TCP,	1, P_LISTENPORT,
 	    IP_LISTEN | ON_TCP },
-	{ "unix",		ADDR_UNIX,	0, P_PATH,	ON_SOCKET },
+	{ "unix",		ADDR_UNIX,	0, P_PATH,
+	    ON_SOCKET | ON_RETRY },
 	{ "unix-listen",	ADDR_UNIX,	1, P_PATH,
 	    ON_SOCKET | ON_FORK },
-	{ "unix-seqpacket",	ADDR_SEQPACKET,	0, P_PATH,	ON_SOCKET },
+	{ "unix-seqpacket",	ADDR_SEQPACKET,	0, P_PATH,
+	    ON_SOCKET | ON_RETRY },
 	{ "unix-seqpacket-listen", ADDR_SEQPACKET, 1, P_PATH,
 	    ON_SOCKET | ON_FORK },
 	{ "fd",			ADDR_FD,	0, P_FD,
@@ -75,7 +78,7 @@ static const struct addr_type {
 	{ "exec",		ADDR_EXEC,	0, P_CMD,
 	    ON_SOCKET | ON_SEQPACKET },
 	{ "vsock",		ADDR_VSOCK,	0, P_VSOCK,
-	    ON_SOCKET | ON_SEQPACKET },
+	    ON_SOCKET | ON_SEQPACKET | ON_RETRY },
 	{ "vsock-listen",	ADDR_VSOCK,	1, P_VSOCKLISTEN,
 	    ON_SOCKET | ON_SEQPACKET | ON_FORK },
 	{ "tun",		ADDR_TUN,	0, P_IFNAME,	ON_TUN },
@@ -84,9 +87,10 @@ static const struct addr_type {
 enum opt_id { O_BIND, O_REUSEPORT, O_RCVBUF, O_SNDBUF, O_MARK, O_DEV,
 	O_NODELAY, O_FORK, O_MAXCHILDREN, O_SEQPACKET, O_TAP, O_MTU, O_UP,
 	O_ADDR, O_KEEPALIVE, O_KEEPIDLE, O_KEEPINTVL, O_KEEPCNT, O_USERTIMEOUT,
-	O_MPTCP };
+	O_MPTCP, O_RETRY, O_INTERVAL };
 
 #define SPECIAL	((size_t)-1)	/* an option with its own syntax */
+#define OPTIONAL	2		/* value: =VALUE may be left out */
 #define INT(f)	offsetof(struct addr, f)
 
 /*
@@ -97,7 +101,7 @@ static const struct addr_opt {
 	const char	*name;
 	enum opt_id	 id;
 	int		 on;
-	int		 value;		/* 1: takes =VALUE, 0: takes none */
+	int		 value;		/* 1: takes =VALUE, 0: none, OPTIONAL */
 	size_t		 off;
 	long long	 min, max;
 } addr_opts[] = {
@@ -127,6 +131,8 @@ static const struct addr_opt {
 	{ "user-timeout", O_USERTIMEOUT, ON_TCP,	1, INT(usertimeout), 1,
 	    INT32_MAX },
 	{ "mptcp",	O_MPTCP,	ON_TCP,		0, INT(mptcp), 0, 0 },
+	{ "retry",	O_RETRY,	ON_RETRY,	OPTIONAL, SPECIAL, 0, 0 },
+	{ "interval",	O_INTERVAL,	ON_RETRY,	1, SPECIAL, 0, 0 },
 };
 
 int
@@ -159,6 +165,38 @@ addr_num(const char *s, long long min, long long max, const char **errstr)
 		return 0;
 	}
 	return strtonum(s, min, max, errstr);
+}
+
+long long
+addr_ms(const char *s, long long max, const char **errstr)
+{
+	char		 buf[32], *dot;
+	const char	*e;
+	long long	 sec, ms = 0;
+	size_t		 i, n;
+
+	*errstr = NULL;
+	if (strlcpy(buf, s, sizeof(buf)) >= sizeof(buf)) {
+		*errstr = "too long";
+		return 0;
+	}
+	if ((dot = strchr(buf, '.')) != NULL) {
+		*dot++ = '\0';
+		n = strlen(dot);
+		if (n == 0 || n > 3 || strspn(dot, "0123456789") != n) {
+			*errstr = "at most three decimals";
+			return 0;
+		}
+		for (i = 0; i < 3; i++)
+			ms = ms * 10 + (i < n ? dot[i] - '0' : 0);
+	}
+	sec = addr_num(buf, 0, max / 1000, &e);
+	if (e == NULL && sec * 1000 + ms > max)
+		e = "too large";
+	if (e == NULL && sec * 1000 + ms == 0)
+		e = "must be more than 0";
+	*errstr = e;
+	return e == NULL ? sec * 1000 + ms : 0;
 }
 
 static int
@@ -425,6 +463,7 @@ static int
 parse_option(struct addr *a, const struct addr_type *t, char *s)
 {
 	const struct addr_opt	*o = NULL;
+	const char		*errstr;
 	char			*v;
 	long long		 n;
 	size_t			 i;
@@ -441,7 +480,7 @@ parse_option(struct addr *a, const struct addr_type *t, char *s)
 	if (!(t->opts & o->on))
 		return addr_fail(a, "option %s does not apply to this address",
 		    s);
-	if (o->value && v == NULL)
+	if (o->value == 1 && v == NULL)
 		return addr_fail(a, "option %s needs a value (%s=...)", s, s);
 	if (!o->value && v != NULL)
 		return addr_fail(a, "option %s takes no value", s);
@@ -475,6 +514,20 @@ parse_option(struct addr *a, const struct addr_type *t, char *s)
 		return 0;
 	case O_ADDR:
 		return parse_ifaddr(a, v);
+	case O_RETRY:		/* retry: forever; retry=N: N attempts */
+		if (v == NULL) {
+			a->retry = RETRY_FOREVER;
+			return 0;
+		}
+		if (parse_int(a, s, v, 1, INT32_MAX, &n) == -1)
+			return -1;
+		a->retry = (int)n;
+		return 0;
+	case O_INTERVAL:
+		a->interval_ms = addr_ms(v, INTERVAL_MAX, &errstr);
+		if (errstr != NULL)
+			return addr_fail(a, "option interval=%s: %s", v, errstr);
+		return 0;
 	default:
 		return 0;
 	}
@@ -528,6 +581,10 @@ addr_parse(const char *spec, struct addr *a)
 	/* a keepalive setting means keepalive */
 	if (a->keepidle || a->keepintvl || a->keepcnt)
 		a->keepalive = 1;
+	if (a->interval_ms && !a->retry)
+		return addr_fail(a, "option interval needs retry");
+	if (a->retry && a->interval_ms == 0)
+		a->interval_ms = INTERVAL_DEF;
 	if (a->fork && a->maxchildren == 0)
 		a->maxchildren = FORK_MAX_DEF;	/* bounded unless told */
 	if (a->fork && a->kind == ADDR_FD && a->rfd != a->wfd)

@@ -153,27 +153,13 @@ signals_hold(sigset_t *old, sigset_t *waitmask, int child)
 static long long
 parse_idle(const char *s)
 {
-	char		 buf[32], *dot;
 	const char	*errstr;
-	long long	 sec, ms = 0;
-	size_t		 i;
+	long long	 ms;
 
-	if (strlcpy(buf, s, sizeof(buf)) >= sizeof(buf))
-		bad("idle %s: too long", s);
-	if ((dot = strchr(buf, '.')) != NULL) {
-		*dot++ = '\0';
-		if (*dot == '\0' || strlen(dot) > 3 ||
-		    strspn(dot, "0123456789") != strlen(dot))
-			bad("idle %s: at most three decimals", s);
-		for (i = 0; i < 3; i++)
-			ms = ms * 10 + (i < strlen(dot) ? dot[i] - '0' : 0);
-	}
-	sec = addr_num(buf, 0, 31536000, &errstr);
+	ms = addr_ms(s, IDLE_MAX, &errstr);
 	if (errstr != NULL)
 		bad("idle %s: %s", s, errstr);
-	if (sec * 1000 + ms == 0)
-		bad("idle %s: must be more than 0", s);
-	return sec * 1000 + ms;
+	return ms;
 }
 
 /* Open address i: connect, or listen and accept.  -1: reason in a->err. */
@@ -182,6 +168,10 @@ open_side(struct addr *a, struct side *s, int verbose)
 {
 	if (sock_open(a, s) == -1)
 		return -1;
+	if (a->retry) {
+		redial_init(a, s, verbose);	/* the relay connects it */
+		return 0;
+	}
 	if (verbose && a->kind == ADDR_EXEC)
 		logx("%s: started, pid %d", a->spec, (int)a->pid);
 	if (verbose && a->kind == ADDR_TUN)
@@ -240,7 +230,7 @@ relay(const struct relay_opts *o, struct side s[2], int stats)
 	if (status != 0)
 		logx("%s", err);
 	if (stats || o->verbose)
-		relay_print_counters(c);
+		relay_print_counters(c, s);
 	return status;
 }
 

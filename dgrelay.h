@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #define DGRELAY_VERSION	"0.1.0"
 
@@ -25,6 +26,12 @@
 #define UDP_BUF_DEF	(1 << 20)	/* SO_RCVBUF, SO_SNDBUF asked for UDP */
 #define NAME_MAX_	256		/* host names, "HOST PORT" strings */
 #define FORK_MAX_DEF	256		/* max-children unless given */
+#define IDLE_MAX	31536000000LL	/* -t: a year, in ms */
+#define RETRY_FOREVER	-1		/* retry without =N */
+#define INTERVAL_DEF	1000		/* retry: first wait, ms */
+#define INTERVAL_MAX	3600000		/* interval=: an hour, in ms */
+#define BACKOFF_MAX	30000		/* retry: waits double up to this */
+#define DIAL_WAIT	10000		/* retry: an attempt's deadline, ms */
 
 /* Signal flags: the only mutable globals (set in dgrelay.c). */
 extern volatile sig_atomic_t sig_quit;	/* SIGINT, SIGTERM */
@@ -111,6 +118,12 @@ int	frame_buf_partial(const struct frame_buf *fb);
 int	frame_buf_left(const struct frame_buf *fb, size_t *whole);
 
 /*
+ * frame_buf_drop(fb): forget an unfinished frame (its stream was lost);
+ * returns whether there was one.  Frames cut before stay valid.
+ */
+int	frame_buf_drop(struct frame_buf *fb);
+
+/*
  * frame_buf_toskip(fb): bytes of an oversize frame still to come while
  * nothing else is buffered (they may be read anywhere, then reported with
  * frame_buf_skipped(fb, n)); 0 otherwise.
@@ -137,6 +150,29 @@ struct runas {
 	char		 name[64];
 	uid_t		 uid;
 	gid_t		 gid;
+};
+
+struct addrinfo;
+struct addr;
+
+/* Where a side that reconnects (retry) stands. */
+enum redial_state {
+	RD_UP,			/* connected */
+	RD_WAIT,		/* waiting before the next attempt */
+	RD_DIAL,		/* an attempt under way: s->rfd writable ends it */
+	RD_GONE			/* retry=N attempts failed: the relay ends */
+};
+
+struct redial {
+	struct addr	*a;
+	enum redial_state state;
+	struct timespec	 due;		/* WAIT: next attempt; DIAL: deadline */
+	struct timespec	 since;		/* UP: connected at; else down since */
+	long long	 wait_ms;	/* the next wait (backoff) */
+	int		 failed;	/* attempts failed in a row */
+	uint64_t	 connects;	/* connections made */
+	long long	 down_ms;	/* time spent down before now */
+	int		 verbose;
 };
 
 /* One parsed ADDRESS argument. */
@@ -177,6 +213,9 @@ struct addr {
 					 * the kernel's */
 	int		 usertimeout;	/* TCP_USER_TIMEOUT, ms; 0: none */
 	int		 mptcp;		/* IPPROTO_MPTCP instead of TCP */
+	int		 retry;		/* attempts in a row, RETRY_FOREVER;
+					 * 0: connect once, end with the stream */
+	int		 interval_ms;	/* retry: the first wait */
 	int		 fork;		/* a child relay per peer */
 	int		 maxchildren;	/* with fork: FORK_MAX_DEF unless given */
 	/* state of addr_open() */
@@ -184,6 +223,9 @@ struct addr {
 	int		 pktinfo;	/* udp, wildcard: datagrams say their
 					 * destination (IP_PKTINFO) */
 	int		 unlink;	/* path was created: remove at close */
+	struct addrinfo	*dialres, *dialnext;	/* retry: tcp addresses of this
+					 * attempt, and the next to try */
+	struct redial	 rd;		/* retry: the connection's state */
 	char		 err[NAME_MAX_];	/* what failed, for the message */
 };
 
@@ -221,6 +263,9 @@ struct side {
 	 * made (fork): frames, delivered before anything read */
 	uint8_t		*pre;
 	size_t		 prelen, preoff;
+	/* retry: the connection comes and goes (redial.c); NULL: it ends
+	 * the relay when it ends */
+	struct redial	*rd;
 };
 
 /*
@@ -235,6 +280,12 @@ int	addr_parse(const char *spec, struct addr *a);
  */
 long long addr_num(const char *s, long long min, long long max,
 	    const char **errstr);
+
+/*
+ * addr_ms(s, max, errstr): seconds with up to three decimals ("1.5"), as
+ * milliseconds in 1..max; errstr says why not.
+ */
+long long addr_ms(const char *s, long long max, const char **errstr);
 
 /*
  * addr_fail(a, fmt, ...): the reason a failed, one line, into a->err.
@@ -312,6 +363,23 @@ void	sock_ntop(const struct sockaddr *sa, socklen_t len, char *buf,
 int	sock_getname(struct addr *a, int fd, int peer, char *buf,
 	    size_t size);
 
+/*
+ * sock_dial(a, s): one attempt to connect a (retry) without blocking, on
+ * each of its addresses in turn: 0 connected (s relays on it), 1 under way
+ * (wait until s->rfd is writable, then sock_dial_end), -1 failed, the
+ * last reason in a->err.
+ */
+int	sock_dial(struct addr *a, struct side *s);
+
+/* sock_dial_end(a, s): the attempt under way has an answer: as sock_dial. */
+int	sock_dial_end(struct addr *a, struct side *s);
+
+/*
+ * sock_hangup(a, s): close s's connection (retry: it was lost, or an
+ * attempt is abandoned); the address stays ready for sock_dial.
+ */
+void	sock_hangup(struct addr *a, struct side *s);
+
 /* sock_syserr(a, what): "what: strerror(errno)" into a->err; returns -1. */
 int	sock_syserr(struct addr *a, const char *what);
 
@@ -371,6 +439,9 @@ struct counters {
 	uint64_t	 otherpeer;	/* from a sender other than the peer */
 	uint64_t	 unsent;	/* still queued when the relay ended */
 	uint64_t	 empty;		/* empty, to a SOCK_SEQPACKET sink: dropped */
+	uint64_t	 down;		/* read while the sink's connection was
+					 * down (retry), or queued for it when
+					 * it was lost: dropped */
 };
 
 struct relay_opts {
@@ -389,8 +460,39 @@ struct relay_opts {
 int	relay_run(const struct relay_opts *o, struct side s[2],
 	    struct counters c[2], char *err, size_t errsize);
 
-/* relay_print_counters(c): the counter lines, on stderr. */
-void	relay_print_counters(const struct counters c[2]);
+/*
+ * relay_print_counters(c, s): the counter lines, on stderr; a line more
+ * for each side that reconnects.
+ */
+void	relay_print_counters(const struct counters c[2],
+	    const struct side s[2]);
+
+/* ----------------------------------------------------------------- redial.c */
+
+/*
+ * redial_init(a, s, verbose): s, of address a (retry), starts down; the
+ * first attempt is made at once by redial_step.
+ */
+void	redial_init(struct addr *a, struct side *s, int verbose);
+
+/*
+ * redial_lost(s, why): s's connection ended (why: "eof", or an errno's
+ * text); it is closed and the next attempt scheduled.
+ */
+void	redial_lost(struct side *s, const char *why);
+
+/*
+ * redial_step(s, writable): a down side's turn: make the attempt that is
+ * due, or finish the one under way (writable: its socket said so, or its
+ * deadline passed).  Returns the state after: RD_UP once connected.
+ */
+enum redial_state redial_step(struct side *s, int writable);
+
+/* redial_ms(s): ms until s needs redial_step again, -1: only when writable */
+int	redial_ms(const struct side *s);
+
+/* redial_print(s): "ADDRESS: N reconnects, S s down" on stderr. */
+void	redial_print(const struct side *s);
 
 /* ------------------------------------------------------------------ tun.c */
 

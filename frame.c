@@ -117,6 +117,16 @@ frame_buf_left(const struct frame_buf *fb, size_t *whole)
 	return pos < fb->wpos;
 }
 
+int
+frame_buf_drop(struct frame_buf *fb)
+{
+	int	 partial = frame_buf_partial(fb);
+
+	fb->wpos = fb->rpos;
+	fb->skip = 0;
+	return partial;
+}
+
 size_t
 frame_buf_toskip(const struct frame_buf *fb)
 {

@@ -73,6 +73,9 @@ struct dir {
 	size_t		 avg;		/* source: bytes a datagram read, lately */
 	size_t		 gsomax;	/* sink: largest UDP_SEGMENT size, 0: none */
 	int		 eof;		/* source ended or failed */
+	int		 lost;		/* source's connection was lost (retry):
+					 * its whole frames go on, then the
+					 * rest of the old stream is dropped */
 	int		 rerr;		/* errno of a failed read, 0 for eof */
 	int		 done;		/* eof and everything delivered */
 	int		 wblocked;	/* sink said EAGAIN: wait for POLLOUT */
@@ -87,7 +90,7 @@ struct dir {
 
 struct relay {
 	const struct relay_opts *o;
-	const struct side *s;		/* the two sides, for messages */
+	struct side	*s;		/* the two sides */
 	struct dir	 d[2];
 	int		 ending;	/* read no more; deliver what is queued */
 	int		 abort;		/* stop now */
@@ -96,10 +99,12 @@ struct relay {
 	size_t		 errsize;
 	struct timespec	 last;		/* when a datagram was last delivered */
 	int		 moved;		/* one was, this turn */
+	int		 dialed[2];	/* side i's connection attempt answered */
 };
 
-/* Named poll slots. */
-enum { POLL_1IN, POLL_2OUT, POLL_2IN, POLL_1OUT, POLL_N };
+/* Named poll slots: the directions', then each side's connect attempt. */
+enum { POLL_1IN, POLL_2OUT, POLL_2IN, POLL_1OUT, POLL_1DIAL, POLL_2DIAL,
+	POLL_N };
 
 static void __attribute__((format(printf, 3, 4)))
 relay_fail(struct relay *rl, const struct side *s, const char *fmt, ...)
@@ -199,10 +204,43 @@ queued(struct dir *d)
 	return k - d->wseg;
 }
 
+/* s reconnects (retry) and has no connection now. */
+static int
+down(const struct side *s)
+{
+	return s->rd != NULL && s->rd->state != RD_UP;
+}
+
 static int
 dst_ready(const struct dir *d)
 {
-	return !d->dst->lockpeer || d->dst->locked;
+	return (!d->dst->lockpeer || d->dst->locked) && !down(d->dst);
+}
+
+/*
+ * Side s's connection ended (e: its errno, 0 for eof).  With retry it is
+ * closed and dialled again, unless the other side has ended its input (the
+ * tunnel is closing): what was queued for it is dropped (a frame written in
+ * part is never finished on a new connection), what it sent whole is
+ * still delivered.  Returns 1 then; 0: the end is the relay's.
+ */
+static int
+lose(struct relay *rl, struct side *s, int e)
+{
+	struct dir	*in = rl->d[0].src == s ? &rl->d[0] : &rl->d[1];
+	struct dir	*out = &rl->d[!in->id];
+
+	if (s->rd == NULL || s->rd->state != RD_UP || rl->ending ||
+	    sig_quit || (out->on && out->eof))
+		return 0;
+	in->eof = 0;
+	in->rerr = 0;
+	in->lost = in->on;
+	while (out->n > 0)
+		pop(rl, out, &out->c->down);
+	out->wblocked = 0;
+	redial_lost(s, e != 0 ? strerror(e) : "eof");
+	return 1;
 }
 
 /* ------------------------------------------------------------- sources */
@@ -769,6 +807,8 @@ dg_write(struct relay *rl, struct dir *d)
 			continue;
 		}
 		if (!transient(errno)) {
+			if (lose(rl, d->dst, errno))
+				return;
 			relay_fail(rl, d->dst, "send: %s", strerror(errno));
 			rl->abort = 1;
 			return;
@@ -865,6 +905,8 @@ st_write_error(struct relay *rl, struct dir *d, int e)
 		return;
 	}
 	rl->abort = 1;
+	if (lose(rl, d->dst, e))
+		return;
 	if (rl->ending && rl->status == 0 && (e == EPIPE || e == ECONNRESET)) {
 		/* the peer ended and left: what it missed is unsent */
 		if (rl->o->verbose)
@@ -935,26 +977,30 @@ half_close(struct side *s)
 static void
 dir_finish(struct relay *rl, struct dir *d)
 {
+	int	 cut_short;
+
 	if (!d->on || !d->eof || d->done)
 		return;
 	if (d->n > 0)
 		return;			/* deliver first */
 	d->done = 1;
-	if (d->cut != NULL && frame_buf_partial(&d->fb))
+	if ((cut_short = d->cut != NULL && frame_buf_partial(&d->fb)))
 		d->c->truncated++;
 	if (d->rerr != 0) {		/* the cause, even inside a frame */
 		relay_fail(rl, d->src, "read: %s", strerror(d->rerr));
 		rl->ending = 1;
 		return;
 	}
-	if (d->c->truncated > 0) {
+	if (cut_short) {
 		relay_fail(rl, d->src, "truncated frame at eof");
 		rl->ending = 1;
 		return;
 	}
 	if (rl->o->verbose)
 		logx("eof on %s", d->src->name);
-	if (d->dst->io == IO_STREAM || d->dst->seqpacket)
+	if (down(d->dst))
+		rl->ending = 1;		/* no connection to pass the end to */
+	else if (d->dst->io == IO_STREAM || d->dst->seqpacket)
 		half_close(d->dst);
 	else
 		rl->ending = 1;
@@ -1072,7 +1118,7 @@ want_read(struct dir *d, const struct relay *rl)
 {
 	uint8_t	*at;
 
-	if (!d->on || d->eof || rl->ending)
+	if (!d->on || d->eof || rl->ending || d->lost || down(d->src))
 		return 0;
 	if (d->n == d->nq)
 		return 0;		/* ring full: stop reading the source */
@@ -1099,6 +1145,51 @@ idle_left(const struct relay *rl)
 }
 
 /*
+ * A side that reconnects and is down: the attempt that is due, or the
+ * answer to the one under way; retry=N used up ends the relay.
+ */
+static void
+redial_turn(struct relay *rl, struct side *s, int writable)
+{
+	if (redial_step(s, writable) != RD_GONE || rl->abort)
+		return;
+	relay_fail(rl, s, "%s (%d attempts)", s->rd->a->err, s->rd->a->retry);
+	rl->abort = 1;
+}
+
+/* d's sink is down (retry): what its source sends is dropped, counted. */
+static void
+dir_drop(struct relay *rl, struct dir *d)
+{
+	do {
+		while (d->n > 0)
+			pop(rl, d, &d->c->down);
+		if (d->cut != NULL)
+			d->cut(d);
+	} while (d->n > 0);
+}
+
+/*
+ * d's source lost its connection: once its whole frames are in the ring,
+ * an unfinished one is counted truncated and dropped, and the next
+ * connection is read from a frame boundary.
+ */
+static void
+dir_settle(struct dir *d)
+{
+	if (!d->lost)
+		return;
+	if (d->cut != NULL) {
+		d->cut(d);
+		if (d->n == d->nq)
+			return;		/* more whole frames may follow */
+		if (frame_buf_drop(&d->fb))
+			d->c->truncated++;
+	}
+	d->lost = 0;
+}
+
+/*
  * Write what is queued and notice ended sources: the work of a turn
  * before the wait.
  */
@@ -1108,13 +1199,19 @@ relay_turn(struct relay *rl)
 	struct dir	*d;
 	int		 i;
 
+	for (i = 0; i < 2; i++)
+		if (down(&rl->s[i]))
+			redial_turn(rl, &rl->s[i], rl->dialed[i]);
 	for (i = 0; i < 2; i++) {
 		d = &rl->d[i];
 		if (!d->on)
 			continue;
 		if (d->src->preoff < d->src->prelen)
 			dg_preload(rl, d);
+		if (down(d->dst))
+			dir_drop(rl, d);
 		dir_write(rl, d);
+		dir_settle(d);
 		dir_finish(rl, d);
 	}
 }
@@ -1166,8 +1263,10 @@ relay_wait(struct relay *rl, const sigset_t *waitmask)
 	struct pollfd	 pfd[POLL_N];
 	struct timespec	 ts, *tsp = NULL;
 	struct dir	*d;
-	int		 i, ms, in[2] = { POLL_1IN, POLL_2IN },
-			 out[2] = { POLL_2OUT, POLL_1OUT };
+	const struct side *s;
+	int		 i, ms, dms, in[2] = { POLL_1IN, POLL_2IN },
+			 out[2] = { POLL_2OUT, POLL_1OUT },
+			 dial[2] = { POLL_1DIAL, POLL_2DIAL };
 
 	for (i = 0; i < 2; i++) {
 		d = &rl->d[i];
@@ -1177,8 +1276,17 @@ relay_wait(struct relay *rl, const sigset_t *waitmask)
 		pfd[out[i]].fd = d->n > 0 && d->wblocked && dst_ready(d) ?
 		    d->dst->wfd : -1;
 		pfd[out[i]].events = POLLOUT;
+		s = &rl->s[i];
+		pfd[dial[i]].fd = s->rd != NULL && s->rd->state == RD_DIAL ?
+		    s->rfd : -1;
+		pfd[dial[i]].events = POLLOUT;
+		rl->dialed[i] = 0;
 	}
-	if ((ms = idle_left(rl)) >= 0) {
+	ms = idle_left(rl);
+	for (i = 0; i < 2; i++)
+		if ((dms = redial_ms(&rl->s[i])) >= 0 && (ms < 0 || dms < ms))
+			ms = dms;
+	if (ms >= 0) {
 		ts.tv_sec = ms / 1000;
 		ts.tv_nsec = (ms % 1000) * 1000000L;
 		tsp = &ts;
@@ -1194,8 +1302,13 @@ relay_wait(struct relay *rl, const sigset_t *waitmask)
 		d = &rl->d[i];
 		if (pfd[out[i]].fd != -1 && pfd[out[i]].revents)
 			d->wblocked = 0;
-		if (pfd[in[i]].fd != -1 && pfd[in[i]].revents)
+		if (pfd[in[i]].fd != -1 && pfd[in[i]].revents) {
 			d->read(rl, d);
+			if (d->eof && lose(rl, d->src, d->rerr))
+				d->eof = 0;
+		}
+		rl->dialed[i] = pfd[dial[i]].fd != -1 &&
+		    pfd[dial[i]].revents != 0;
 	}
 }
 
@@ -1224,7 +1337,7 @@ relay_loop(struct relay *rl, const sigset_t *waitmask)
 	for (;;) {
 		if (sig_stats) {
 			sig_stats = 0;
-			relay_print_counters(rl->d[0].c);
+			relay_print_counters(rl->d[0].c, rl->s);
 		}
 		relay_turn(rl);
 		if (relay_over(rl))
@@ -1269,14 +1382,15 @@ relay_run(const struct relay_opts *o, struct side s[2], struct counters c[2],
 }
 
 void
-relay_print_counters(const struct counters c[2])
+relay_print_counters(const struct counters c[2], const struct side s[2])
 {
 	int	 i;
 
 	for (i = 0; i < 2; i++)
 		logx("%s: %llu datagrams, %llu bytes, %llu oversize, "
 		    "%llu send errors, %llu truncated, %llu other peer, "
-		    "%llu unsent, %llu empty dropped", i ? "2>1" : "1>2",
+		    "%llu unsent, %llu empty dropped, %llu dropped while down",
+		    i ? "2>1" : "1>2",
 		    (unsigned long long)c[i].dgrams,
 		    (unsigned long long)c[i].bytes,
 		    (unsigned long long)c[i].oversize,
@@ -1284,5 +1398,9 @@ relay_print_counters(const struct counters c[2])
 		    (unsigned long long)c[i].truncated,
 		    (unsigned long long)c[i].otherpeer,
 		    (unsigned long long)c[i].unsent,
-		    (unsigned long long)c[i].empty);
+		    (unsigned long long)c[i].empty,
+		    (unsigned long long)c[i].down);
+	for (i = 0; i < 2; i++)
+		if (s[i].rd != NULL)
+			redial_print(&s[i]);
 }

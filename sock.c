@@ -121,11 +121,6 @@ sock_options(struct addr *a, int fd)
 }
 
 /*
- * s relays on fd, a connected socket of this type: a stream is framed
- * (TCP without Nagle unless nodelay=0), a seqpacket's 0-byte read is its
- * end; non-blocking.
- */
-/*
  * A connected TCP (or MPTCP) socket: Nagle off unless nodelay=0, and
  * keepalive and the user timeout as asked, so that a dead path is noticed.
  */
@@ -161,6 +156,11 @@ tcp_options(struct addr *a, int fd)
 	return 0;
 }
 
+/*
+ * s relays on fd, a connected socket of this type: a stream is framed
+ * (TCP without Nagle unless nodelay=0), a seqpacket's 0-byte read is its
+ * end; non-blocking.
+ */
 int
 sock_side(struct addr *a, struct side *s, int fd, int type)
 {
@@ -592,6 +592,165 @@ open_ip(struct addr *a, struct side *s)
 	return sock_getname(a, s->rfd, 1, s->peer, sizeof(s->peer));
 }
 
+/* ------------------------------------------------------ retry: dialling */
+
+/* The socket type of a connecting address that may retry. */
+static int
+dial_type(const struct addr *a)
+{
+	if (a->kind == ADDR_SEQPACKET || (a->kind == ADDR_VSOCK && a->seqpacket))
+		return SOCK_SEQPACKET;
+	return SOCK_STREAM;
+}
+
+/*
+ * A retrying address opens down: the side knows how it will relay, and
+ * the relay makes the connection (redial.c), the first one too.
+ */
+static int
+dial_prepare(struct addr *a, struct side *s)
+{
+	int	 type = dial_type(a);
+
+	s->io = type == SOCK_STREAM ? IO_STREAM : IO_DGRAM;
+	s->seqpacket = type == SOCK_SEQPACKET;
+	s->wsock = 1;
+	return 0;
+}
+
+/* The connection is made: s relays on it. */
+static int
+dial_done(struct addr *a, struct side *s, int fd)
+{
+	s->rfd = s->wfd = -1;
+	if (sock_side(a, s, fd, dial_type(a)) == -1 ||
+	    sock_getname(a, fd, 1, s->peer, sizeof(s->peer)) == -1 ||
+	    sock_getname(a, fd, 0, s->local, sizeof(s->local)) == -1) {
+		close(fd);
+		s->rfd = s->wfd = -1;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Start connecting a new non-blocking socket to sa: 0 connected, 1 under
+ * way (s->rfd is the socket), -1 failed (a->err).
+ */
+static int
+dial_one(struct addr *a, struct side *s, const struct addrinfo *ai)
+{
+	int	 fd;
+
+	if (a->kind == ADDR_TCP)
+		fd = ip_socket(a, ai);
+	else if ((fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+	    0)) == -1)
+		sock_syserr(a, "socket");
+	if (fd == -1)
+		return -1;
+	if (sock_nonblock(fd, NULL) == -1) {
+		sock_syserr(a, "fcntl O_NONBLOCK");
+		goto bad;
+	}
+	if (sock_options(a, fd) == -1 || (a->kind == ADDR_TCP && a->hasbind &&
+	    bind_local(a, fd, ai->ai_family) == -1))
+		goto bad;
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+		return dial_done(a, s, fd);
+	if (errno == EINPROGRESS || errno == EINTR) {
+		s->rfd = s->wfd = fd;
+		return 1;
+	}
+	sock_syserr(a, "connect");
+bad:
+	close(fd);
+	return -1;
+}
+
+/* Try the addresses left of this attempt in turn. */
+static int
+dial_next(struct addr *a, struct side *s)
+{
+	struct addrinfo	*ai;
+	int		 r = -1;
+
+	while ((ai = a->dialnext) != NULL) {
+		a->dialnext = ai->ai_next;
+		if ((r = dial_one(a, s, ai)) >= 0)
+			break;
+	}
+	if (r != 1 && a->dialres != NULL) {
+		freeaddrinfo(a->dialres);
+		a->dialres = a->dialnext = NULL;
+	}
+	return r;
+}
+
+int
+sock_dial(struct addr *a, struct side *s)
+{
+	struct sockaddr_un	 sun;
+	struct sockaddr_vm	 vm;
+	struct addrinfo		 one;
+
+	a->err[0] = '\0';
+	s->peer[0] = s->local[0] = '\0';
+	if (a->kind == ADDR_TCP) {
+		/* looked up again each attempt: the name may move */
+		if (resolve(a, a->host, a->port, AF_UNSPEC, 0,
+		    &a->dialres) == -1)
+			return -1;
+		a->dialnext = a->dialres;
+		return dial_next(a, s);
+	}
+	memset(&one, 0, sizeof(one));
+	one.ai_socktype = dial_type(a);
+	if (a->kind == ADDR_VSOCK) {
+		memset(&vm, 0, sizeof(vm));
+		vm.svm_family = AF_VSOCK;
+		vm.svm_cid = a->cid;
+		vm.svm_port = a->vport;
+		one.ai_addr = (struct sockaddr *)&vm;
+		one.ai_addrlen = sizeof(vm);
+	} else {
+		one.ai_addrlen = unix_sockaddr(a, &sun);
+		one.ai_addr = (struct sockaddr *)&sun;
+	}
+	one.ai_family = one.ai_addr->sa_family;
+	return dial_one(a, s, &one);
+}
+
+int
+sock_dial_end(struct addr *a, struct side *s)
+{
+	int		 e = 0, fd = s->rfd;
+	socklen_t	 len = sizeof(e);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len) == -1)
+		e = errno;
+	if (e == 0)
+		return dial_done(a, s, fd);
+	close(fd);
+	s->rfd = s->wfd = -1;
+	errno = e;
+	sock_syserr(a, "connect");
+	return dial_next(a, s);
+}
+
+void
+sock_hangup(struct addr *a, struct side *s)
+{
+	if (s->rfd != -1)
+		close(s->rfd);
+	if (s->wfd != -1 && s->wfd != s->rfd)
+		close(s->wfd);
+	s->rfd = s->wfd = -1;
+	if (a->dialres != NULL)
+		freeaddrinfo(a->dialres);
+	a->dialres = a->dialnext = NULL;
+}
+
 /* The opener of each address kind. */
 static int (*const openers[])(struct addr *, struct side *) = {
 	[ADDR_UDP] = open_ip,
@@ -622,6 +781,8 @@ sock_open(struct addr *a, struct side *s)
 	if ((size_t)a->kind >= sizeof(openers) / sizeof(openers[0]) ||
 	    openers[a->kind] == NULL)
 		return addr_fail(a, "no opener for this address kind");
+	if (a->retry)
+		return dial_prepare(a, s);
 	return openers[a->kind](a, s);
 }
 
@@ -730,6 +891,9 @@ sock_close(struct addr *a, struct side *s)
 			close(s->wfd);
 	}
 	s->rfd = s->wfd = a->lfd = -1;
+	if (a->dialres != NULL)
+		freeaddrinfo(a->dialres);
+	a->dialres = a->dialnext = NULL;
 	if (a->unlink)
 		(void)unlink(a->path);
 	a->unlink = 0;

@@ -10,8 +10,9 @@
  *	(which echoes frames).  Prints "port N" once bound.
  *   dgpeer dump [-6] [-b HOST] [-p PORT] [-n N]
  *	bind UDP, print "port N", then one line "LEN HEX" per datagram.
- *   dgpeer send [-i MS] HOST PORT HEX...
- *	send each HEX argument as one UDP datagram ("-" is empty), MS apart.
+ *   dgpeer send [-B N] [-i MS] HOST PORT HEX...
+ *	send each HEX argument as one UDP datagram ("-" is empty), MS apart
+ *	(-B: the first N back to back).
  *   dgpeer burst [-t SEC] udp|tcp N HOST PORT
  *	N peers at once, each its own socket (UDP: its own source port; TCP:
  *	its own connection, framed): each sends one datagram naming itself
@@ -41,9 +42,10 @@
  *	answers piling up, then end our half and close; "child exit N".
  *   dgpeer gen|check [-n N] [-m MIN] [-M MAX] [-S SEED]
  *	write the same datagrams as frames to stdout / check them on stdin.
- *   dgpeer rst [-w MS] HOST PORT
- *	copy stdin to a TCP connection, wait MS, close with RST.
- *   dgpeer hold [-r RCVBUF] [-t MS]
+ *   dgpeer rst [-l] [-w MS] HOST PORT
+ *	copy stdin to a TCP connection, wait MS, close with RST (-l: listen
+ *	on HOST PORT, printing "port N", and take one connection instead).
+ *   dgpeer hold [-p PORT] [-r RCVBUF] [-t MS]
  *	listen on TCP ("port N"), take one connection, read nothing for
  *	MS, close it with the data unread ("accepted", "closed").
  *   dgpeer trickle [-d US]
@@ -551,15 +553,16 @@ static int
 cmd_send(int argc, char **argv)
 {
 	static uint8_t	 buf[BUFMAX];
-	long		 ms = 0;
+	long		 ms = 0, burst = 0;
 	int		 ch, fd, i;
 	size_t		 n;
 
-	while ((ch = getopt(argc, argv, "+i:")) != -1) {
-		if (ch != 'i')
-			exit(2);
-		ms = num(optarg, 0, 10000);
-	}
+	while ((ch = getopt(argc, argv, "+B:i:")) != -1)
+		switch (ch) {
+		case 'B': burst = num(optarg, 0, 1000000); break;
+		case 'i': ms = num(optarg, 0, 10000); break;
+		default: exit(2);
+		}
 	argv += optind;
 	argc -= optind;
 	if (argc < 2)
@@ -569,7 +572,7 @@ cmd_send(int argc, char **argv)
 		n = unhex(argv[i], buf);
 		if (send(fd, buf, n, 0) == -1)
 			warn("send");
-		if (ms > 0)
+		if (ms > 0 && i - 2 >= burst)
 			usleep((useconds_t)ms * 1000);
 	}
 	return 0;
@@ -1096,7 +1099,10 @@ sleep_us(long us)
 		;
 }
 
-/* dgpeer rst [-w MS] HOST PORT: stdin to a TCP connection, wait, reset. */
+/*
+ * dgpeer rst [-w MS] HOST PORT: stdin to a TCP connection, wait, reset.
+ * -l: listen on HOST:PORT instead (prints "port N"), take one connection.
+ */
 static int
 cmd_rst(int argc, char **argv)
 {
@@ -1104,16 +1110,24 @@ cmd_rst(int argc, char **argv)
 	struct linger	 lg = { 1, 0 };
 	long		 ms = 500;
 	ssize_t		 r;
-	int		 ch, fd;
+	int		 ch, fd, lfd, listening = 0;
 
-	while ((ch = getopt(argc, argv, "+w:")) != -1)
+	while ((ch = getopt(argc, argv, "+lw:")) != -1)
 		switch (ch) {
+		case 'l': listening = 1; break;
 		case 'w': ms = num(optarg, 0, 60000); break;
 		default: exit(2);
 		}
 	if (argc - optind != 2)
-		errx(2, "usage: dgpeer rst [-w MS] HOST PORT");
-	fd = connect_to(SOCK_STREAM, argv[optind], argv[optind + 1]);
+		errx(2, "usage: dgpeer rst [-l] [-w MS] HOST PORT");
+	if (listening) {
+		lfd = ip_socket(SOCK_STREAM, 0, argv[optind],
+		    num(argv[optind + 1], 0, 65535), 1);
+		if ((fd = accept(lfd, NULL, NULL)) == -1)
+			err(1, "accept");
+		close(lfd);
+	} else
+		fd = connect_to(SOCK_STREAM, argv[optind], argv[optind + 1]);
 	while ((r = read(0, buf, sizeof(buf))) > 0)
 		write_all(fd, buf, (size_t)r);
 	sleep_us(ms * 1000);
@@ -1132,16 +1146,17 @@ cmd_rst(int argc, char **argv)
 static int
 cmd_hold(int argc, char **argv)
 {
-	long	 ms = 1000, rcv = 0;
+	long	 ms = 1000, rcv = 0, port = 0;
 	int	 ch, lfd, fd, v;
 
-	while ((ch = getopt(argc, argv, "+r:t:")) != -1)
+	while ((ch = getopt(argc, argv, "+p:r:t:")) != -1)
 		switch (ch) {
+		case 'p': port = num(optarg, 0, 65535); break;
 		case 'r': rcv = num(optarg, 1, 1 << 30); break;
 		case 't': ms = num(optarg, 0, 60000); break;
 		default: exit(2);
 		}
-	lfd = ip_socket(SOCK_STREAM, 0, NULL, 0, 0);
+	lfd = ip_socket(SOCK_STREAM, 0, NULL, port, 1);
 	if (rcv > 0) {
 		v = (int)rcv;
 		setsockopt(lfd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
