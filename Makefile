@@ -64,12 +64,14 @@ fuzz/fuzz_addr: test/fuzz_addr.c addr.c $(HDRS)
 # file): each -D swaps one call in relay.c for the target's fake.
 FAKES	 = -Dread=fz_read -Dwritev=fz_writev -Dsendmmsg=fz_sendmmsg \
 	   -Dppoll=fz_ppoll -Dgetsockopt=fz_getsockopt \
-	   -Dsetsockopt=fz_setsockopt -Dshutdown=fz_shutdown
-fuzz/fuzz_relay: test/fuzz_relay.c relay.c frame.c $(HDRS)
+	   -Dsetsockopt=fz_setsockopt -Dshutdown=fz_shutdown \
+	   -Dclock_gettime=fz_clock_gettime \
+	   -Darc4random_uniform=fz_arc4random_uniform
+fuzz/fuzz_relay: test/fuzz_relay.c relay.c frame.c redial.c addr.c $(HDRS)
 	@mkdir -p fuzz
 	clang -std=gnu11 -D_GNU_SOURCE -g -O1 -I. $(BSD_CFLAGS) $(FAKES) \
 	    -fsanitize=fuzzer,address,undefined -o $@ test/fuzz_relay.c \
-	    relay.c frame.c $(BSD_LIBS)
+	    relay.c frame.c redial.c addr.c $(BSD_LIBS)
 
 # Each target for FUZZ_SECONDS, from its seed corpus in test/corpus/.
 fuzz: fuzz/fuzz_frame fuzz/fuzz_addr fuzz/fuzz_relay

@@ -9,9 +9,13 @@
  *		(UDP_SEGMENT allowed); bit 2: UDP_SEGMENT refused above the
  *		segment size in bytes 4-5 (EMSGSIZE); bit 3: the datagram
  *		sink now and then says ENOBUFS (the datagrams of that message
- *		are dropped, and must be counted as send errors); bits 4-7:
+ *		are dropped, and must be counted as send errors); bits 4-6:
  *		seed of the sink's behaviour (short writes, EAGAIN, partial
- *		sendmmsg)
+ *		sendmmsg); bit 7: the source reconnects (retry=1, redial.c):
+ *		a chunk byte 0xff is its connection lost (a reset or an eof),
+ *		then connected again (at once, or after an attempt under
+ *		way), and the end of the input is its last loss, after which
+ *		the attempt fails and the relay ends
  *   bytes 4-5	that segment size
  *   then	chunks: a length byte L (L < 0xf0: L + 1 bytes; else
  *		(L - 0xef) * 4096), then that many bytes of the stream; each
@@ -19,9 +23,14 @@
  *
  * What the sink got (and what it dropped) must be exactly the frames of
  * the stream that fit -s, in order, byte for byte (a UDP_SEGMENT message
- * split as the kernel would); the counters must add up (relayed, bytes, oversize, truncated,
- * nothing unsent), and the exit status must say whether the stream ended
- * inside a frame.  A loop that would wait forever, or spin, aborts.
+ * split as the kernel would); the counters must add up (relayed, bytes,
+ * oversize, truncated, nothing unsent), and the exit status must say
+ * whether the stream ended inside a frame.  With reconnects, each
+ * connection's bytes are framed afresh: a frame cut by a loss is counted
+ * truncated and never joined to the next connection's bytes; the sink has
+ * a prefix of the frames, the rest counted unsent at the end.  Time is
+ * the fake clock's (a wait with nothing ready moves it on).  A loop that
+ * would wait forever, or spin, aborts.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -49,6 +58,7 @@
 #define DST_FD	1000002
 
 volatile sig_atomic_t sig_quit, sig_stats, sig_child;
+static struct timespec P_now;
 
 void
 logx(const char *fmt, ...)
@@ -60,6 +70,24 @@ void
 logerr(const char *fmt, ...)
 {
 	(void)fmt;
+}
+
+/* The fake clock: ppoll moves it on by its timeout when nothing is ready. */
+int
+fz_clock_gettime(clockid_t id, struct timespec *ts)
+{
+	(void)id;
+	*ts = P_now;
+	return 0;
+}
+
+/* redial.c's jitter, from the play's own generator */
+static unsigned	 rnd(unsigned);
+
+uint32_t
+fz_arc4random_uniform(uint32_t n)
+{
+	return n > 1 ? rnd(n) : 0;
 }
 
 /* adopt() needs it; a stream source never adopts a peer */
@@ -101,6 +129,10 @@ static struct {
 	uint64_t	 rng;
 	int		 last_eagain;
 	unsigned long	 polls, limit;
+	/* retry: the source's connections */
+	int		 retry, up, lost, dialing;
+	size_t		 cuts[4096];	/* stream offsets where one ended */
+	size_t		 ncuts;
 	/* what the sink got */
 	uint8_t		*out;		/* stream sink: bytes; datagram sink: */
 	size_t		 olen, ocap;	/* datagrams as frames, the same */
@@ -139,6 +171,55 @@ out_dgram(const uint8_t *p, size_t n, int delivered)
 	out_add(p, n);
 }
 
+/* The source's connection ends here: an eof or a reset. */
+static ssize_t
+lose_source(void)
+{
+	P.up = 0;
+	P.cuts[P.ncuts++] = P.slen;
+	if (rnd(2) == 0)
+		return 0;
+	errno = ECONNRESET;
+	return -1;
+}
+
+/* redial.c connects the source: at once, or after an attempt under way;
+ * once the input is used up, the attempt fails. */
+int
+sock_dial(struct addr *a, struct side *s)
+{
+	CHECK(P.retry && !P.up && !P.dialing && s->rfd == -1);
+	if (P.eof_given) {
+		snprintf(a->err, sizeof(a->err), "connect: no more input");
+		return -1;
+	}
+	s->rfd = s->wfd = SRC_FD;
+	if (rnd(2) == 0) {
+		P.dialing = 1;
+		return 1;
+	}
+	P.up = 1;
+	return 0;
+}
+
+int
+sock_dial_end(struct addr *a, struct side *s)
+{
+	(void)a;
+	CHECK(P.dialing && s->rfd == SRC_FD);
+	P.dialing = 0;
+	P.up = 1;
+	return 0;
+}
+
+void
+sock_hangup(struct addr *a, struct side *s)
+{
+	(void)a;
+	CHECK(!P.up);
+	s->rfd = s->wfd = -1;
+}
+
 ssize_t
 fz_read(int fd, void *buf, size_t n)
 {
@@ -147,13 +228,18 @@ fz_read(int fd, void *buf, size_t n)
 
 	CHECK(fd == SRC_FD);
 	CHECK(n > 0);
+	CHECK(!P.retry || P.up);		/* never read a lost one */
 	while (P.chunk_left == 0) {
 		if (P.inpos >= P.inlen) {
 			P.eof_given++;
 			CHECK(P.eof_given == 1);	/* read again after eof */
+			if (P.retry)
+				return lose_source();
 			return 0;
 		}
 		l = P.in[P.inpos++];
+		if (P.retry && l == 0xff && P.ncuts + 1 < 4096)
+			return lose_source();
 		P.chunk_left = l < 0xf0 ? (size_t)l + 1 :
 		    (size_t)(l - 0xef) * 4096;
 		if (P.chunk_left > P.inlen - P.inpos)
@@ -295,6 +381,14 @@ fz_ppoll(struct pollfd *p, nfds_t n, const struct timespec *ts,
 		ready += p[i].revents != 0;
 	}
 	CHECK(ready > 0 || ts != NULL);	/* would wait forever */
+	if (ready == 0) {
+		P_now.tv_sec += ts->tv_sec;
+		P_now.tv_nsec += ts->tv_nsec;
+		if (P_now.tv_nsec >= 1000000000L) {
+			P_now.tv_sec++;
+			P_now.tv_nsec -= 1000000000L;
+		}
+	}
 	return ready;
 }
 
@@ -340,9 +434,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct relay_opts	 o;
 	struct side		 s[2];
 	struct counters		 c[2];
+	struct addr		 a;
 	char			 err[256];
 	size_t			 max, pos, len, nf = 0, skips = 0, bytes = 0;
-	size_t			 outpos = 0, dropped = 0, hl;
+	size_t			 outpos = 0, dropped = 0, hl, end, cut = 0;
+	size_t			 frames = 0, unsent = 0;
 	int			 status, partial = 0, stream_sink;
 
 	if (size < 6)
@@ -354,11 +450,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	P.refuse = (data[3] & 4) != 0;
 	P.nobufs = !stream_sink && (data[3] & 8);
 	P.refuse_above = (size_t)data[4] << 8 | data[5];
-	P.rng = data[3] >> 4;
+	P.rng = (data[3] >> 4) & 7;
+	P.retry = (data[3] & 0x80) != 0;
+	P_now.tv_sec = 1000;
+	P_now.tv_nsec = 0;
 	P.in = data + 6;
 	P.inlen = size - 6;
 	P.stream = malloc(P.inlen + 1);
 	CHECK(P.stream != NULL);
+	/* a reconnect takes a few turns, a wait for its attempt included */
 	P.limit = 64 + 16 * (unsigned long)P.inlen;
 
 	memset(&o, 0, sizeof(o));
@@ -376,25 +476,46 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	s[1].rflags = s[1].wflags = -1;
 	s[1].name = "dst";
 	memset(c, 0, sizeof(c));
+	if (P.retry) {
+		memset(&a, 0, sizeof(a));
+		a.retry = 1;
+		a.interval_ms = 1 + data[2] % 3;
+		a.spec = "src";
+		s[0].rfd = s[0].wfd = -1;
+		redial_init(&a, &s[0], 0);
+	}
 
 	status = relay_run(&o, s, c, err, sizeof(err));
 
 	/* every byte of the input was read, then one end of file */
 	CHECK(P.eof_given == 1 && P.inpos == P.inlen);
-	/* the reference: a plain walk over what was read */
-	for (pos = 0; pos < P.slen;) {
-		if (P.slen - pos < 2) {
-			partial = 1;
-			break;
+	if (!P.retry)
+		P.cuts[P.ncuts++] = P.slen;
+	CHECK(P.ncuts > 0 && P.cuts[P.ncuts - 1] == P.slen);
+	/* the reference: a plain walk over what was read, connection by
+	 * connection (a frame is never joined across two) */
+	for (pos = 0; pos < P.slen || cut < P.ncuts;) {
+		end = P.cuts[cut];
+		if (pos == end) {
+			cut++;
+			continue;
+		}
+		if (end - pos < 2) {
+			partial++;
+			pos = end;
+			continue;
 		}
 		len = (size_t)P.stream[pos] << 8 | P.stream[pos + 1];
 		if (len > max)
 			skips++;
-		if (P.slen - pos - 2 < len) {
-			partial = 1;
-			break;
+		if (end - pos - 2 < len) {
+			partial++;
+			pos = end;
+			continue;
 		}
-		if (len <= max) {
+		if (len <= max)
+			frames++;
+		if (len <= max && outpos < P.olen) {
 			/* the sink has this frame next, byte for byte (a
 			 * datagram sink: after its tag, delivered or not) */
 			hl = stream_sink ? 0 : 1;
@@ -409,18 +530,32 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			}
 			outpos += hl + 2 + len;
 		}
+		else if (len <= max)
+			unsent++;	/* retry: still queued at the end */
 		pos += 2 + len;
 	}
 	CHECK(outpos == P.olen);		/* and nothing else */
 	CHECK(c[0].dgrams == nf);
 	CHECK(c[0].bytes == bytes);
-	CHECK(c[0].oversize == skips);
 	CHECK(c[0].truncated == (uint64_t)partial);
 	CHECK(c[0].senderr == dropped);
-	CHECK(c[0].unsent == 0 && c[0].otherpeer == 0);
-	CHECK(status == partial);
-	CHECK(partial ? strstr(err, "truncated frame at eof") != NULL :
-	    err[0] == '\0');
+	CHECK(c[0].otherpeer == 0 && c[0].down == 0);
+	CHECK(nf + dropped + c[0].unsent == frames);
+	if (P.retry) {
+		/* the last loss is not dialled back: the relay ends at once,
+		 * what it held counted unsent (an oversize frame it had not
+		 * cut yet is not counted at all) */
+		CHECK(c[0].unsent == unsent);
+		CHECK(c[0].oversize <= skips);
+		CHECK(status == 1 && strstr(err,
+		    "src: connect: no more input (1 attempts)") != NULL);
+	} else {
+		CHECK(unsent == 0 && c[0].unsent == 0);
+		CHECK(c[0].oversize == skips);
+		CHECK(status == (partial > 0));
+		CHECK(partial ? strstr(err, "truncated frame at eof") !=
+		    NULL : err[0] == '\0');
+	}
 	CHECK(c[1].dgrams == 0);
 	free(P.stream);
 	free(P.out);
