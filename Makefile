@@ -111,6 +111,11 @@ valgrind: all
 bench: all
 	bash bench/run.sh
 
+# How long a retry tunnel takes to come back after its server; see the
+# script.  Not part of `make bench` (it waits out real outages).
+bench-reconnect: all
+	bash bench/reconnect.sh
+
 lint:
 	mandoc -Tlint -Wwarning dgrelay.1
 	shellcheck -s bash -e SC2034,SC2154,SC1090,SC1091 test/*.bash test/*.bats \
@@ -125,4 +130,4 @@ install: dgrelay
 clean:
 	rm -rf dgrelay test/dgpeer test/vsock_shim.so bench/dgbench san fuzz vg
 
-.PHONY: all test check fuzz demo bench soak valgrind lint install clean
+.PHONY: all test check fuzz demo bench bench-reconnect soak valgrind lint install clean
