@@ -12,7 +12,7 @@ WARN	 = -Wall -Wextra -Wshadow -Wformat=2 -Wmissing-prototypes
 ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARN) $(BSD_CFLAGS) $(CFLAGS)
 
 SRCS	 = dgrelay.c addr.c sock.c fd.c exec.c tun.c relay.c frame.c serve.c \
-	   redial.c
+	   redial.c loop.c pool.c ptab.c multi.c
 HDRS	 = dgrelay.h
 SAN	 = -fsanitize=address,undefined -fno-sanitize-recover=all \
 	   -fno-omit-frame-pointer
@@ -63,15 +63,17 @@ fuzz/fuzz_addr: test/fuzz_addr.c addr.c $(HDRS)
 # relay.c's own loop, its system calls played by the fuzz input (see the
 # file): each -D swaps one call in relay.c for the target's fake.
 FAKES	 = -Dread=fz_read -Dwritev=fz_writev -Dsendmmsg=fz_sendmmsg \
-	   -Dppoll=fz_ppoll -Dgetsockopt=fz_getsockopt \
+	   -Depoll_create1=fz_epoll_create1 -Depoll_ctl=fz_epoll_ctl \
+	   -Depoll_pwait=fz_epoll_pwait -Dgetsockopt=fz_getsockopt \
 	   -Dsetsockopt=fz_setsockopt -Dshutdown=fz_shutdown \
 	   -Dclock_gettime=fz_clock_gettime \
 	   -Darc4random_uniform=fz_arc4random_uniform
-fuzz/fuzz_relay: test/fuzz_relay.c relay.c frame.c redial.c addr.c $(HDRS)
+FUZZ_RELAY_SRCS = relay.c frame.c redial.c addr.c loop.c pool.c
+fuzz/fuzz_relay: test/fuzz_relay.c $(FUZZ_RELAY_SRCS) $(HDRS)
 	@mkdir -p fuzz
 	clang -std=gnu11 -D_GNU_SOURCE -g -O1 -I. $(BSD_CFLAGS) $(FAKES) \
 	    -fsanitize=fuzzer,address,undefined -o $@ test/fuzz_relay.c \
-	    relay.c frame.c redial.c addr.c $(BSD_LIBS)
+	    $(FUZZ_RELAY_SRCS) $(BSD_LIBS)
 
 # Each target for FUZZ_SECONDS, from its seed corpus in test/corpus/.
 fuzz: fuzz/fuzz_frame fuzz/fuzz_addr fuzz/fuzz_relay
@@ -97,7 +99,8 @@ soak: all
 VG_TESTS = test/01-cli.bats test/02-udp.bats test/03-stream.bats \
 	   test/04-seqpacket.bats test/05-options.bats test/06-flags.bats \
 	   test/08-fork.bats test/09-exec.bats test/14-faults.bats \
-	   test/16-hardening.bats test/18-tcp-options.bats test/19-retry.bats
+	   test/16-hardening.bats test/18-tcp-options.bats test/19-retry.bats \
+	   test/20-multi.bats
 valgrind: all
 	@rm -rf vg && mkdir -p vg
 	VG_LOGS=$(CURDIR)/vg DGRELAY=$(CURDIR)/test/valgrind.sh LIFE=300 \
@@ -116,6 +119,10 @@ bench: all
 bench-reconnect: all
 	bash bench/reconnect.sh
 
+# Many peers at once through multi, fork and socat's fork; see the script.
+bench-peers: all
+	bash bench/peers.sh
+
 lint:
 	mandoc -Tlint -Wwarning dgrelay.1
 	shellcheck -s bash -e SC2034,SC2154,SC1090,SC1091 test/*.bash test/*.bats \
@@ -130,4 +137,4 @@ install: dgrelay
 clean:
 	rm -rf dgrelay test/dgpeer test/vsock_shim.so bench/dgbench san fuzz vg
 
-.PHONY: all test check fuzz demo bench bench-reconnect soak valgrind lint install clean
+.PHONY: all test check fuzz demo bench bench-reconnect bench-peers soak valgrind lint install clean

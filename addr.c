@@ -87,7 +87,7 @@ static const struct addr_type {
 enum opt_id { O_BIND, O_REUSEPORT, O_RCVBUF, O_SNDBUF, O_MARK, O_DEV,
 	O_NODELAY, O_FORK, O_MAXCHILDREN, O_SEQPACKET, O_TAP, O_MTU, O_UP,
 	O_ADDR, O_KEEPALIVE, O_KEEPIDLE, O_KEEPINTVL, O_KEEPCNT, O_USERTIMEOUT,
-	O_MPTCP, O_RETRY, O_INTERVAL };
+	O_MPTCP, O_RETRY, O_INTERVAL, O_MULTI, O_MAXPEERS };
 
 #define SPECIAL	((size_t)-1)	/* an option with its own syntax */
 #define OPTIONAL	2		/* value: =VALUE may be left out */
@@ -117,6 +117,9 @@ static const struct addr_opt {
 	{ "fork",	O_FORK,		ON_FORK,	0, INT(fork), 0, 0 },
 	{ "max-children", O_MAXCHILDREN, ON_FORK,	1, INT(maxchildren), 1,
 	    100000 },
+	{ "multi",	O_MULTI,	ON_FORK,	0, INT(multi), 0, 0 },
+	{ "max-peers",	O_MAXPEERS,	ON_FORK,	1, INT(maxpeers), 1,
+	    1000000 },
 	{ "seqpacket",	O_SEQPACKET,	ON_SEQPACKET,	0, INT(seqpacket), 0,
 	    0 },
 	{ "tap",	O_TAP,		ON_TUN,		0, INT(tap), 0, 0 },
@@ -585,9 +588,17 @@ addr_parse(const char *spec, struct addr *a)
 		return addr_fail(a, "option interval needs retry");
 	if (a->retry && a->interval_ms == 0)
 		a->interval_ms = INTERVAL_DEF;
+	if (a->maxpeers && !a->multi)
+		return addr_fail(a, "option max-peers needs multi");
+	if (a->fork && a->multi)
+		return addr_fail(a, "options fork and multi exclude each other");
+	if (a->multi && a->maxpeers == 0)
+		a->maxpeers = MULTI_MAX_DEF;
+	a->many = a->fork || a->multi;
 	if (a->fork && a->maxchildren == 0)
 		a->maxchildren = FORK_MAX_DEF;	/* bounded unless told */
-	if (a->fork && a->kind == ADDR_FD && a->rfd != a->wfd)
-		return addr_fail(a, "option fork needs fd:N, not fd:R:W");
+	if (a->many && a->kind == ADDR_FD && a->rfd != a->wfd)
+		return addr_fail(a, "option %s needs fd:N, not fd:R:W",
+		    a->fork ? "fork" : "multi");
 	return 0;
 }

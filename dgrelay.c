@@ -279,6 +279,42 @@ run_forking(const struct relay_opts *o, struct addr a[2], struct side s[2],
 	return status;
 }
 
+/*
+ * multi on address mi: listen there, drop privileges, and serve every
+ * peer in this process (multi.c).
+ */
+static int
+run_multi(const struct relay_opts *o, struct addr a[2], struct side s[2],
+    int mi, const struct runas *ra, int stats)
+{
+	int	 status;
+
+	if (sock_open(&a[mi], &s[mi]) == -1) {
+		logx("%s: %s", a[mi].spec, a[mi].err);
+		sock_close(&a[mi], &s[mi]);
+		return 1;
+	}
+	if (a[mi].lfd == -1) {
+		logx("%s: option multi needs a listening socket", a[mi].spec);
+		sock_close(&a[mi], &s[mi]);
+		return 1;
+	}
+	if (o->verbose) {
+		logx("%s: listening on %s", a[mi].spec, s[mi].local);
+		logx("%s: at most %d sessions at once (max-peers=N)",
+		    a[mi].spec, a[mi].maxpeers);
+	}
+	a[!mi].runas = ra;
+	if (ra != NULL && exec_runas(ra) == -1) {
+		logerr("-Z %s", ra->name);
+		sock_close(&a[mi], &s[mi]);
+		return 1;
+	}
+	status = multi_run(a, s, mi, o, stats);
+	sock_close(&a[mi], &s[mi]);
+	return status;
+}
+
 /* Many peers need many descriptors: the soft limit up to the hard one. */
 static void
 raise_nofile(void)
@@ -388,8 +424,18 @@ main(int argc, char *argv[])
 		if (addr_parse(argv[i], &a[i]) == -1)
 			bad("%.256s%s: %s", argv[i], strlen(argv[i]) > 256 ?
 			    "..." : "", a[i].err);
-	if (a[0].fork && a[1].fork)
-		bad("%s: fork on one address only", argv[1]);
+	if (a[0].many && a[1].many)
+		bad("%s: fork or multi on one address only", argv[1]);
+	for (i = 0; i < 2; i++)
+		if (a[i].multi && (a[!i].kind == ADDR_TUN ||
+		    a[!i].kind == ADDR_FD || a[!i].kind == ADDR_STDIO ||
+		    a[!i].listen))
+			bad("%s: with multi on the other address, this one is "
+			    "opened once per peer: udp, tcp, unix, "
+			    "unix-seqpacket, vsock or exec", argv[!i]);
+		else if (a[i].multi && a[!i].kind != ADDR_UDP &&
+		    a[!i].kind != ADDR_EXEC)
+			a[!i].dial = 1;	/* connected without blocking */
 	/* address i is read only by direction i: 1>2 reads the first */
 	for (i = 0; i < 2; i++)
 		if (!o.dir[i] && a[i].kind == ADDR_UDP && a[i].listen &&
@@ -402,6 +448,8 @@ main(int argc, char *argv[])
 	(void)fd_activation();	/* systemd's sockets: not for exec: */
 	if (a[0].fork || a[1].fork)
 		return run_forking(&o, a, s, a[1].fork, ra, stats);
+	if (a[0].multi || a[1].multi)
+		return run_multi(&o, a, s, a[1].multi, ra, stats);
 	/* both open before the drop: a command started now runs as -Z too */
 	a[0].runas = a[1].runas = ra;
 	for (opened = 0; opened < 2; opened++)

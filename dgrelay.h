@@ -26,12 +26,14 @@
 #define UDP_BUF_DEF	(1 << 20)	/* SO_RCVBUF, SO_SNDBUF asked for UDP */
 #define NAME_MAX_	256		/* host names, "HOST PORT" strings */
 #define FORK_MAX_DEF	256		/* max-children unless given */
+#define MULTI_MAX_DEF	16384		/* max-peers unless given */
 #define IDLE_MAX	31536000000LL	/* -t: a year, in ms */
 #define RETRY_FOREVER	-1		/* retry without =N */
 #define INTERVAL_DEF	1000		/* retry: first wait, ms */
 #define INTERVAL_MAX	3600000		/* interval=: an hour, in ms */
 #define BACKOFF_MAX	30000		/* retry: waits double up to this */
 #define DIAL_WAIT	10000		/* retry: an attempt's deadline, ms */
+#define POOL_MAX	(256UL << 20)	/* bytes of ring buffers lent at once */
 
 /* Signal flags: the only mutable globals (set in dgrelay.c). */
 extern volatile sig_atomic_t sig_quit;	/* SIGINT, SIGTERM */
@@ -218,6 +220,12 @@ struct addr {
 	int		 interval_ms;	/* retry: the first wait */
 	int		 fork;		/* a child relay per peer */
 	int		 maxchildren;	/* with fork: FORK_MAX_DEF unless given */
+	int		 multi;		/* a session per peer, this process */
+	int		 maxpeers;	/* with multi: MULTI_MAX_DEF unless given */
+	int		 many;		/* fork or multi: keeps listening */
+	int		 dial;		/* connected by the relay, without
+					 * blocking (a multi session's other
+					 * address; retry implies it) */
 	/* state of addr_open() */
 	int		 lfd;		/* listening socket, -1 when none */
 	int		 pktinfo;	/* udp, wildcard: datagrams say their
@@ -239,12 +247,22 @@ enum side_io {
 	IO_PACKET		/* not a socket (TUN): one read/write a datagram */
 };
 
+struct relay;
+
 /* An open endpoint. */
 struct side {
 	int		 rfd, wfd;
 	enum side_io	 io;
 	int		 seqpacket;	/* a 0-byte read is end of input */
 	int		 wsock;		/* wfd is a socket: half-close by shutdown */
+	int		 shared;	/* wfd is a multi listener's socket,
+					 * unconnected (sends name peeraddr):
+					 * its owner watches and closes it,
+					 * and reads it (relay_push) */
+	void		(*blocked)(void *, struct relay *);	/* shared: a
+					 * send said EAGAIN; relay_unblock
+					 * once it may go on */
+	void		*blocked_arg;
 	int		 lockpeer;	/* unconnected: adopt the first sender */
 	int		 locked;	/* lockpeer side has adopted its peer */
 	int		 rflags, wflags;	/* O_ flags to restore, -1: ours */
@@ -389,6 +407,9 @@ int	sock_syserr(struct addr *a, const char *what);
  */
 int	sock_side(struct addr *a, struct side *s, int fd, int type);
 
+/* sock_family(fd): the address family of socket fd, -1 with errno. */
+int	sock_family(int fd);
+
 /* sock_nonblock(fd, saved): O_NONBLOCK on; the flags before in *saved. */
 int	sock_nonblock(int fd, int *saved);
 
@@ -427,6 +448,117 @@ int	exec_runas(const struct runas *r);
  */
 void	exec_reap(struct addr *a);
 
+/* ----------------------------------------------------------------- loop.c */
+
+/* One descriptor of one owner, and what the owner wants of it. */
+struct watch {
+	int		 fd;
+	uint32_t	 want;		/* EPOLLIN, EPOLLOUT: wanted now */
+	uint32_t	 have;		/* ... as epoll has it (may be more) */
+	int		 added;		/* fd is in the epoll set */
+	int		 nopoll;	/* epoll refused it: always ready */
+	unsigned	 always_at;	/* index + 1 in the always-ready list */
+	int		 deferred;	/* on the list of loop_defer */
+	struct watch	*dnext;
+	int		 tag;		/* the owner's */
+	void		(*fn)(struct watch *, uint32_t events);
+	void		*arg;
+};
+
+/* One deadline of one owner (ms of CLOCK_MONOTONIC; 0: none). */
+struct timer {
+	long long	 due;		/* the deadline now */
+	long long	 key;		/* ... as the heap has it (<= due) */
+	unsigned	 at;		/* index + 1 in the heap, 0: not in it */
+	void		(*fn)(struct timer *);
+	void		*arg;
+};
+
+struct loop {
+	int		 epfd;
+	sigset_t	 waitmask;	/* signals arrive only in the wait */
+	struct timer	**heap;
+	unsigned	 nheap, cheap;
+	struct watch	**always;	/* descriptors epoll refused, wanted */
+	unsigned	 nalways, calways;
+	struct watch	*deferred;	/* to call once, after this pass */
+};
+
+/* loop_init(l, waitmask): an epoll set; -1 with errno. */
+int	loop_init(struct loop *l, const sigset_t *waitmask);
+void	loop_free(struct loop *l);
+
+/* watch_init(w, fn, arg): a watch on no descriptor yet. */
+void	watch_init(struct watch *w, void (*fn)(struct watch *, uint32_t),
+	    void *arg);
+
+/*
+ * loop_watch(l, w, fd, want): w is fd, wanting want (0: nothing).  epoll
+ * is told at once only when more is wanted than it has; less is told
+ * when an unwanted event comes (with nothing wanted, epoll then has it
+ * not at all: a hang-up cannot wake a loop that would not act on it).
+ * -1 with errno.
+ */
+int	loop_watch(struct loop *l, struct watch *w, int fd, uint32_t want);
+
+/* loop_unwatch(l, w): forget w's descriptor; before it is closed. */
+void	loop_unwatch(struct loop *l, struct watch *w);
+
+/* loop_defer(l, w): call w's function (events 0) once this pass is over. */
+void	loop_defer(struct loop *l, struct watch *w);
+
+/* loop_undefer(l, w): not any more (w's owner is going away). */
+void	loop_undefer(struct loop *l, struct watch *w);
+
+void	timer_init(struct timer *t, void (*fn)(struct timer *), void *arg);
+
+/* loop_timer(l, t, due): t fires at due (ms, loop_now's clock; 0: never). */
+int	loop_timer(struct loop *l, struct timer *t, long long due);
+void	loop_untimer(struct loop *l, struct timer *t);
+
+/* loop_now(): ms of CLOCK_MONOTONIC. */
+long long loop_now(void);
+
+/*
+ * loop_once(l): wait for what is wanted or due (or a signal, which the
+ * caller then looks at), and hand it to its owners.  -1 with errno.
+ */
+int	loop_once(struct loop *l);
+
+/* ----------------------------------------------------------------- pool.c */
+
+/* A direction waiting for a buffer. */
+struct pool_wait {
+	struct pool_wait *next;
+	int		 queued;
+	void		(*fn)(struct pool_wait *);	/* one came back */
+	void		*arg;
+};
+
+struct pool {
+	size_t		 slab;		/* bytes a buffer */
+	size_t		 max;		/* bytes lent at most */
+	size_t		 lent;
+	void		*free;		/* given back, kept */
+	struct pool_wait *waiting, *waiting_tail;
+};
+
+/* pool_init(p, slab, max): buffers of slab bytes, at most max lent. */
+void	pool_init(struct pool *p, size_t slab, size_t max);
+
+/*
+ * pool_get(p): a buffer, or NULL: at the cap (errno ENOBUFS; then
+ * pool_wait), or out of memory (ENOMEM).
+ */
+void	*pool_get(struct pool *p);
+
+/* pool_put(p, buf): buf comes back; the longest waiter is told. */
+void	pool_put(struct pool *p, void *buf);
+
+void	pool_wait(struct pool *p, struct pool_wait *w);
+void	pool_unwait(struct pool *p, struct pool_wait *w);
+void	pool_free(struct pool *p);
+
 /* ---------------------------------------------------------------- relay.c */
 
 /* Counters of one direction. */
@@ -460,9 +592,48 @@ struct relay_opts {
 int	relay_run(const struct relay_opts *o, struct side s[2],
 	    struct counters c[2], char *err, size_t errsize);
 
+struct relay;
+
+/*
+ * relay_open(l, pool, o, s, c, err, errsize, over, arg): a relay session
+ * between s[0] and s[1] on loop l, its buffers from pool (of relay_slab(o)
+ * bytes); it starts at once.  over(rl, arg) is called from inside the
+ * loop once it is over; the owner then calls relay_end after that pass.
+ * NULL with err set when it cannot be made.
+ */
+struct relay *relay_open(struct loop *l, struct pool *pool,
+	    const struct relay_opts *o, struct side s[2], struct counters c[2],
+	    char *err, size_t errsize, void (*over)(struct relay *, void *),
+	    void *arg);
+
+/* relay_finished(rl): over has been called. */
+int	relay_finished(const struct relay *rl);
+
+/*
+ * relay_end(rl): free the session; if a signal or -t ends it, hand the
+ * kernel what it takes now, and count the rest unsent.  Returns 0, or 1
+ * for a runtime failure described in its err.
+ */
+int	relay_end(struct relay *rl);
+
+/* relay_slab(o): bytes of one direction's buffers (the pool's size). */
+size_t	relay_slab(const struct relay_opts *o);
+
+/*
+ * relay_push(rl, i, dg, len): a datagram the owner read for side i (a
+ * multi udp-listen's socket), queued as if side i had read it, and the
+ * session's turn made at once (the session may end: relay_finished).  -1
+ * when it cannot be taken (the ring is full, no buffer, the session is
+ * ending): the owner drops and counts it.
+ */
+int	relay_push(struct relay *rl, int i, const uint8_t *dg, size_t len);
+
+/* relay_unblock(rl): its shared socket may be written again. */
+void	relay_unblock(struct relay *rl);
+
 /*
  * relay_print_counters(c, s): the counter lines, on stderr; a line more
- * for each side that reconnects.
+ * for each side that reconnects (s may be NULL: sums of many sessions).
  */
 void	relay_print_counters(const struct counters c[2],
 	    const struct side s[2]);
@@ -502,6 +673,47 @@ void	redial_print(const struct side *s);
  * the device.  Returns 0, or -1 with a->err set.
  */
 int	tun_open(struct addr *a, struct side *s);
+
+/* ----------------------------------------------------------------- ptab.c */
+
+/* A peer's place: a fork child, a pending new peer, or a multi session. */
+struct pent {
+	struct sockaddr_storage	 addr;
+	socklen_t		 len;		/* 0: never used */
+	int			 dead;		/* removed: probe on past it */
+	pid_t			 pid;		/* fork: its child; 0: pending */
+	size_t			 np;		/* fork, pending: index in np */
+	void			*ptr;		/* multi: its session */
+};
+
+struct ptab {
+	struct pent	*e;		/* mapped: a child unmaps it cleanly */
+	size_t		 cap, used;	/* used counts dead slots too */
+};
+
+/* ptab_find(t, ss, len): the live entry of address ss, or NULL. */
+struct pent *ptab_find(const struct ptab *t,
+	    const struct sockaddr_storage *ss, socklen_t len);
+
+/* ptab_add(t, ss, len): a new entry for ss (not in t), NULL: no memory. */
+struct pent *ptab_add(struct ptab *t, const struct sockaddr_storage *ss,
+	    socklen_t len);
+
+/* ptab_del(t, ss, len): ss's entry goes (its slot is probed past). */
+void	ptab_del(struct ptab *t, const struct sockaddr_storage *ss,
+	    socklen_t len);
+
+void	ptab_free(struct ptab *t);
+
+/* ---------------------------------------------------------------- multi.c */
+
+/*
+ * multi_run(a, s, li, o, stats): serve every peer of the listening address
+ * a[li] (open, s[li] its side) with a session of its own in this process,
+ * until a signal.  Returns the exit status.
+ */
+int	multi_run(struct addr a[2], struct side s[2], int li,
+	    const struct relay_opts *o, int stats);
 
 /* ---------------------------------------------------------------- serve.c */
 

@@ -92,9 +92,9 @@ fd_open(struct addr *a, struct side *s)
 		a->lfd = a->rfd;
 		return sock_getname(a, a->lfd, 0, s->local, sizeof(s->local));
 	}
-	if (a->fork)
-		return addr_fail(a,
-		    "option fork needs a listening stream socket");
+	if (a->many)
+		return addr_fail(a, "option %s needs a listening stream socket",
+		    a->fork ? "fork" : "multi");
 	s->io = type == SOCK_DGRAM || type == SOCK_SEQPACKET ? IO_DGRAM :
 	    IO_STREAM;
 	s->seqpacket = type == SOCK_SEQPACKET;

@@ -1,7 +1,10 @@
 /*
- * relay.c: the one poll loop.  Two directions, each with a ring of -b
- * frames; a frame is a 2-byte length followed by its payload, so a stream
- * sink writes it as it lies and a datagram sink sends from byte 2.
+ * relay.c: a relay session, run by the event loop (loop.c): one for a pair
+ * of addresses, one per peer with multi.  Two directions, each with a ring
+ * of -b frames; a frame is a 2-byte length followed by its payload, so a
+ * stream sink writes it as it lies and a datagram sink sends from byte 2.
+ * A direction borrows its ring from the pool (pool.c) while it has
+ * datagrams in flight, and gives it back when it is empty.
  *
  * A datagram source receives straight into fixed slots of -s + 2 bytes.
  * A stream source reads big chunks into one buffer and frames are cut out
@@ -14,6 +17,7 @@
  * A UDP sink also sends runs of equal-size queued datagrams that way.
  */
 #include <sys/types.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -21,7 +25,6 @@
 #include <netinet/udp.h>
 
 #include <errno.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -54,6 +57,7 @@ struct frm {
 struct relay;
 
 struct dir {
+	struct relay	*rl;
 	int		 id;		/* 0: 1>2, 1: 2>1 */
 	int		 on;		/* not turned off by -u/-U */
 	struct side	*src, *dst;
@@ -62,9 +66,12 @@ struct dir {
 	void		(*write)(struct relay *, struct dir *);
 	void		(*cut)(struct dir *);	/* stream source only */
 	struct counters	*c;
-	uint8_t		*mem;		/* count * (size + 2) bytes */
+	uint8_t		*mem;		/* count * (size + 2) bytes, borrowed
+					 * from the pool while in flight */
+	struct pool_wait pw;		/* waiting for it at the pool's cap */
+	int		 starved;	/* ... so reading waits too */
 	struct frame_buf fb;		/* stream source: mem as read buffer */
-	struct frm	*q;		/* ring of queued frames */
+	struct frm	*q;		/* ring of queued frames, after mem */
 	unsigned	 nq, head, n;	/* ring size, first, how many */
 	unsigned	 wseg;		/* datagrams of q[head] gone */
 	size_t		 woff;		/* stream sink: bytes of the next written */
@@ -80,6 +87,8 @@ struct dir {
 	int		 done;		/* eof and everything delivered */
 	int		 wblocked;	/* sink said EAGAIN: wait for POLLOUT */
 	int		 noempty;	/* sink is SOCK_SEQPACKET: 0 bytes is its end */
+	/* the arrays of one call: the process's scratch (calls never
+	 * interleave), not the session's */
 	uint8_t		*scratch;	/* FRAME_HOT bytes to skip oversize frames */
 	struct mmsghdr	*msg;		/* NVEC of each, for a call */
 	struct iovec	*iov;
@@ -100,11 +109,26 @@ struct relay {
 	struct timespec	 last;		/* when a datagram was last delivered */
 	int		 moved;		/* one was, this turn */
 	int		 dialed[2];	/* side i's connection attempt answered */
+	/* in the loop */
+	struct loop	*loop;
+	struct pool	*pool;
+	struct watch	 w[2][2];	/* side i's rfd, and its wfd if another */
+	struct watch	 kick;		/* a turn, deferred (a buffer is back) */
+	struct timer	 tm;		/* -t, and a retry's next step */
+	int		 finished;	/* over: the owner ends it */
+	void		(*over)(struct relay *, void *);
+	void		*arg;
 };
 
-/* Named poll slots: the directions', then each side's connect attempt. */
-enum { POLL_1IN, POLL_2OUT, POLL_2IN, POLL_1OUT, POLL_1DIAL, POLL_2DIAL,
-	POLL_N };
+/* The arrays of one call, shared by every direction of the process. */
+static struct scratch {
+	struct mmsghdr	 msg[NVEC];
+	struct iovec	 iov[NVEC];
+	unsigned	 mseg[NVEC];
+	uint8_t		 ctl[NVEC * CTL_SIZE];
+	struct sockaddr_storage from[COUNT_MAX];
+	uint8_t		 skip[FRAME_HOT];
+} *scratch;
 
 static void __attribute__((format(printf, 3, 4)))
 relay_fail(struct relay *rl, const struct side *s, const char *fmt, ...)
@@ -204,6 +228,19 @@ queued(struct dir *d)
 	return k - d->wseg;
 }
 
+/*
+ * The loop forgets s's descriptors: before they are closed, or replaced
+ * by a connection attempt's (a number may come back as another socket).
+ */
+static void
+side_unwatch(struct relay *rl, struct side *s)
+{
+	int	 i = s == &rl->s[0] ? 0 : 1;
+
+	loop_unwatch(rl->loop, &rl->w[i][0]);
+	loop_unwatch(rl->loop, &rl->w[i][1]);
+}
+
 /* s reconnects (retry) and has no connection now. */
 static int
 down(const struct side *s)
@@ -230,8 +267,8 @@ lose(struct relay *rl, struct side *s, int e)
 	struct dir	*in = rl->d[0].src == s ? &rl->d[0] : &rl->d[1];
 	struct dir	*out = &rl->d[!in->id];
 
-	if (s->rd == NULL || s->rd->state != RD_UP || rl->ending ||
-	    sig_quit || (out->on && out->eof))
+	if (s->rd == NULL || s->rd->a->retry == 0 || s->rd->state != RD_UP ||
+	    rl->ending || sig_quit || (out->on && out->eof))
 		return 0;
 	in->eof = 0;
 	in->rerr = 0;
@@ -239,8 +276,74 @@ lose(struct relay *rl, struct side *s, int e)
 	while (out->n > 0)
 		pop(rl, out, &out->c->down);
 	out->wblocked = 0;
+	side_unwatch(rl, s);	/* before its descriptor is closed */
 	redial_lost(s, e != 0 ? strerror(e) : "eof");
 	return 1;
+}
+
+/* ------------------------------------------------------------- buffers */
+
+static size_t
+slot_size(const struct relay *rl)
+{
+	return rl->o->size + FRAME_HDR;
+}
+
+/* The pool's buffer size: the slots, then the ring entries. */
+size_t
+relay_slab(const struct relay_opts *o)
+{
+	size_t	 slots = o->count * (o->size + FRAME_HDR);
+
+	slots = (slots + 15) & ~(size_t)15;
+	return slots + o->count * sizeof(struct frm);
+}
+
+/*
+ * d has its ring, borrowed now if it had none: 0, or -1 at the pool's cap
+ * (d then waits for one to come back, reading nothing meanwhile).
+ */
+static int
+dir_hold(struct relay *rl, struct dir *d)
+{
+	size_t		 slot = slot_size(rl), i;
+
+	if (d->mem != NULL)
+		return 0;
+	if ((d->mem = pool_get(rl->pool)) == NULL) {
+		if (errno == ENOMEM && rl->pool->lent == 0) {
+			/* none will come back to wait for */
+			relay_fail(rl, d->src, "buffers for -b %zu -s %zu: %s",
+			    rl->o->count, rl->o->size, strerror(errno));
+			rl->abort = 1;
+			return -1;
+		}
+		d->starved = 1;
+		pool_wait(rl->pool, &d->pw);
+		return -1;
+	}
+	d->q = (struct frm *)(void *)(d->mem + relay_slab(rl->o) -
+	    d->nq * sizeof(struct frm));
+	for (i = 0; i < d->nq; i++)
+		d->q[i].p = d->mem + i * slot;
+	d->head = 0;
+	d->fb.buf = d->mem;		/* an oversize frame's skip goes on */
+	d->fb.cap = d->nq * slot;
+	d->fb.rpos = d->fb.wpos = 0;
+	return 0;
+}
+
+/* d's ring is empty, its stream buffer too: back to the pool. */
+static void
+dir_release(struct relay *rl, struct dir *d)
+{
+	if (d->mem == NULL || d->n > 0 || d->fb.rpos != d->fb.wpos)
+		return;
+	pool_put(rl->pool, d->mem);
+	d->mem = NULL;
+	d->q = NULL;
+	d->fb.buf = NULL;
+	d->fb.cap = 0;
 }
 
 /* ------------------------------------------------------------- sources */
@@ -315,6 +418,8 @@ dg_preload(struct relay *rl, struct dir *d)
 	struct frm	*f;
 	size_t		 len;
 
+	if (dir_hold(rl, d) == -1)
+		return;
 	while (s->preoff < s->prelen && d->n < d->nq) {
 		len = frame_get(s->pre + s->preoff);
 		if (len > rl->o->size)
@@ -447,6 +552,8 @@ dg_read(struct relay *rl, struct dir *d)
 	 * buffers stay in the CPU's cache */
 	if (d->avg > 0 && FRAME_HOT / d->avg < k)
 		k = FRAME_HOT / d->avg;
+	if (dir_hold(rl, d) == -1)
+		return;
 	dg_prepare(rl, d, k);
 	if ((r = recvmmsg(d->src->rfd, d->msg, k, MSG_DONTWAIT, NULL)) == -1) {
 		dg_read_error(rl, d, errno);
@@ -489,6 +596,8 @@ pk_read(struct relay *rl, struct dir *d)
 	struct frm	*f;
 	ssize_t		 r;
 
+	if (dir_hold(rl, d) == -1)
+		return;
 	while (d->n < d->nq) {
 		f = qat(d, d->n);
 		iov[0].iov_base = f->p + FRAME_HDR;
@@ -521,7 +630,7 @@ st_cut(struct dir *d)
 	size_t	 len;
 	struct frm *f;
 
-	while (d->n < d->nq) {
+	while (d->mem != NULL && d->n < d->nq) {
 		switch (frame_buf_next(&d->fb, &p, &len)) {
 		case FRAME_OK:
 			f = qat(d, d->n++);
@@ -556,8 +665,7 @@ st_room_or_skip(struct dir *d, uint8_t **at, int *skipping)
 	size_t	 n = frame_buf_toskip(&d->fb);
 
 	*skipping = 0;
-	if (n > 0 && (d->scratch != NULL ||
-	    (d->scratch = malloc(FRAME_HOT)) != NULL)) {
+	if (n > 0) {
 		*skipping = 1;
 		*at = d->scratch;
 		return n < FRAME_HOT ? n : FRAME_HOT;
@@ -571,11 +679,12 @@ st_read(struct relay *rl, struct dir *d)
 {
 	uint8_t	*at;
 	int	 skipping;
-	size_t	 room = st_room_or_skip(d, &at, &skipping);
+	size_t	 room;
 	ssize_t	 r;
 
-	(void)rl;
-	if (room == 0)
+	if (frame_buf_toskip(&d->fb) == 0 && dir_hold(rl, d) == -1)
+		return;
+	if ((room = st_room_or_skip(d, &at, &skipping)) == 0)
 		return;
 	if ((r = read(d->src->rfd, at, room)) == -1) {
 		if (errno == EAGAIN || errno == EINTR)
@@ -714,7 +823,8 @@ dg_build(struct dir *d)
 		memset(h, 0, sizeof(*h));
 		h->msg_iov = &d->iov[v];
 		h->msg_iovlen = 1;
-		if (d->dst->hasreplyfrom) {	/* an unconnected socket */
+		if (d->dst->hasreplyfrom || d->dst->shared) {
+			/* an unconnected socket */
 			h->msg_name = &d->dst->peeraddr;
 			h->msg_namelen = d->dst->peerlen;
 		}
@@ -1039,24 +1149,24 @@ udp_socket(int fd)
 	return getsockopt(fd, SOL_UDP, UDP_SEGMENT, &v, &len) == 0;
 }
 
-/* The ring of -b slots of -s + 2 bytes, and the arrays of a call. */
+/* The arrays of a call: made once for the process (control padding 0). */
 static int
-dir_alloc(struct dir *d, size_t slot)
+scratch_init(void)
 {
-	unsigned	 i;
-
-	if ((d->mem = reallocarray(NULL, d->nq, slot)) == NULL ||
-	    (d->q = reallocarray(NULL, d->nq, sizeof(*d->q))) == NULL ||
-	    (d->msg = reallocarray(NULL, NVEC, sizeof(*d->msg))) == NULL ||
-	    (d->iov = reallocarray(NULL, NVEC, sizeof(*d->iov))) == NULL ||
-	    (d->mseg = reallocarray(NULL, NVEC, sizeof(*d->mseg))) == NULL ||
-	    (d->ctl = calloc(NVEC, CTL_SIZE)) == NULL ||	/* padding: 0 */
-	    (d->src->lockpeer && (d->from = reallocarray(NULL, d->nq,
-	    sizeof(*d->from))) == NULL))
+	if (scratch == NULL && (scratch = calloc(1, sizeof(*scratch))) == NULL)
 		return -1;
-	for (i = 0; i < d->nq; i++)
-		d->q[i].p = d->mem + (size_t)i * slot;
 	return 0;
+}
+
+/* A buffer came back to the pool for d: a turn, once this pass is over. */
+static void
+dir_unstarve(struct pool_wait *pw)
+{
+	struct dir	*d = pw->arg;
+	struct relay	*rl = d->rl;
+
+	d->starved = 0;
+	loop_defer(rl->loop, &rl->kick);
 }
 
 static int
@@ -1064,9 +1174,11 @@ dir_init(struct relay *rl, struct dir *d, int id, struct side *src,
     struct side *dst, struct counters *c)
 {
 	const struct relay_opts	*o = rl->o;
-	size_t			 slot = o->size + FRAME_HDR;
 
 	memset(d, 0, sizeof(*d));
+	d->rl = rl;
+	d->pw.fn = dir_unstarve;
+	d->pw.arg = d;
 	d->id = id;
 	d->on = o->dir[id];
 	d->src = src;
@@ -1078,12 +1190,13 @@ dir_init(struct relay *rl, struct dir *d, int id, struct side *src,
 	d->cut = io_ops[src->io].cut;
 	if (!d->on)
 		return 0;
-	if (dir_alloc(d, slot) == -1) {
-		relay_fail(rl, src, "buffers for -b %zu -s %zu: %s", o->count,
-		    o->size, strerror(errno));
-		return -1;
-	}
-	frame_buf_init(&d->fb, d->mem, d->nq * slot, o->size);
+	d->msg = scratch->msg;
+	d->iov = scratch->iov;
+	d->mseg = scratch->mseg;
+	d->ctl = scratch->ctl;
+	d->from = scratch->from;
+	d->scratch = scratch->skip;
+	frame_buf_init(&d->fb, NULL, 0, o->size);
 	/* GRO only where a slot holds any run the kernel may coalesce */
 	if (src->io == IO_DGRAM && o->size >= GRO_MIN &&
 	    udp_socket(src->rfd) && set_gro(src->rfd, 1) == 0)
@@ -1095,19 +1208,15 @@ dir_init(struct relay *rl, struct dir *d, int id, struct side *src,
 }
 
 static void
-dir_free(struct dir *d)
+dir_free(struct relay *rl, struct dir *d)
 {
 	/* an inherited socket goes back as it came */
 	if (d->gro && d->src->rflags != -1)
 		(void)set_gro(d->src->rfd, 0);
-	free(d->mseg);
-	free(d->ctl);
-	free(d->mem);
-	free(d->q);
-	free(d->msg);
-	free(d->iov);
-	free(d->from);
-	free(d->scratch);
+	pool_unwait(rl->pool, &d->pw);
+	if (d->mem != NULL)
+		pool_put(rl->pool, d->mem);
+	d->mem = NULL;
 }
 
 /* -------------------------------------------------------------- the loop */
@@ -1118,14 +1227,15 @@ want_read(struct dir *d, const struct relay *rl)
 {
 	uint8_t	*at;
 
-	if (!d->on || d->eof || rl->ending || d->lost || down(d->src))
+	if (!d->on || d->eof || rl->ending || d->lost || down(d->src) ||
+	    d->starved)
 		return 0;
 	if (d->n == d->nq)
 		return 0;		/* ring full: stop reading the source */
 	if (d->src->preoff < d->src->prelen)
 		return 0;		/* handed-over datagrams first */
 	/* a stream buffer with no room waits for the ring to drain */
-	return d->cut == NULL || st_room(d, &at) > 0;
+	return d->cut == NULL || d->mem == NULL || st_room(d, &at) > 0;
 }
 
 /* Milliseconds left before -t strikes; -1 for no limit. */
@@ -1151,9 +1261,14 @@ idle_left(const struct relay *rl)
 static void
 redial_turn(struct relay *rl, struct side *s, int writable)
 {
+	side_unwatch(rl, s);	/* an attempt may close and open sockets */
 	if (redial_step(s, writable) != RD_GONE || rl->abort)
 		return;
-	relay_fail(rl, s, "%s (%d attempts)", s->rd->a->err, s->rd->a->retry);
+	if (s->rd->a->retry > 0)
+		relay_fail(rl, s, "%s (%d attempts)", s->rd->a->err,
+		    s->rd->a->retry);
+	else		/* a multi session's one attempt */
+		relay_fail(rl, s, "%s", s->rd->a->err);
 	rl->abort = 1;
 }
 
@@ -1200,19 +1315,24 @@ relay_turn(struct relay *rl)
 	int		 i;
 
 	for (i = 0; i < 2; i++)
-		if (down(&rl->s[i]))
+		if (down(&rl->s[i])) {
 			redial_turn(rl, &rl->s[i], rl->dialed[i]);
+			rl->dialed[i] = 0;
+		}
 	for (i = 0; i < 2; i++) {
 		d = &rl->d[i];
 		if (!d->on)
 			continue;
 		if (d->src->preoff < d->src->prelen)
 			dg_preload(rl, d);
-		if (down(d->dst))
+		/* retry: what comes while it is down is dropped; a multi
+		 * session's first connection is waited for */
+		if (down(d->dst) && d->dst->rd->a->retry != 0)
 			dir_drop(rl, d);
 		dir_write(rl, d);
 		dir_settle(d);
 		dir_finish(rl, d);
+		dir_release(rl, d);
 	}
 }
 
@@ -1256,60 +1376,142 @@ relay_over(struct relay *rl)
 	return 0;
 }
 
-/* Wait for the descriptors the directions need (or -t, or a signal). */
-static void
-relay_wait(struct relay *rl, const sigset_t *waitmask)
-{
-	struct pollfd	 pfd[POLL_N];
-	struct timespec	 ts, *tsp = NULL;
-	struct dir	*d;
-	const struct side *s;
-	int		 i, ms, dms, in[2] = { POLL_1IN, POLL_2IN },
-			 out[2] = { POLL_2OUT, POLL_1OUT },
-			 dial[2] = { POLL_1DIAL, POLL_2DIAL };
+/* ------------------------------------------------------------ the loop */
 
-	for (i = 0; i < 2; i++) {
-		d = &rl->d[i];
-		pfd[in[i]].fd = want_read(d, rl) ? d->src->rfd : -1;
-		pfd[in[i]].events = POLLIN;
-		/* POLLOUT only after the sink said EAGAIN */
-		pfd[out[i]].fd = d->n > 0 && d->wblocked && dst_ready(d) ?
-		    d->dst->wfd : -1;
-		pfd[out[i]].events = POLLOUT;
-		s = &rl->s[i];
-		pfd[dial[i]].fd = s->rd != NULL && s->rd->state == RD_DIAL ?
-		    s->rfd : -1;
-		pfd[dial[i]].events = POLLOUT;
-		rl->dialed[i] = 0;
-	}
-	ms = idle_left(rl);
-	for (i = 0; i < 2; i++)
-		if ((dms = redial_ms(&rl->s[i])) >= 0 && (ms < 0 || dms < ms))
-			ms = dms;
-	if (ms >= 0) {
-		ts.tv_sec = ms / 1000;
-		ts.tv_nsec = (ms % 1000) * 1000000L;
-		tsp = &ts;
-	}
-	if (ppoll(pfd, POLL_N, tsp, waitmask) == -1) {
-		if (errno != EINTR) {
-			relay_fail(rl, NULL, "poll: %s", strerror(errno));
-			rl->abort = 1;
-		}
+/*
+ * What each descriptor of side i is wanted for now: reading for the
+ * direction it feeds (backpressure is want_read's), writing only after
+ * the sink said EAGAIN, and a connection attempt's answer.
+ */
+static void
+side_want(struct relay *rl, int i, uint32_t *rev, uint32_t *wev)
+{
+	struct side	*s = &rl->s[i];
+	struct dir	*in = &rl->d[i], *out = &rl->d[!i];
+
+	*rev = *wev = 0;
+	if (s->rd != NULL && s->rd->state == RD_DIAL) {
+		*rev = EPOLLOUT;
 		return;
 	}
+	if (want_read(in, rl))
+		*rev = EPOLLIN;
+	if (out->on && out->n > 0 && out->wblocked && dst_ready(out))
+		*wev = EPOLLOUT;
+}
+
+/* The deadline of the session: -t, or a retry's next step. */
+static long long
+relay_due(const struct relay *rl)
+{
+	long long	 due = 0, ms;
+	int		 i;
+
+	if (rl->o->idle_ms > 0)
+		due = rl->last.tv_sec * 1000LL + rl->last.tv_nsec / 1000000 +
+		    rl->o->idle_ms;
+	for (i = 0; i < 2; i++)
+		if ((ms = redial_ms(&rl->s[i])) >= 0 &&
+		    (due == 0 || loop_now() + ms < due))
+			due = loop_now() + ms;
+	return due;
+}
+
+/*
+ * Tell the loop what the session waits for.  A side whose read and write
+ * descriptors are one (a socket) is one watch; a shared descriptor (a
+ * multi listener's) is its owner's to watch.
+ */
+static int
+relay_arm(struct relay *rl)
+{
+	struct side	*s;
+	uint32_t	 rev, wev;
+	int		 i, r = 0;
+
 	for (i = 0; i < 2; i++) {
-		d = &rl->d[i];
-		if (pfd[out[i]].fd != -1 && pfd[out[i]].revents)
-			d->wblocked = 0;
-		if (pfd[in[i]].fd != -1 && pfd[in[i]].revents) {
-			d->read(rl, d);
-			if (d->eof && lose(rl, d->src, d->rerr))
-				d->eof = 0;
+		s = &rl->s[i];
+		side_want(rl, i, &rev, &wev);
+		if (s->wfd == s->rfd && !s->shared)
+			r |= loop_watch(rl->loop, &rl->w[i][0], s->rfd,
+			    rev | wev);
+		else {
+			r |= loop_watch(rl->loop, &rl->w[i][0], s->rfd, rev);
+			r |= loop_watch(rl->loop, &rl->w[i][1],
+			    s->shared ? -1 : s->wfd, wev);
+			if (s->shared && wev != 0)	/* its owner watches */
+				s->blocked(s->blocked_arg, rl);
 		}
-		rl->dialed[i] = pfd[dial[i]].fd != -1 &&
-		    pfd[dial[i]].revents != 0;
 	}
+	r |= loop_timer(rl->loop, &rl->tm, relay_due(rl));
+	return r;
+}
+
+/*
+ * A turn of the session after an event; once it is over, the owner is
+ * told (it ends the session after this pass of the loop: other events of
+ * the pass may still name it).
+ */
+static void
+relay_pass(struct relay *rl)
+{
+	int	 i, over;
+
+	if (rl->finished)
+		return;
+	relay_turn(rl);
+	if (!(over = relay_over(rl)) && relay_arm(rl) == 0)
+		return;
+	if (!over) {
+		relay_fail(rl, NULL, "epoll: %s", strerror(errno));
+		rl->abort = 1;
+	}
+	rl->finished = 1;
+	for (i = 0; i < 2; i++) {
+		loop_unwatch(rl->loop, &rl->w[i][0]);
+		loop_unwatch(rl->loop, &rl->w[i][1]);
+	}
+	loop_untimer(rl->loop, &rl->tm);
+	rl->over(rl, rl->arg);
+}
+
+/* A descriptor of side w->tag is ready. */
+static void
+side_ready(struct watch *w, uint32_t ev)
+{
+	struct relay	*rl = w->arg;
+	int		 i = w->tag;
+	struct dir	*in = &rl->d[i], *out = &rl->d[!i];
+
+	if (rl->finished)
+		return;
+	if (rl->s[i].rd != NULL && rl->s[i].rd->state == RD_DIAL)
+		rl->dialed[i] = 1;
+	else {
+		/* as poll(2) would: a hang-up or error wakes what waits */
+		if (w->want & EPOLLOUT)
+			out->wblocked = 0;
+		if ((w->want & EPOLLIN) && want_read(in, rl)) {
+			in->read(rl, in);
+			if (in->eof && lose(rl, in->src, in->rerr))
+				in->eof = 0;
+		}
+	}
+	(void)ev;
+	relay_pass(rl);
+}
+
+static void
+relay_kicked(struct watch *w, uint32_t ev)
+{
+	(void)ev;
+	relay_pass(w->arg);
+}
+
+static void
+relay_timed(struct timer *t)
+{
+	relay_pass(t->arg);
 }
 
 /*
@@ -1329,54 +1531,153 @@ dir_leftover(struct dir *d)
 	d->c->unsent += whole;
 }
 
-static int
-relay_loop(struct relay *rl, const sigset_t *waitmask)
+int
+relay_push(struct relay *rl, int i, const uint8_t *dg, size_t len)
+{
+	struct dir	*d = &rl->d[i];
+	struct frm	*f;
+
+	if (rl->finished || !d->on || rl->ending || len > rl->o->size)
+		return -1;
+	if (d->n == d->nq || dir_hold(rl, d) == -1)
+		return -1;
+	f = qat(d, d->n++);
+	memcpy(f->p + FRAME_HDR, dg, len);
+	frm_one(f, len);
+	/* on its way now: the buffer is back in the pool for the next
+	 * peer's datagram, unless the sink is full */
+	relay_pass(rl);
+	return 0;
+}
+
+void
+relay_unblock(struct relay *rl)
 {
 	int	 i;
 
-	for (;;) {
-		if (sig_stats) {
-			sig_stats = 0;
-			relay_print_counters(rl->d[0].c, rl->s);
-		}
-		relay_turn(rl);
-		if (relay_over(rl))
-			break;
-		relay_wait(rl, waitmask);
+	for (i = 0; i < 2; i++)
+		if (rl->d[i].dst->shared)
+			rl->d[i].wblocked = 0;
+	loop_defer(rl->loop, &rl->kick);
+}
+
+/*
+ * A session on its loop, or NULL with err set (an allocation).  It starts
+ * at once; over(rl, arg) is called once it is over, from inside the loop.
+ */
+struct relay *
+relay_open(struct loop *l, struct pool *pool, const struct relay_opts *o,
+    struct side s[2], struct counters c[2], char *err, size_t errsize,
+    void (*over)(struct relay *, void *), void *arg)
+{
+	struct relay	*rl;
+	int		 i, j;
+
+	err[0] = '\0';
+	if (scratch_init() == -1 || (rl = calloc(1, sizeof(*rl))) == NULL) {
+		snprintf(err, errsize, "%s %s: session: %s", s[0].name,
+		    s[1].name, strerror(errno));
+		return NULL;
 	}
-	/* a signal or -t ends us: hand the kernel what it takes right now */
+	rl->o = o;
+	rl->err = err;
+	rl->errsize = errsize;
+	rl->s = s;
+	rl->loop = l;
+	rl->pool = pool;
+	rl->over = over;
+	rl->arg = arg;
+	clock_gettime(CLOCK_MONOTONIC, &rl->last);
+	for (i = 0; i < 2; i++)
+		for (j = 0; j < 2; j++) {
+			watch_init(&rl->w[i][j], side_ready, rl);
+			rl->w[i][j].tag = i;
+		}
+	watch_init(&rl->kick, relay_kicked, rl);
+	timer_init(&rl->tm, relay_timed, rl);
+	(void)dir_init(rl, &rl->d[0], 0, &s[0], &s[1], &c[0]);
+	(void)dir_init(rl, &rl->d[1], 1, &s[1], &s[0], &c[1]);
+	loop_defer(l, &rl->kick);	/* the first turn */
+	return rl;
+}
+
+int
+relay_finished(const struct relay *rl)
+{
+	return rl->finished;
+}
+
+/*
+ * End the session: when a signal or -t ended it, hand the kernel what it
+ * takes right now; count what is left; free it.  Returns its status (1:
+ * a runtime failure, described in its err).
+ */
+int
+relay_end(struct relay *rl)
+{
+	int	 i, status;
+
+	for (i = 0; i < 2; i++) {
+		loop_unwatch(rl->loop, &rl->w[i][0]);
+		loop_unwatch(rl->loop, &rl->w[i][1]);
+	}
+	loop_untimer(rl->loop, &rl->tm);
+	loop_undefer(rl->loop, &rl->kick);
 	for (i = 0; i < 2 && !rl->abort; i++) {
 		rl->d[i].wblocked = 0;
-		dir_write(rl, &rl->d[i]);
+		if (rl->d[i].on && dst_ready(&rl->d[i]))
+			dir_write(rl, &rl->d[i]);
 	}
 	for (i = 0; i < 2; i++)
-		dir_leftover(&rl->d[i]);
-	return rl->status;
+		if (rl->d[i].on)
+			dir_leftover(&rl->d[i]);
+	for (i = 0; i < 2; i++)
+		dir_free(rl, &rl->d[i]);
+	status = rl->status;
+	free(rl);
+	return status;
+}
+
+static void
+pair_over(struct relay *rl, void *arg)
+{
+	(void)rl;
+	*(int *)arg = 1;
 }
 
 int
 relay_run(const struct relay_opts *o, struct side s[2], struct counters c[2],
     char *err, size_t errsize)
 {
-	struct relay	 rl;
+	struct loop	 l;
+	struct pool	 pool;
+	struct relay	*rl;
 	sigset_t	 old, waitmask;
-	int		 status = 1;
+	int		 over = 0, status = 1;
 
-	memset(&rl, 0, sizeof(rl));
-	rl.o = o;
-	rl.err = err;
-	rl.errsize = errsize;
-	rl.s = s;
 	err[0] = '\0';
-	clock_gettime(CLOCK_MONOTONIC, &rl.last);
-
 	signals_hold(&old, &waitmask, 0);
-
-	if (dir_init(&rl, &rl.d[0], 0, &s[0], &s[1], &c[0]) == 0 &&
-	    dir_init(&rl, &rl.d[1], 1, &s[1], &s[0], &c[1]) == 0)
-		status = relay_loop(&rl, &waitmask);
-	dir_free(&rl.d[0]);
-	dir_free(&rl.d[1]);
+	pool_init(&pool, relay_slab(o), POOL_MAX);
+	if (loop_init(&l, &waitmask) == -1)
+		snprintf(err, errsize, "epoll: %s", strerror(errno));
+	else if ((rl = relay_open(&l, &pool, o, s, c, err, errsize,
+	    pair_over, &over)) != NULL) {
+		while (!over && !sig_quit) {
+			if (sig_stats) {
+				sig_stats = 0;
+				relay_print_counters(c, s);
+			}
+			if (loop_once(&l) == -1) {
+				relay_fail(rl, NULL, "epoll: %s",
+				    strerror(errno));
+				rl->abort = 1;
+				break;
+			}
+		}
+		status = relay_end(rl);
+	}
+	loop_free(&l);
+	pool_free(&pool);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	return status;
 }
@@ -1400,7 +1701,7 @@ relay_print_counters(const struct counters c[2], const struct side s[2])
 		    (unsigned long long)c[i].unsent,
 		    (unsigned long long)c[i].empty,
 		    (unsigned long long)c[i].down);
-	for (i = 0; i < 2; i++)
+	for (i = 0; s != NULL && i < 2; i++)
 		if (s[i].rd != NULL)
 			redial_print(&s[i]);
 }

@@ -70,6 +70,17 @@ sock_ntop(const struct sockaddr *sa, socklen_t len, char *buf,
 }
 
 int
+sock_family(int fd)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 len = sizeof(ss);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1)
+		return -1;
+	return ss.ss_family;
+}
+
+int
 sock_nonblock(int fd, int *saved)
 {
 	int	 fl;
@@ -482,12 +493,12 @@ open_ip_listen(struct addr *a, struct side *s)
 	    (a->kind == ADDR_UDP && a->fork && steer_to_listener(a, fd) == -1))
 		goto bad;
 	/* a single peer's accept may block; the rest never does */
-	if ((a->fork || a->kind == ADDR_UDP) && sock_nonblock(fd, NULL) == -1) {
+	if ((a->many || a->kind == ADDR_UDP) && sock_nonblock(fd, NULL) == -1) {
 		sock_syserr(a, "fcntl O_NONBLOCK");
 		goto bad;
 	}
 	a->pktinfo = sock_want_pktinfo(fd);
-	if (a->kind == ADDR_TCP || a->fork) {
+	if (a->kind == ADDR_TCP || a->many) {
 		a->lfd = fd;
 		return 0;
 	}
@@ -536,7 +547,7 @@ open_at(struct addr *a, struct side *s, int type, const struct sockaddr *sa,
 		if (bind_listen(a, fd, sa, len, 1) == -1 ||
 		    sock_getname(a, fd, 0, s->local, sizeof(s->local)) == -1)
 			goto bad;
-		if (a->fork && sock_nonblock(fd, NULL) == -1) {
+		if (a->many && sock_nonblock(fd, NULL) == -1) {
 			sock_syserr(a, "fcntl O_NONBLOCK");
 			goto bad;
 		}
@@ -781,7 +792,7 @@ sock_open(struct addr *a, struct side *s)
 	if ((size_t)a->kind >= sizeof(openers) / sizeof(openers[0]) ||
 	    openers[a->kind] == NULL)
 		return addr_fail(a, "no opener for this address kind");
-	if (a->retry)
+	if (a->retry || a->dial)
 		return dial_prepare(a, s);
 	return openers[a->kind](a, s);
 }
@@ -800,10 +811,10 @@ sock_accept(struct addr *a, struct side *s)
 		fd = accept4(a->lfd, (struct sockaddr *)&ss, &len,
 		    SOCK_CLOEXEC);
 	while (fd == -1 && (errno == EINTR || errno == ECONNABORTED) &&
-	    !sig_quit && !a->fork);
+	    !sig_quit && !a->many);
 	if (fd == -1)
 		return sock_syserr(a, "accept");
-	if (!a->fork) {
+	if (!a->many) {
 		if (a->kind != ADDR_FD)
 			close(a->lfd);
 		a->lfd = -1;

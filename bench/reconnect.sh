@@ -23,21 +23,10 @@ B=bench/dgbench
 DOWNS=${RECONNECT_DOWN:-0.5 2 5}
 REPS=${RECONNECT_REPS:-5}
 OPTS=${RECONNECT_OPTS:-retry}
-tmp=$(mktemp -d)
-pids=()
+# shellcheck source=bench/common.sh
+. bench/common.sh
 base=$((30000 + ($$ % 1000) * 10))
 in=$base tcp=$((base + 1)) out=$((base + 2))
-
-cleanup() {
-	local p
-	for p in "${pids[@]}" ${srv:+"$srv"}; do
-		kill "$p" 2>/dev/null
-	done
-	wait 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 now() { date +%s.%N; }
 established() { ss -Htn state established "dport = :$tcp" | grep -q .; }
@@ -57,6 +46,7 @@ until_ok() {
 start_server() {
 	"$D" tcp-listen:127.0.0.1:$tcp "udp:127.0.0.1:$out" 2>/dev/null &
 	srv=$!
+	pids+=("$srv")
 	until_ok listening
 }
 
@@ -70,8 +60,6 @@ dropped() {
 	    "$tmp/client.err" | tail -n 1
 }
 more_lines() { [ "$(grep -c '1>2:' "$tmp/client.err")" -gt "$1" ]; }
-
-median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 "$B" recv -t 600000 -T 3600 -s 100 127.0.0.1 "$out" >"$tmp/recv.out" &
 pids+=($!)

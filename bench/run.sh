@@ -34,20 +34,9 @@ git diff --quiet HEAD 2>/dev/null || rev="$rev+"
 mkdir -p bench/results
 TSV=bench/results/$rev.tsv
 TXT=bench/results/$rev.txt
-tmp=$(mktemp -d)
-pids=()
+# shellcheck source=bench/common.sh
+. bench/common.sh
 port=$((20000 + ($$ % 2000) * 10))
-
-cleanup() {
-	local p
-	for p in "${pids[@]}"; do
-		kill "$p" 2>/dev/null
-	done
-	wait 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 have() {
 	case $1 in
@@ -209,11 +198,6 @@ ping_one() {
 
 label() { [ "$1" = custom ] && echo "${BENCH_NAME:-custom}" || echo "$1"; }
 
-median() {	# the median of the numbers on stdin
-	sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "-";
-	    else if (NR % 2) print v[(NR + 1) / 2];
-	    else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
 
 # col TOOL MODE SIZE RATE EXPR: median over reps of an awk expression
 col() {

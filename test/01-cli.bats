@@ -136,8 +136,9 @@ load helpers
 	not_under_valgrind "a small address-space limit"
 	[[ "$DGRELAY" != */san/* ]] || skip "ASan reserves more address space than the limit"
 	echo_peer e udp
-	# 2 x 1024 x 65537 bytes of rings do not fit in 100 MB of address space
-	run --separate-stderr timeout 30 bash -c "ulimit -v 100000; exec '$DGRELAY' -b 1024 stdio udp:127.0.0.1:$(port e) </dev/null"
+	# a ring of 1024 x 65537 bytes (64 MiB) does not fit in 60 MB of
+	# address space (a ring is borrowed only once a side is read)
+	run --separate-stderr timeout 30 bash -c "ulimit -v 60000; exec '$DGRELAY' -b 1024 stdio udp:127.0.0.1:$(port e) </dev/null"
 	[ "$status" -eq 1 ]
 	[[ "$stderr" =~ ^dgrelay:\ (stdio|udp:127.0.0.1:[0-9]+):\ buffers\ for\ -b\ 1024\ -s\ 65535:\ Cannot\ allocate\ memory$ ]]
 }

@@ -226,7 +226,7 @@ clients() {
 @test "fork: bad combinations exit 2" {
 	run --separate-stderr timeout 30 "$DGRELAY" tcp-listen:0,fork udp-listen:0,fork
 	[ "$status" -eq 2 ]
-	[ "$stderr" = "dgrelay: udp-listen:0,fork: fork on one address only" ]
+	[ "$stderr" = "dgrelay: udp-listen:0,fork: fork or multi on one address only" ]
 	run --separate-stderr timeout 30 "$DGRELAY" tcp-listen:0,max-children=3 stdio
 	[ "$status" -eq 2 ]
 	[[ "$stderr" == *"option max-children needs fork" ]]

@@ -75,6 +75,15 @@ client() {
 	client fd00:201::2
 }
 
+@test "reply source: multi answers every peer from the address it wrote to, IPv4 and IPv6" {
+	server ",multi"
+	client 10.201.1.2
+	client 10.201.0.2
+	client fd00:202::2
+	client fd00:201::2
+	[ "$(grep -c 'peer from' "$TMP/r.err")" -eq 4 ]
+}
+
 @test "reply source: an activated datagram socket (fd:, systemd --datagram) too" {
 	need_cmd systemd-socket-activate systemd
 	bg e ip netns exec "$NB" "$PEER" echo udp

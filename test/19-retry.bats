@@ -187,22 +187,21 @@ counter() {
 
 @test "retry: a frame half written when the connection died is not finished on the next one" {
 	not_under_valgrind "fills a socket buffer against a clock"
+	need_cmd strace
 	p=$(free_port tcp)
 	# a server that takes the connection and reads nothing, then resets
 	bg h "$PEER" hold -r 4096 -t 1500 -p "$p"
 	wait_for "$TMP/h.out" '^port'
-	need_cmd strace
-	bg c strace -f -e trace=writev -o "$TMP/st" "$DGRELAY" -v -S -s 3000 \
+	bg c strace -f -e trace=writev -o "$TMP/st" "$DGRELAY" -v -S \
 	    udp-listen:127.0.0.1:0 \
 	    "tcp:127.0.0.1:$p,retry,interval=0.2,sndbuf=4096"
 	wait_for "$TMP/c.err" 'connected to'
-	# 2,000-byte datagrams in a burst: the writev of several frames that
-	# fills the server's and our buffers leaves one written in part
-	# (6,144 bytes taken here: three frames and 138 bytes of a fourth)
-	pay=$(printf 'ab%.0s' $(seq 2000))
+	# 20,000-byte datagrams: the first frame is more than the full
+	# buffers take, so it is written in part (6,144 bytes here)
+	pay=$(printf 'ab%.0s' $(seq 20000))
 	DG=()
-	for i in $(seq 200); do DG+=("$pay"); done
-	bg snd "$PEER" send -B 40 -i 20 127.0.0.1 "$(port c)" "${DG[@]}"
+	for i in $(seq 20); do DG+=("$pay"); done
+	bg snd "$PEER" send -i 200 127.0.0.1 "$(port c)" "${DG[@]}"
 	wait_for "$TMP/h.out" '^closed' 20
 	wait_for "$TMP/c.err" ': lost: ' 20
 	sink s2 "$p"
@@ -212,16 +211,16 @@ counter() {
 	[ "$status_of" -eq 0 ]
 	run "$PEER" frames "$TMP/s2.bin"
 	echo "$output"
-	# whole frames only, each the 2,000 bytes sent
+	# whole frames only, each the 20,000 bytes sent
 	[[ "$output" == "frames "*" over 0 partial 0" ]]
 	n=$(awk '{print $2}' <<<"$output")
 	[ "$n" -gt 0 ]
-	[ "$(awk '{print $4}' <<<"$output")" -eq $((n * 2000)) ]
+	[ "$(awk '{print $4}' <<<"$output")" -eq $((n * 20000)) ]
 	[ "$(od -An -tx1 -v "$TMP/s2.bin" | tr -d ' \n' |
-	    sed 's/07d0\(ab\)\{2000\}//g')" = "" ]
+	    sed 's/4e20\(ab\)\{20000\}//g')" = "" ]
 	[ "$(counter c '1>2' 'dropped while down')" -gt 0 ]
 	# and a frame was written in part on the first connection
-	awk '/^[0-9]+ +writev\(/ && $NF % 2002 != 0 && $NF > 0 { n++ }
+	awk '/^[0-9]+ +writev\(/ && $NF % 20002 != 0 && $NF > 0 { n++ }
 	    END { exit !n }' "$TMP/st"
 }
 

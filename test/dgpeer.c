@@ -13,13 +13,14 @@
  *   dgpeer send [-B N] [-i MS] HOST PORT HEX...
  *	send each HEX argument as one UDP datagram ("-" is empty), MS apart
  *	(-B: the first N back to back).
- *   dgpeer burst [-t SEC] udp|tcp N HOST PORT
+ *   dgpeer burst [-H SEC] [-t SEC] udp|tcp N HOST PORT
  *	N peers at once, each its own socket (UDP: its own source port; TCP:
  *	its own connection, framed): each sends one datagram naming itself
  *	(8 bytes: its index, then ~index), all before any answer is read,
  *	and expects it back through an echo, byte for byte.  Prints
- *	"sent N", then "ok N answered", or "FAIL ..." and exits 1 after SEC
- *	seconds (20) without progress.
+ *	"sent N", then "ok N answered" and "ms MS" (first send to last
+ *	answer), or "FAIL ..." and exits 1 after SEC seconds (20) without
+ *	progress.  -H: then hold every socket open SEC seconds ("holding").
  *   dgpeer sendseq PATH HEX...
  *	connect to the unix SOCK_SEQPACKET socket PATH, send each HEX as one
  *	message ("-" is empty, which the reader takes for end of input),
@@ -468,24 +469,27 @@ cmd_burst(int argc, char **argv)
 {
 	struct pollfd	*pfd;
 	uint8_t		 b[10];
-	long		 n, tmo = 20, left;
-	long long	 last;
-	int		 ch, tcp;
+	long		 n, tmo = 20, left, hold = 0;
+	long long	 last, start;
+	int		 ch, tcp, *keep;
 	long		 i;
 
-	while ((ch = getopt(argc, argv, "+t:")) != -1) {
-		if (ch != 't')
-			exit(2);
-		tmo = num(optarg, 1, 3600);
-	}
+	while ((ch = getopt(argc, argv, "+H:t:")) != -1)
+		switch (ch) {
+		case 'H': hold = num(optarg, 1, 3600); break;
+		case 't': tmo = num(optarg, 1, 3600); break;
+		default: exit(2);
+		}
 	argv += optind;
 	argc -= optind;
 	if (argc != 4 || (strcmp(argv[0], "udp") && strcmp(argv[0], "tcp")))
 		errx(2, "burst: udp|tcp N HOST PORT");
 	tcp = strcmp(argv[0], "tcp") == 0;
 	n = num(argv[1], 1, 100000);
-	if ((pfd = calloc((size_t)n, sizeof(*pfd))) == NULL)
+	if ((pfd = calloc((size_t)n, sizeof(*pfd))) == NULL ||
+	    (keep = calloc((size_t)n, sizeof(*keep))) == NULL)
 		err(1, "calloc");
+	start = now_ms();
 	for (i = 0; i < n; i++) {
 		pfd[i].fd = connect_to(tcp ? SOCK_STREAM : SOCK_DGRAM, argv[2],
 		    argv[3]);
@@ -506,7 +510,9 @@ cmd_burst(int argc, char **argv)
 			if (pfd[i].fd == -1 || pfd[i].revents == 0)
 				continue;
 			burst_answer(pfd[i].fd, tcp, (uint32_t)i);
-			close(pfd[i].fd);
+			keep[i] = pfd[i].fd;
+			if (!hold)
+				close(pfd[i].fd);
 			pfd[i].fd = -1;
 			left--;
 			last = now_ms();
@@ -515,6 +521,14 @@ cmd_burst(int argc, char **argv)
 			errx(1, "FAIL %ld of %ld answered", n - left, n);
 	}
 	printf("ok %ld answered\n", n);
+	printf("ms %lld\n", last - start);
+	if (hold) {
+		printf("holding\n");
+		fflush(stdout);
+		sleep((unsigned)hold);
+		for (i = 0; i < n; i++)
+			close(keep[i]);
+	}
 	return 0;
 }
 

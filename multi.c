@@ -1,0 +1,491 @@
+/*
+ * multi.c: the multi option.  Every peer of the listening address gets a
+ * relay session in this one process, all on one loop (loop.c), each with
+ * a connection or socket of its own to the other address and the relay
+ * rules of a pair (framing, ends, -t, counters); backpressure is per
+ * session, so a stalled peer stalls only its own.  A session holds ring
+ * buffers only while it has datagrams in flight (pool.c).
+ *
+ * Stream listeners: a session per accepted connection; at max-peers the
+ * listener is not watched, so further peers wait in its backlog.
+ *
+ * udp-listen: every peer's datagrams arrive on the one listening socket
+ * (recvmmsg), are found their session by source address (ptab.c) and
+ * queued there (relay_push); replies leave from the same socket, named to
+ * the peer, from the address it wrote to (IP_PKTINFO) on a wildcard bind.
+ * At max-peers, datagrams of new peers are dropped and counted.
+ *
+ * The other address is opened per session: connecting stream addresses
+ * without blocking the loop (redial.c: one attempt, or retry's), others
+ * (udp:, exec:) at once.
+ */
+#include <sys/types.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dgrelay.h"
+
+#define CTL_BYTES	CMSG_SPACE(sizeof(struct in6_pktinfo))
+
+struct sess {
+	struct multi	*m;
+	struct relay	*rl;
+	struct side	 s[2];
+	struct counters	 c[2];
+	struct addr	 oa;		/* the other address, this session's
+					 * copy: its connection's state, an
+					 * exec: command's pid */
+	char		 err[NAME_MAX_ * 2];
+	struct sess	*prev, *next;	/* every session */
+	struct sess	*dnext;		/* over: freed after this pass */
+	struct sess	*bnext;		/* blocked on the shared socket */
+	int		 blocked;
+};
+
+struct multi {
+	struct addr		*a;		/* the listening address */
+	struct addr		*oa;		/* the other, as parsed */
+	int			 li;		/* the listening one's index */
+	const struct relay_opts	*o;
+	struct side		*ls;		/* the listening side */
+	struct loop		 loop;
+	struct pool		 pool;
+	struct watch		 lw;		/* the listening socket */
+	int			 udp;
+	int			 family;	/* udp: of the listening socket */
+	struct ptab		 peers;		/* udp: sessions by address */
+	struct sess		*all, *dead, *blocked;
+	size_t			 n;		/* sessions now */
+	uint64_t		 served;	/* sessions made */
+	uint64_t		 dropped;	/* udp: new peers' datagrams
+						 * over max-peers */
+	uint64_t		 full;		/* udp: datagrams no session
+						 * could take */
+	int			 status;	/* a failure of the listener */
+	time_t			 warned;
+	struct counters		 total[2];	/* of ended sessions */
+	/* udp: one batch of the listener's */
+	uint8_t			*buf;
+	struct mmsghdr		*msg;
+	struct iovec		*iov;
+	struct sockaddr_storage	*from;
+	uint8_t			*ctl;
+};
+
+static void	listener_arm(struct multi *);
+
+/* ------------------------------------------------------------ sessions */
+
+static void
+sess_over(struct relay *rl, void *arg)
+{
+	struct sess	*ss = arg;
+
+	(void)rl;
+	ss->dnext = ss->m->dead;
+	ss->m->dead = ss;
+}
+
+/* The shared UDP socket said EAGAIN to ss: woken when it is writable. */
+static void
+sess_blocked(void *arg, struct relay *rl)
+{
+	struct sess	*ss = arg;
+	struct multi	*m = ss->m;
+
+	(void)rl;
+	if (ss->blocked)
+		return;
+	ss->blocked = 1;
+	ss->bnext = m->blocked;
+	m->blocked = ss;
+	listener_arm(m);
+}
+
+static void
+counters_add(struct counters *t, const struct counters *c)
+{
+	t->dgrams += c->dgrams;
+	t->bytes += c->bytes;
+	t->oversize += c->oversize;
+	t->senderr += c->senderr;
+	t->truncated += c->truncated;
+	t->otherpeer += c->otherpeer;
+	t->unsent += c->unsent;
+	t->empty += c->empty;
+	t->down += c->down;
+}
+
+/* End ss: its relay, its sides; its counters go to the totals. */
+static void
+sess_end(struct sess *ss)
+{
+	struct multi	*m = ss->m;
+	struct side	*ps = &ss->s[m->li];
+	struct sess	**pp;
+	int		 status, i;
+
+	status = relay_end(ss->rl);
+	if (status != 0)
+		logx("%s", ss->err);
+	if (m->o->verbose)
+		logx("%s: %s: session ended: 1>2 %llu datagrams, 2>1 %llu "
+		    "datagrams", m->a->spec, ps->peer,
+		    (unsigned long long)ss->c[0].dgrams,
+		    (unsigned long long)ss->c[1].dgrams);
+	for (i = 0; i < 2; i++)
+		counters_add(&m->total[i], &ss->c[i]);
+	if (m->udp)
+		ptab_del(&m->peers, &ps->peeraddr, ps->peerlen);
+	else if (ps->rfd != -1)
+		(void)close(ps->rfd);
+	sock_close(&ss->oa, &ss->s[!m->li]);
+	if (ss->blocked)
+		for (pp = &m->blocked; *pp != NULL; pp = &(*pp)->bnext)
+			if (*pp == ss) {
+				*pp = ss->bnext;
+				break;
+			}
+	if (ss->prev != NULL)
+		ss->prev->next = ss->next;
+	else
+		m->all = ss->next;
+	if (ss->next != NULL)
+		ss->next->prev = ss->prev;
+	m->n--;
+	free(ss);
+}
+
+/*
+ * A session for the peer on side ps (made by the caller): the other
+ * address opened for it, the relay started.  NULL when it cannot be had
+ * (said on stderr; ps is then the caller's to close).
+ */
+static struct sess *
+sess_new(struct multi *m, const struct side *ps)
+{
+	struct sess	*ss;
+	struct side	*os;
+	int		 oi = !m->li;
+
+	if ((ss = calloc(1, sizeof(*ss))) == NULL) {
+		logerr("%s: session", m->a->spec);
+		return NULL;
+	}
+	ss->m = m;
+	ss->s[m->li] = *ps;
+	ss->oa = *m->oa;
+	os = &ss->s[oi];
+	if (sock_open(&ss->oa, os) == -1) {
+		logx("%s: %s", ss->oa.spec, ss->oa.err);
+		sock_close(&ss->oa, os);
+		free(ss);
+		return NULL;
+	}
+	/* a connecting stream is dialled by the relay: the loop goes on */
+	if (ss->oa.retry != 0 || ss->oa.dial)
+		redial_init(&ss->oa, os, m->o->verbose);
+	if ((ss->rl = relay_open(&m->loop, &m->pool, m->o, ss->s, ss->c,
+	    ss->err, sizeof(ss->err), sess_over, ss)) == NULL) {
+		logx("%s", ss->err);
+		sock_close(&ss->oa, os);
+		free(ss);
+		return NULL;
+	}
+	ss->next = m->all;
+	if (m->all != NULL)
+		m->all->prev = ss;
+	m->all = ss;
+	m->n++;
+	m->served++;
+	if (m->o->verbose)
+		logx("%s: %s from %s", m->a->spec, m->udp ? "peer" :
+		    "connection", ps->peer);
+	return ss;
+}
+
+/* Free the sessions that ended in this pass. */
+static void
+reap(struct multi *m)
+{
+	struct sess	*ss;
+	size_t		 before = m->n;
+
+	while ((ss = m->dead) != NULL) {
+		m->dead = ss->dnext;
+		sess_end(ss);
+	}
+	if (m->n < before && !m->udp)
+		listener_arm(m);	/* room again: accept */
+}
+
+/* ------------------------------------------------------ stream listeners */
+
+static void
+accept_peers(struct multi *m)
+{
+	struct side	 s;
+
+	while (m->n < (size_t)m->a->maxpeers && !sig_quit) {
+		memset(&s, 0, sizeof(s));
+		s.rfd = s.wfd = -1;
+		s.rflags = s.wflags = -1;
+		s.name = m->a->spec;
+		if (sock_accept(m->a, &s) == -1) {
+			if (errno == EMFILE || errno == ENFILE ||
+			    errno == ENOBUFS || errno == ENOMEM)
+				logx("%s: %s", m->a->spec, m->a->err);
+			else if (errno != EAGAIN && errno != EINTR &&
+			    errno != ECONNABORTED)
+				logx("%s: %s", m->a->spec, m->a->err);
+			return;
+		}
+		if (sess_new(m, &s) == NULL)
+			(void)close(s.rfd);
+	}
+}
+
+/* -------------------------------------------------------- udp listener */
+
+static int
+udp_batch_init(struct multi *m)
+{
+	size_t	 n = m->o->count, slot = m->o->size + FRAME_HDR;
+
+	if ((m->buf = reallocarray(NULL, n, slot)) == NULL ||
+	    (m->msg = calloc(n, sizeof(*m->msg))) == NULL ||
+	    (m->iov = calloc(n, sizeof(*m->iov))) == NULL ||
+	    (m->from = calloc(n, sizeof(*m->from))) == NULL ||
+	    (m->ctl = calloc(n, CTL_BYTES)) == NULL)
+		return -1;
+	return 0;
+}
+
+/* Time to say so again (once a second at most)? */
+static int
+warn_now(struct multi *m)
+{
+	time_t	 now = time(NULL);
+
+	if (now == m->warned)
+		return 0;
+	m->warned = now;
+	return 1;
+}
+
+/* A new peer at ss: a session whose side 0 is the shared socket. */
+static struct sess *
+udp_peer(struct multi *m, const struct sockaddr_storage *ss, socklen_t len,
+    struct msghdr *h)
+{
+	struct side	 s;
+	struct pent	*e;
+	struct sess	*se;
+
+	if (m->n >= (size_t)m->a->maxpeers) {
+		m->dropped++;
+		if (m->o->verbose && warn_now(m))
+			logx("%s: max-peers=%d reached: datagrams of new peers "
+			    "dropped (%llu so far)", m->a->spec,
+			    m->a->maxpeers, (unsigned long long)m->dropped);
+		return NULL;
+	}
+	memset(&s, 0, sizeof(s));
+	s.rfd = -1;
+	s.wfd = m->a->lfd;
+	s.rflags = s.wflags = -1;
+	s.io = IO_DGRAM;
+	s.wsock = 1;
+	s.shared = 1;
+	s.blocked = sess_blocked;
+	s.name = m->a->spec;
+	memcpy(&s.peeraddr, ss, len);
+	s.peerlen = len;
+	sock_ntop((const struct sockaddr *)ss, len, s.peer, sizeof(s.peer));
+	/* replies from the address the peer wrote to */
+	if (m->a->pktinfo && sock_pktinfo(h, m->family, &s.replyfrom) == 0)
+		s.hasreplyfrom = 1;
+	if ((se = sess_new(m, &s)) == NULL)
+		return NULL;
+	se->s[m->li].blocked_arg = se;
+	if ((e = ptab_add(&m->peers, ss, len)) == NULL) {
+		logerr("%s: peer table", m->a->spec);
+		relay_unblock(se->rl);	/* ended below, as over */
+		sess_over(se->rl, se);
+		return NULL;
+	}
+	e->ptr = se;
+	return se;
+}
+
+static void
+udp_read(struct multi *m)
+{
+	struct msghdr	*h;
+	struct pent	*e;
+	struct sess	*se;
+	unsigned	 i, k = (unsigned)m->o->count;
+	int		 r, rounds;
+
+	for (rounds = 0; rounds < 16; rounds++) {
+		for (i = 0; i < k; i++) {
+			m->iov[i].iov_base = m->buf + i * (m->o->size +
+			    FRAME_HDR);
+			m->iov[i].iov_len = m->o->size;
+			h = &m->msg[i].msg_hdr;
+			memset(h, 0, sizeof(*h));
+			h->msg_iov = &m->iov[i];
+			h->msg_iovlen = 1;
+			h->msg_name = &m->from[i];
+			h->msg_namelen = sizeof(m->from[i]);
+			if (m->a->pktinfo) {
+				h->msg_control = m->ctl + i * CTL_BYTES;
+				h->msg_controllen = CTL_BYTES;
+			}
+		}
+		if ((r = recvmmsg(m->a->lfd, m->msg, k, MSG_DONTWAIT,
+		    NULL)) <= 0)
+			return;		/* EAGAIN; ICMP errors: no peer's */
+		for (i = 0; i < (unsigned)r; i++) {
+			h = &m->msg[i].msg_hdr;
+			if ((e = ptab_find(&m->peers, &m->from[i],
+			    h->msg_namelen)) != NULL)
+				se = e->ptr;
+			else if ((se = udp_peer(m, &m->from[i],
+			    h->msg_namelen, h)) == NULL)
+				continue;
+			if (h->msg_flags & MSG_TRUNC)
+				se->c[m->li].oversize++;
+			else if (relay_push(se->rl, m->li, m->iov[i].iov_base,
+			    m->msg[i].msg_len) == -1)
+				m->full++;
+		}
+		if ((unsigned)r < k)
+			return;
+	}
+}
+
+/* --------------------------------------------------------- the listener */
+
+static void
+listener_ready(struct watch *w, uint32_t ev)
+{
+	struct multi	*m = w->arg;
+	struct sess	*ss;
+
+	if ((ev & EPOLLOUT) && m->udp)
+		while ((ss = m->blocked) != NULL) {
+			m->blocked = ss->bnext;
+			ss->blocked = 0;
+			relay_unblock(ss->rl);
+		}
+	if (ev & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
+		if (m->udp)
+			udp_read(m);
+		else
+			accept_peers(m);
+	}
+	listener_arm(m);
+}
+
+static void
+listener_arm(struct multi *m)
+{
+	uint32_t	 want = 0;
+
+	if (m->udp || m->n < (size_t)m->a->maxpeers)
+		want |= EPOLLIN;
+	if (m->blocked != NULL)
+		want |= EPOLLOUT;
+	if (loop_watch(&m->loop, &m->lw, m->a->lfd, want) == -1 &&
+	    m->status == 0) {
+		logerr("%s: epoll", m->a->spec);
+		m->status = 1;
+	}
+}
+
+static void
+multi_print(struct multi *m)
+{
+	struct counters	 t[2];
+	struct sess	*ss;
+	int		 i;
+
+	memcpy(t, m->total, sizeof(t));
+	for (ss = m->all; ss != NULL; ss = ss->next)
+		for (i = 0; i < 2; i++)
+			counters_add(&t[i], &ss->c[i]);
+	logx("multi: %llu sessions served, %zu running, %llu datagrams from "
+	    "new peers dropped, %llu to full sessions dropped",
+	    (unsigned long long)m->served, m->n,
+	    (unsigned long long)m->dropped, (unsigned long long)m->full);
+	relay_print_counters(t, NULL);
+}
+
+int
+multi_run(struct addr a[2], struct side s[2], int li,
+    const struct relay_opts *o, int stats)
+{
+	struct multi	 m;
+	sigset_t	 old, waitmask;
+
+	memset(&m, 0, sizeof(m));
+	m.a = &a[li];
+	m.oa = &a[!li];
+	m.li = li;
+	m.o = o;
+	m.ls = &s[li];
+	m.udp = m.a->kind == ADDR_UDP;
+	signals_hold(&old, &waitmask, 0);
+	pool_init(&m.pool, relay_slab(o), POOL_MAX);
+	watch_init(&m.lw, listener_ready, &m);
+	if (loop_init(&m.loop, &waitmask) == -1) {
+		logerr("epoll");
+		m.status = 1;
+	} else if (m.udp && (udp_batch_init(&m) == -1 ||
+	    (m.family = sock_family(m.a->lfd)) == -1)) {
+		logerr("%s: buffers", m.a->spec);
+		m.status = 1;
+	} else if (sock_nonblock(m.a->lfd, NULL) == -1) {
+		logerr("%s: fcntl O_NONBLOCK", m.a->spec);
+		m.status = 1;
+	} else
+		listener_arm(&m);
+	while (m.status == 0 && !sig_quit) {
+		if (sig_stats) {
+			sig_stats = 0;
+			multi_print(&m);
+		}
+		if (loop_once(&m.loop) == -1) {
+			logerr("epoll");
+			m.status = 1;
+		}
+		reap(&m);
+	}
+	/* a signal: every session ends, what the kernel takes now sent */
+	while (m.all != NULL)
+		sess_end(m.all);
+	if (stats || o->verbose)
+		multi_print(&m);
+	loop_unwatch(&m.loop, &m.lw);
+	loop_free(&m.loop);
+	pool_free(&m.pool);
+	ptab_free(&m.peers);
+	free(m.buf);
+	free(m.msg);
+	free(m.iov);
+	free(m.from);
+	free(m.ctl);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return m.status;
+}

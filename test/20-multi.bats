@@ -1,0 +1,233 @@
+#!/usr/bin/env bats
+# multi: many peers in one process, a relay session each.
+# shellcheck disable=SC2030,SC2031 # run's output, read in the same test
+
+load helpers
+
+# peers under valgrind: a tenth
+N=1000
+[ -z "${VG_LOGS:-}" ] || N=100
+
+# fds PID: how many descriptors PID holds.
+fds() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 | wc -l; }
+
+# sessions_are NAME N: NAME's -v log says N sessions ended.
+sessions_ended() { [ "$(grep -c 'session ended' "$TMP/$1.err")" -ge "$2" ]; }
+
+@test "multi: options; bad combinations exit 2" {
+	bad tcp-listen:0,multi,fork udp:127.0.0.1:9 "options fork and multi exclude each other"
+	bad tcp-listen:0,max-peers=5 udp:127.0.0.1:9 "option max-peers needs multi"
+	bad tcp-listen:0,multi,max-peers=0 udp:127.0.0.1:9 "option max-peers=0: too small"
+	bad tcp:127.0.0.1:5,multi udp:127.0.0.1:9 "option multi does not apply"
+	bad tcp-listen:0,multi tun: "opened once per peer"
+	bad tcp-listen:0,multi stdio "opened once per peer"
+	bad udp-listen:0,multi tcp-listen:0 "opened once per peer"
+	bad tcp-listen:0,multi udp-listen:0,fork "fork or multi on one address only"
+}
+
+# burst_through tcp|udp: N peers at once through PROTO-listen,multi to a
+# UDP echo, each its own datagram back, in one process; -S sums them.
+burst_through() {
+	echo_peer e udp
+	relay r -S "$1-listen:127.0.0.1:0,multi" udp:127.0.0.1:"$(port e)"
+	run timeout 120 "$PEER" burst -t 60 "$1" "$N" 127.0.0.1 "$(port r)"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"ok $N answered"* ]]
+	children_are "$(child_of r)" 0
+	stop r
+	[ "$status_of" -eq 0 ]
+	grep -q "multi: $N sessions served" "$TMP/r.err"
+	grep -q "1>2: $N datagrams, $((N * 8)) bytes" "$TMP/r.err"
+	grep -q "2>1: $N datagrams, $((N * 8)) bytes" "$TMP/r.err"
+}
+
+@test "multi: 1000 TCP peers at once, one process, each gets its own datagram back" {
+	burst_through tcp
+}
+
+@test "multi: 1000 UDP peers at once, each answered on its own port" {
+	burst_through udp
+}
+
+@test "multi: byte for byte, sizes 0 to 65507, TCP and UDP peers side by side" {
+	echo_peer e udp
+	relay t tcp-listen:127.0.0.1:0,multi udp:127.0.0.1:"$(port e)"
+	relay u udp-listen:127.0.0.1:0,multi udp:127.0.0.1:"$(port e)"
+	timeout 60 "$PEER" ping -n 300 -m 0 -M 65507 tcp 127.0.0.1 "$(port t)" \
+	    >"$TMP/p1" &
+	p1=$!
+	timeout 60 "$PEER" ping -n 300 -m 0 -M 65507 -S 7 udp 127.0.0.1 \
+	    "$(port u)" >"$TMP/p2" &
+	p2=$!
+	timeout 60 "$PEER" ping -n 300 -L -m 0 -M 65507 -S 9 tcp 127.0.0.1 \
+	    "$(port t)" >"$TMP/p3" &
+	p3=$!
+	wait "$p1"
+	wait "$p2"
+	wait "$p3"
+	grep -q '^ok 300 datagrams' "$TMP/p1"
+	grep -q '^ok 300 datagrams' "$TMP/p2"
+	grep -q '^ok 300 datagrams' "$TMP/p3"
+}
+
+@test "multi: a stalled peer (reads nothing) does not slow the others" {
+	echo_peer e udp
+	relay r -s 8000 tcp-listen:127.0.0.1:0,multi udp:127.0.0.1:"$(port e)"
+	# this peer sends 4,000 frames of 8,000 bytes and never reads its
+	# echoes: its session's way back fills and waits
+	exec {fd}<>"/dev/tcp/127.0.0.1/$(port r)"
+	pay=$(printf '5a%.0s' $(seq 8000))
+	for i in $(seq 40); do frames "$pay"; done >"$TMP/f40"
+	for i in $(seq 100); do cat "$TMP/f40"; done >&"$fd"
+	eventually 10 stalled "$(port r)"
+	# meanwhile another peer's datagrams all come back
+	run timeout 60 "$PEER" ping -n 500 -M 8000 tcp 127.0.0.1 "$(port r)"
+	[ "$status" -eq 0 ]
+	[[ "$output" == "ok 500 datagrams"* ]]
+	# the pinger's session ended with it; the stalled one goes on
+	eventually 10 sessions_ended r 1
+	sleep 0.5
+	[ "$(grep -c 'session ended' "$TMP/r.err")" -eq 1 ]
+	stalled "$(port r)"
+	exec {fd}>&-
+}
+# stalled PORT: our end of a connection to PORT holds 100,000 unread bytes
+stalled() {
+	[ "$(ss -Htn state established "dport = :$1" |
+	    awk '{ if ($1 > m) m = $1 } END { print m + 0 }')" -gt 100000 ]
+}
+
+@test "multi: max-peers; stream peers beyond it wait in the backlog, then are served" {
+	echo_peer e udp
+	relay r tcp-listen:127.0.0.1:0,multi,max-peers=2 udp:127.0.0.1:"$(port e)"
+	exec {a}<>"/dev/tcp/127.0.0.1/$(port r)"
+	exec {b}<>"/dev/tcp/127.0.0.1/$(port r)"
+	wait_for "$TMP/r.err" 'connection from .*' 10
+	eventually 10 two_sessions
+	exec {c}<>"/dev/tcp/127.0.0.1/$(port r)"
+	eventually 10 accept_queue "$(port r)" 1
+	# c's datagram waits with it; once a leaves, c is served
+	frames 0c0c >&"$c"
+	exec {a}>&-
+	[ "$(head -c 4 <&"$c" | od -An -tx1 | tr -d ' \n')" = 00020c0c ]
+	exec {b}>&- {c}>&-
+}
+two_sessions() { [ "$(grep -c 'connection from' "$TMP/r.err")" -eq 2 ]; }
+
+@test "multi: max-peers on udp; datagrams of new peers beyond it are dropped and counted" {
+	echo_peer e udp
+	relay r -S udp-listen:127.0.0.1:0,multi,max-peers=1 udp:127.0.0.1:"$(port e)"
+	run timeout 30 "$PEER" ping -n 5 udp 127.0.0.1 "$(port r)"
+	[ "$status" -eq 0 ]
+	run timeout 30 "$PEER" send 127.0.0.1 "$(port r)" 01 02 03
+	[ "$status" -eq 0 ]
+	stats_until r 'multi: 1 sessions served, 1 running, 3 datagrams from new peers dropped'
+	grep -q 'max-peers=1 reached: datagrams of new peers dropped' "$TMP/r.err"
+}
+
+@test "multi: -t ends idle sessions only; a peer's end ends its session only" {
+	echo_peer e udp
+	relay r -t 1 tcp-listen:127.0.0.1:0,multi udp:127.0.0.1:"$(port e)"
+	exec {idle}<>"/dev/tcp/127.0.0.1/$(port r)"
+	exec {gone}<>"/dev/tcp/127.0.0.1/$(port r)"
+	frames 0101 >&"$gone"
+	[ "$(head -c 4 <&"$gone" | od -An -tx1 | tr -d ' \n')" = 00020101 ]
+	exec {gone}>&-
+	# an active peer, pinging every 200 ms for 4 s, outlives -t 1
+	timeout 30 "$PEER" ping -n 20 -i 200 tcp 127.0.0.1 "$(port r)" \
+	    >"$TMP/p" &
+	p=$!
+	eventually 10 sessions_ended r 2
+	wait "$p"
+	grep -q '^ok 20 datagrams' "$TMP/p"
+	# the idle one is closed by us: its read sees the end
+	[ "$(head -c 1 <&"$idle" | wc -c)" -eq 0 ]
+	exec {idle}>&-
+	kill -0 "$(child_of r)"
+}
+
+@test "multi: SIGTERM ends every session, counters summed with -S" {
+	echo_peer e udp
+	relay r -S tcp-listen:127.0.0.1:0,multi udp:127.0.0.1:"$(port e)"
+	exec {a}<>"/dev/tcp/127.0.0.1/$(port r)"
+	exec {b}<>"/dev/tcp/127.0.0.1/$(port r)"
+	frames 01 >&"$a"
+	frames 0202 >&"$b"
+	[ "$(head -c 3 <&"$a" | od -An -tx1 | tr -d ' \n')" = 000101 ]
+	[ "$(head -c 4 <&"$b" | od -An -tx1 | tr -d ' \n')" = 00020202 ]
+	stop r
+	[ "$status_of" -eq 0 ]
+	grep -q 'multi: 2 sessions served, 0 running' "$TMP/r.err"
+	grep -q '1>2: 2 datagrams, 3 bytes' "$TMP/r.err"
+	grep -q '2>1: 2 datagrams, 3 bytes' "$TMP/r.err"
+	[ "$(head -c 1 <&"$a" | wc -c)" -eq 0 ]
+	exec {a}>&- {b}>&-
+}
+
+@test "multi: the other address is connected without blocking; a refused one ends its session only" {
+	echo_peer e tcp
+	relay r udp-listen:127.0.0.1:0,multi tcp:127.0.0.1:"$(port e)"
+	run timeout 30 "$PEER" ping -n 50 udp 127.0.0.1 "$(port r)"
+	[ "$status" -eq 0 ]
+	p=$(free_port tcp)
+	relay q udp-listen:127.0.0.1:0,multi "tcp:127.0.0.1:$p"
+	run timeout 10 "$PEER" send 127.0.0.1 "$(port q)" 01
+	wait_for "$TMP/q.err" "tcp:127.0.0.1:$p: connect: Connection refused"
+	kill -0 "$(child_of q)"
+}
+
+@test "multi: no descriptor or memory growth over 10,000 sessions" {
+	not_under_valgrind "10,000 sessions"
+	echo_peer e udp
+	relay r tcp-listen:127.0.0.1:0,multi udp:127.0.0.1:"$(port e)"
+	kid=$(child_of r)
+	run timeout 60 "$PEER" burst tcp 1000 127.0.0.1 "$(port r)"
+	[ "$status" -eq 0 ]
+	eventually 20 sessions_ended r 1000
+	f0=$(fds "$kid")
+	m0=$(awk '/^Pss:/ {print $2}' "/proc/$kid/smaps_rollup")
+	for i in $(seq 9); do
+		run timeout 60 "$PEER" burst tcp 1000 127.0.0.1 "$(port r)"
+		[ "$status" -eq 0 ]
+	done
+	eventually 30 sessions_ended r 10000
+	f1=$(fds "$kid")
+	m1=$(awk '/^Pss:/ {print $2}' "/proc/$kid/smaps_rollup")
+	echo "fds $f0 -> $f1, PSS $m0 -> $m1 kB"
+	[ "$f1" -eq "$f0" ]
+	[ "$m1" -le $((m0 + 1024)) ]
+}
+
+@test "multi: a DNS forwarder, udp-listen,multi to dnsmasq over TCP: every query answered" {
+	need_cmd dnsmasq dnsmasq-base
+	need_cmd dig bind9-dnsutils
+	p=$(free_port tcp)
+	for i in $(seq 50); do echo "10.9.0.$i h$i.test"; done >"$TMP/hosts"
+	bg dns dnsmasq -k --no-resolv --no-hosts --addn-hosts="$TMP/hosts" \
+	    --listen-address=127.0.0.1 --port="$p" --bind-interfaces \
+	    --log-facility="$TMP/dns.log" --user=root --pid-file=
+	eventually 10 listening_tcp "$p"
+	relay r -S -t 1 udp-listen:127.0.0.1:0,multi "tcp:127.0.0.1:$p"
+	# waves of 10 (dnsmasq serves 20 TCP connections at once, and each
+	# session holds one until -t ends it): no query waits its turn
+	for w in 0 1 2 3 4; do
+		digs=()
+		for i in $(seq $((w * 10 + 1)) $((w * 10 + 10))); do
+			timeout 10 dig +notcp +tries=1 +time=5 \
+			    -p "$(port r)" @127.0.0.1 "h$i.test" A +short \
+			    >"$TMP/dig$i" &
+			digs+=("$!")
+		done
+		wait "${digs[@]}"
+	done
+	for i in $(seq 50); do
+		[ "$(cat "$TMP/dig$i")" = "10.9.0.$i" ] ||
+		    { echo "h$i.test: '$(cat "$TMP/dig$i")'"; false; }
+	done
+	# -t 1 ends each session, and dnsmasq's side with it
+	eventually 10 sessions_ended r 50
+	kill -0 "$(child_of r)"
+	stats_until r 'multi: 50 sessions served, 0 running'
+}
+listening_tcp() { ss -Htln "sport = :$1" | grep -q .; }
