@@ -1265,8 +1265,8 @@ redial_turn(struct relay *rl, struct side *s, int writable)
 	if (redial_step(s, writable) != RD_GONE || rl->abort)
 		return;
 	if (s->rd->a->retry > 0)
-		relay_fail(rl, s, "%s (%d attempts)", s->rd->a->err,
-		    s->rd->a->retry);
+		relay_fail(rl, s, "%s (%d attempt%s)", s->rd->a->err,
+		    s->rd->a->retry, s->rd->a->retry == 1 ? "" : "s");
 	else		/* a multi session's one attempt */
 		relay_fail(rl, s, "%s", s->rd->a->err);
 	rl->abort = 1;

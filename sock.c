@@ -636,7 +636,12 @@ dial_done(struct addr *a, struct side *s, int fd)
 	s->rfd = s->wfd = -1;
 	if (sock_side(a, s, fd, dial_type(a)) == -1 ||
 	    sock_getname(a, fd, 1, s->peer, sizeof(s->peer)) == -1 ||
-	    sock_getname(a, fd, 0, s->local, sizeof(s->local)) == -1) {
+	    sock_getname(a, fd, 0, s->local, sizeof(s->local)) == -1 ||
+	    (a->kind == ADDR_TCP && strcmp(s->local, s->peer) == 0 &&
+	    addr_fail(a, "connect: connected to itself (nothing listens "
+	    "there, a port of the local range)") == -1)) {
+		/* TCP's simultaneous open: a port of the ephemeral range that
+		 * nothing listens on can be given to the attempt itself */
 		close(fd);
 		s->rfd = s->wfd = -1;
 		return -1;

@@ -38,7 +38,7 @@ increasing() { awk 'NR > 1 && $1 <= p { exit 1 } { p = $1 }' "$1"; }
 sink() {
 	bg "$1" socat -u "tcp-listen:$2,bind=127.0.0.1,reuseaddr" \
 	    "create:$TMP/$1.bin"
-	eventually 10 listening "$2"
+	eventually 10 listening "$2" || { cat "$TMP/$1.err" "$TMP/c.err"; false; }
 }
 listening() { ss -Htln "sport = :$1" | grep -q .; }
 
@@ -74,6 +74,16 @@ counter() {
 	# the waits double: 0.1 s, then 0.2 s (less up to a fifth)
 	grep -qE 'connect: Connection refused; retrying in 0\.[01] s$' <<<"$stderr"
 	grep -qE 'connect: Connection refused; retrying in 0\.[12] s$' <<<"$stderr"
+}
+
+@test "retry: an attempt that TCP connects to itself is a failed one" {
+	# bound to the port it connects to, with nothing listening there:
+	# TCP's simultaneous open connects the socket to itself
+	p=$((47000 + $$ % 1000))
+	run --separate-stderr timeout 30 "$DGRELAY" udp-listen:127.0.0.1:0 \
+	    "tcp:127.0.0.1:$p,bind=127.0.0.1:$p,retry=1"
+	[ "$status" -eq 1 ]
+	[ "$stderr" = "dgrelay: tcp:127.0.0.1:$p,bind=127.0.0.1:$p,retry=1: connect: connected to itself (nothing listens there, a port of the local range) (1 attempt)" ]
 }
 
 @test "retry: the server starts 2 s after the client; nothing before it is delivered late or twice" {

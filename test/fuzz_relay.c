@@ -600,7 +600,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(c[0].unsent == unsent);
 		CHECK(c[0].oversize <= skips);
 		CHECK(status == 1 && strstr(err,
-		    "src: connect: no more input (1 attempts)") != NULL);
+		    "src: connect: no more input (1 attempt)") != NULL);
 	} else {
 		CHECK(unsent == 0 && c[0].unsent == 0);
 		CHECK(c[0].oversize == skips);
