@@ -233,3 +233,39 @@ two_sessions() { [ "$(grep -c 'connection from' "$TMP/r.err")" -eq 2 ]; }
 	stats_until r 'multi: 50 sessions served, 0 running'
 }
 listening_tcp() { ss -Htln "sport = :$1" | grep -q .; }
+
+@test "multi: the resolver closing one session's connection ends that session only" {
+	need_cmd dnsmasq dnsmasq-base
+	need_cmd dig bind9-dnsutils
+	p=$(free_port tcp)
+	echo "10.9.0.1 a.test" >"$TMP/hosts"
+	bg dns dnsmasq -k --no-resolv --no-hosts --addn-hosts="$TMP/hosts" \
+	    --listen-address=127.0.0.1 --port="$p" --bind-interfaces \
+	    --log-facility="$TMP/dns.log" --user=root --pid-file=
+	eventually 10 listening_tcp "$p"
+	relay r -t 30 udp-listen:127.0.0.1:0,multi "tcp:127.0.0.1:$p"
+	# two clients, each from a port of its own: a session and a TCP
+	# connection (a dnsmasq child) each
+	c1=$(free_port udp)
+	c2=$(free_port udp)
+	ask() {
+		timeout 10 dig +notcp +tries=1 +time=5 -b "127.0.0.1#$1" \
+		    -p "$(port r)" @127.0.0.1 a.test A +short
+	}
+	[ "$(ask "$c1")" = 10.9.0.1 ]
+	[ "$(ask "$c2")" = 10.9.0.1 ]
+	dns=$(pgrep -x dnsmasq -P "$(pid_of dns)")
+	eventually 10 two_kids "$dns"
+	# one of dnsmasq's TCP children goes (it holds TERM): its
+	# connection closes
+	kill -KILL "$(pgrep -P "$dns" | head -n 1)"
+	eventually 10 sessions_ended r 1
+	sleep 0.5
+	[ "$(grep -c 'session ended' "$TMP/r.err")" -eq 1 ]
+	# the other session, and the relay, go on; the client whose session
+	# ended gets a new one with its next query
+	[ "$(ask "$c1")" = 10.9.0.1 ]
+	[ "$(ask "$c2")" = 10.9.0.1 ]
+	[ "$(grep -c 'peer from' "$TMP/r.err")" -eq 3 ]
+}
+two_kids() { [ "$(pgrep -P "$1" | grep -c .)" -eq 2 ]; }

@@ -4,7 +4,9 @@
  * makes replaced (at compile time, -Dread=fz_read and so on: see the
  * Makefile) by fakes that play out the fuzz input:
  *
- *   bytes 0-1	-s (1..65535)		byte 2	-b (1..64)
+ *   bytes 0-1	-s (1..65535)		byte 2	-b (1..64); its top bit: two
+ *		sessions on one loop and pool, each playing the same script
+ *		with a sink of its own behaviour
  *   byte 3	bit 0: stream sink (else datagram); bit 1: the sink is UDP
  *		(UDP_SEGMENT allowed); bit 2: UDP_SEGMENT refused above the
  *		segment size in bytes 4-5 (EMSGSIZE); bit 3: the datagram
@@ -54,8 +56,9 @@
 #define CHECK(c) do { if (!(c)) { fprintf(stderr, "%s:%d: %s\n", \
 	__FILE__, __LINE__, #c); abort(); } } while (0)
 
-#define SRC_FD	1000001		/* never a real descriptor */
-#define DST_FD	1000002
+#define SRC_FD	1000001		/* never a real descriptor; a second */
+#define DST_FD	1000002		/* session's are 10 more */
+#define PLAYS	2
 
 volatile sig_atomic_t sig_quit, sig_stats, sig_child;
 static struct timespec P_now;
@@ -117,7 +120,14 @@ signals_hold(sigset_t *old, sigset_t *waitmask, int child)
 
 /* ------------------------------------------------------------ the play */
 
-static struct {
+/* One session's play: its source's script, its sink's behaviour. */
+struct play {
+	int		 src, dst;	/* its descriptors */
+	struct side	 s[2];
+	struct counters	 c[2];
+	struct addr	 a;		/* retry: the source's address */
+	char		 err[256];
+	int		 over;
 	const uint8_t	*in;		/* the chunk script */
 	size_t		 inlen, inpos;
 	size_t		 chunk_left;	/* bytes of the current chunk */
@@ -128,7 +138,6 @@ static struct {
 	size_t		 refuse_above;
 	uint64_t	 rng;
 	int		 last_eagain;
-	unsigned long	 polls, limit;
 	/* retry: the source's connections */
 	int		 retry, up, lost, dialing;
 	size_t		 cuts[4096];	/* stream offsets where one ended */
@@ -136,7 +145,39 @@ static struct {
 	/* what the sink got */
 	uint8_t		*out;		/* stream sink: bytes; datagram sink: */
 	size_t		 olen, ocap;	/* datagrams as frames, the same */
-} P;
+};
+
+static struct play	 plays[PLAYS], *cur = &plays[0];
+static int		 nplays;
+static unsigned long	 polls, limit;
+
+#define P	(*cur)
+
+/* The play of descriptor fd, made the current one. */
+static struct play *
+play_fd(int fd)
+{
+	int	 i;
+
+	for (i = 0; i < nplays; i++)
+		if (fd == plays[i].src || fd == plays[i].dst)
+			return cur = &plays[i];
+	CHECK(!"a descriptor of no play");
+	return NULL;
+}
+
+/* The play of side s. */
+static struct play *
+play_side(const struct side *s)
+{
+	int	 i;
+
+	for (i = 0; i < nplays; i++)
+		if (s == &plays[i].s[0] || s == &plays[i].s[1])
+			return cur = &plays[i];
+	CHECK(!"a side of no play");
+	return NULL;
+}
 
 static unsigned
 rnd(unsigned n)
@@ -188,12 +229,13 @@ lose_source(void)
 int
 sock_dial(struct addr *a, struct side *s)
 {
+	play_side(s);
 	CHECK(P.retry && !P.up && !P.dialing && s->rfd == -1);
 	if (P.eof_given) {
 		snprintf(a->err, sizeof(a->err), "connect: no more input");
 		return -1;
 	}
-	s->rfd = s->wfd = SRC_FD;
+	s->rfd = s->wfd = P.src;
 	if (rnd(2) == 0) {
 		P.dialing = 1;
 		return 1;
@@ -206,7 +248,8 @@ int
 sock_dial_end(struct addr *a, struct side *s)
 {
 	(void)a;
-	CHECK(P.dialing && s->rfd == SRC_FD);
+	play_side(s);
+	CHECK(P.dialing && s->rfd == P.src);
 	P.dialing = 0;
 	P.up = 1;
 	return 0;
@@ -216,6 +259,7 @@ void
 sock_hangup(struct addr *a, struct side *s)
 {
 	(void)a;
+	play_side(s);
 	CHECK(!P.up);
 	s->rfd = s->wfd = -1;
 }
@@ -226,7 +270,7 @@ fz_read(int fd, void *buf, size_t n)
 	size_t	 len;
 	uint8_t	 l;
 
-	CHECK(fd == SRC_FD);
+	CHECK(play_fd(fd) != NULL && fd == P.src);
 	CHECK(n > 0);
 	CHECK(!P.retry || P.up);		/* never read a lost one */
 	while (P.chunk_left == 0) {
@@ -272,7 +316,7 @@ fz_writev(int fd, const struct iovec *iov, int n)
 	size_t	 total = 0, take, k;
 	int	 i;
 
-	CHECK(fd == DST_FD);
+	CHECK(play_fd(fd) != NULL && fd == P.dst);
 	CHECK(n > 0 && n <= 1024);
 	for (i = 0; i < n; i++)
 		total += iov[i].iov_len;
@@ -317,7 +361,7 @@ fz_sendmmsg(int fd, struct mmsghdr *m, unsigned n, int flags)
 	int		 nobufs = 0;
 
 	(void)flags;
-	CHECK(fd == DST_FD);
+	CHECK(play_fd(fd) != NULL && fd == P.dst);
 	CHECK(n > 0 && n <= 1024);
 	if (eagain())
 		return -1;
@@ -371,11 +415,13 @@ fz_sendmmsg(int fd, struct mmsghdr *m, unsigned n, int flags)
  */
 #define EP_FD	1000003
 
+#define EP_MAX	(4 * PLAYS)
+
 static struct {
 	int		 fd;
 	uint32_t	 events;
 	uint64_t	 data;
-} ep[4];
+} ep[EP_MAX];
 
 int
 fz_epoll_create1(int flags)
@@ -388,23 +434,23 @@ fz_epoll_create1(int flags)
 int
 fz_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 {
-	unsigned	 i, free_i = 4;
+	unsigned	 i, free_i = EP_MAX;
 
-	CHECK(epfd == EP_FD && (fd == SRC_FD || fd == DST_FD));
-	for (i = 0; i < 4; i++) {
+	CHECK(epfd == EP_FD && play_fd(fd) != NULL);
+	for (i = 0; i < EP_MAX; i++) {
 		if (ep[i].fd == fd)
 			break;
-		if (ep[i].fd == 0 && free_i == 4)
+		if (ep[i].fd == 0 && free_i == EP_MAX)
 			free_i = i;
 	}
 	if (op == EPOLL_CTL_ADD) {
-		CHECK(i == 4 && free_i < 4);	/* not there yet */
+		CHECK(i == EP_MAX && free_i < EP_MAX);	/* not there yet */
 		ep[free_i].fd = fd;
 		ep[free_i].events = ev->events;
 		ep[free_i].data = ev->data.u64;
 		return 0;
 	}
-	if (i == 4) {
+	if (i == EP_MAX) {
 		errno = ENOENT;
 		return -1;
 	}
@@ -425,8 +471,8 @@ fz_epoll_pwait(int epfd, struct epoll_event *ev, int max, int ms,
 
 	(void)mask;
 	CHECK(epfd == EP_FD);
-	CHECK(++P.polls < P.limit);	/* spinning */
-	for (i = 0; i < 4 && n < max; i++) {
+	CHECK(++polls < limit);		/* spinning */
+	for (i = 0; i < EP_MAX && n < max; i++) {
 		if (ep[i].fd == 0 || !(ep[i].events & (EPOLLIN | EPOLLOUT)))
 			continue;
 		ev[n].events = ep[i].events & (EPOLLIN | EPOLLOUT);
@@ -448,12 +494,13 @@ int
 fz_getsockopt(int fd, int level, int name, void *v, socklen_t *len)
 {
 	(void)len;
-	if (fd == DST_FD && P.udp && level == SOL_SOCKET &&
+	play_fd(fd);
+	if (fd == P.dst && P.udp && level == SOL_SOCKET &&
 	    name == SO_PROTOCOL) {
 		*(int *)v = IPPROTO_UDP;
 		return 0;
 	}
-	if (fd == DST_FD && P.udp && level == SOL_UDP && name == UDP_SEGMENT) {
+	if (fd == P.dst && P.udp && level == SOL_UDP && name == UDP_SEGMENT) {
 		*(int *)v = 0;
 		return 0;
 	}
@@ -472,7 +519,7 @@ fz_setsockopt(int fd, int level, int name, const void *v, socklen_t len)
 int
 fz_shutdown(int fd, int how)
 {
-	CHECK(fd == DST_FD && how == SHUT_WR);
+	CHECK(play_fd(fd) != NULL && fd == P.dst && how == SHUT_WR);
 	return 0;
 }
 
@@ -480,72 +527,67 @@ fz_shutdown(int fd, int how)
 
 int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
-int
-LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static void
+play_over(struct relay *rl, void *arg)
 {
-	struct relay_opts	 o;
-	struct side		 s[2];
-	struct counters		 c[2];
-	struct addr		 a;
-	char			 err[256];
-	size_t			 max, pos, len, nf = 0, skips = 0, bytes = 0;
-	size_t			 outpos = 0, dropped = 0, hl, end, cut = 0;
-	size_t			 frames = 0, unsent = 0;
-	int			 status, partial = 0, stream_sink;
+	(void)rl;
+	((struct play *)arg)->over = 1;
+}
 
-	if (size < 6)
-		return 0;
-	memset(&P, 0, sizeof(P));
-	max = 1 + (((size_t)data[0] << 8 | data[1]) % 65535);
-	stream_sink = data[3] & 1;
-	P.udp = !stream_sink && (data[3] & 2);
-	P.refuse = (data[3] & 4) != 0;
-	P.nobufs = !stream_sink && (data[3] & 8);
-	P.refuse_above = (size_t)data[4] << 8 | data[5];
-	P.rng = (data[3] >> 4) & 7;
-	P.retry = (data[3] & 0x80) != 0;
-	P_now.tv_sec = 1000;
-	P_now.tv_nsec = 0;
-	P.in = data + 6;
-	P.inlen = size - 6;
-	P.stream = malloc(P.inlen + 1);
-	CHECK(P.stream != NULL);
+/* Play k's session on loop l: the stream source, the sink, retry. */
+static void
+play_setup(int k, const uint8_t *data, size_t size, int stream_sink)
+{
+	struct play	*p = &plays[k];
+
+	memset(p, 0, sizeof(*p));
+	p->src = SRC_FD + 10 * k;
+	p->dst = DST_FD + 10 * k;
+	p->udp = !stream_sink && (data[3] & 2);
+	p->refuse = (data[3] & 4) != 0;
+	p->nobufs = !stream_sink && (data[3] & 8);
+	p->refuse_above = (size_t)data[4] << 8 | data[5];
+	p->rng = ((data[3] >> 4) & 7) ^ (uint64_t)(5 * k);
+	p->retry = (data[3] & 0x80) != 0;
+	p->in = data + 6;
+	p->inlen = size - 6;
+	p->stream = malloc(p->inlen + 1);
+	CHECK(p->stream != NULL);
 	/* a reconnect takes a few turns, a wait for its attempt included */
-	P.limit = 64 + 16 * (unsigned long)P.inlen;
-
-	memset(&o, 0, sizeof(o));
-	o.count = 1 + data[2] % 64;
-	o.size = max;
-	o.dir[0] = 1;			/* -u: the stream to the sink */
-	memset(s, 0, sizeof(s));
-	s[0].rfd = s[0].wfd = SRC_FD;
-	s[0].io = IO_STREAM;
-	s[0].rflags = s[0].wflags = -1;
-	s[0].name = "src";
-	s[1].rfd = s[1].wfd = DST_FD;
-	s[1].io = stream_sink ? IO_STREAM : IO_DGRAM;
-	s[1].wsock = 1;
-	s[1].rflags = s[1].wflags = -1;
-	s[1].name = "dst";
-	memset(c, 0, sizeof(c));
-	if (P.retry) {
-		memset(&a, 0, sizeof(a));
-		a.retry = 1;
-		a.interval_ms = 1 + data[2] % 3;
-		a.spec = "src";
-		s[0].rfd = s[0].wfd = -1;
-		redial_init(&a, &s[0], 0);
+	limit += 64 + 16 * (unsigned long)p->inlen;
+	p->s[0].rfd = p->s[0].wfd = p->src;
+	p->s[0].io = IO_STREAM;
+	p->s[0].rflags = p->s[0].wflags = -1;
+	p->s[0].name = "src";
+	p->s[1].rfd = p->s[1].wfd = p->dst;
+	p->s[1].io = stream_sink ? IO_STREAM : IO_DGRAM;
+	p->s[1].wsock = 1;
+	p->s[1].rflags = p->s[1].wflags = -1;
+	p->s[1].name = "dst";
+	if (p->retry) {
+		p->a.retry = 1;
+		p->a.interval_ms = 1 + data[2] % 3;
+		p->a.spec = "src";
+		p->s[0].rfd = p->s[0].wfd = -1;
+		redial_init(&p->a, &p->s[0], 0);
 	}
+}
 
-	status = relay_run(&o, s, c, err, sizeof(err));
+/* What play p's sink got, against a plain walk over what it read. */
+static void
+play_check(struct play *p, size_t max, int stream_sink, int status)
+{
+	size_t	 pos, len, nf = 0, skips = 0, bytes = 0, outpos = 0;
+	size_t	 dropped = 0, hl, end, cut = 0, frames = 0, unsent = 0;
+	int	 partial = 0;
 
+	cur = p;
 	/* every byte of the input was read, then one end of file */
 	CHECK(P.eof_given == 1 && P.inpos == P.inlen);
 	if (!P.retry)
 		P.cuts[P.ncuts++] = P.slen;
 	CHECK(P.ncuts > 0 && P.cuts[P.ncuts - 1] == P.slen);
-	/* the reference: a plain walk over what was read, connection by
-	 * connection (a frame is never joined across two) */
+	/* connection by connection (a frame is never joined across two) */
 	for (pos = 0; pos < P.slen || cut < P.ncuts;) {
 		end = P.cuts[cut];
 		if (pos == end) {
@@ -587,29 +629,88 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		pos += 2 + len;
 	}
 	CHECK(outpos == P.olen);		/* and nothing else */
-	CHECK(c[0].dgrams == nf);
-	CHECK(c[0].bytes == bytes);
-	CHECK(c[0].truncated == (uint64_t)partial);
-	CHECK(c[0].senderr == dropped);
-	CHECK(c[0].otherpeer == 0 && c[0].down == 0);
-	CHECK(nf + dropped + c[0].unsent == frames);
+	CHECK(P.c[0].dgrams == nf);
+	CHECK(P.c[0].bytes == bytes);
+	CHECK(P.c[0].truncated == (uint64_t)partial);
+	CHECK(P.c[0].senderr == dropped);
+	CHECK(P.c[0].otherpeer == 0 && P.c[0].down == 0);
+	CHECK(nf + dropped + P.c[0].unsent == frames);
 	if (P.retry) {
 		/* the last loss is not dialled back: the relay ends at once,
 		 * what it held counted unsent (an oversize frame it had not
 		 * cut yet is not counted at all) */
-		CHECK(c[0].unsent == unsent);
-		CHECK(c[0].oversize <= skips);
-		CHECK(status == 1 && strstr(err,
+		CHECK(P.c[0].unsent == unsent);
+		CHECK(P.c[0].oversize <= skips);
+		CHECK(status == 1 && strstr(P.err,
 		    "src: connect: no more input (1 attempt)") != NULL);
 	} else {
-		CHECK(unsent == 0 && c[0].unsent == 0);
-		CHECK(c[0].oversize == skips);
+		CHECK(unsent == 0 && P.c[0].unsent == 0);
+		CHECK(P.c[0].oversize == skips);
 		CHECK(status == (partial > 0));
-		CHECK(partial ? strstr(err, "truncated frame at eof") !=
-		    NULL : err[0] == '\0');
+		CHECK(partial ? strstr(P.err, "truncated frame at eof") !=
+		    NULL : P.err[0] == '\0');
 	}
-	CHECK(c[1].dgrams == 0);
+	CHECK(P.c[1].dgrams == 0);
 	free(P.stream);
 	free(P.out);
+}
+
+/*
+ * One session through relay_run, or (byte 2's top bit) two sessions on
+ * one loop, sharing its pool, each playing the same script with a sink
+ * of its own behaviour.
+ */
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct relay_opts	 o;
+	struct relay		*rl[PLAYS];
+	struct loop		 l;
+	struct pool		 pool;
+	sigset_t		 mask;
+	size_t			 max;
+	int			 status[PLAYS], stream_sink, k, over;
+
+	if (size < 6)
+		return 0;
+	max = 1 + (((size_t)data[0] << 8 | data[1]) % 65535);
+	stream_sink = data[3] & 1;
+	nplays = data[2] & 0x80 ? 2 : 1;
+	polls = limit = 0;
+	P_now.tv_sec = 1000;
+	P_now.tv_nsec = 0;
+	memset(&o, 0, sizeof(o));
+	o.count = 1 + data[2] % 64;
+	o.size = max;
+	o.dir[0] = 1;			/* -u: the stream to the sink */
+	for (k = 0; k < nplays; k++)
+		play_setup(k, data, size, stream_sink);
+	if (nplays == 1) {
+		cur = &plays[0];
+		status[0] = relay_run(&o, plays[0].s, plays[0].c, plays[0].err,
+		    sizeof(plays[0].err));
+	} else {
+		sigemptyset(&mask);
+		CHECK(loop_init(&l, &mask) == 0);
+		pool_init(&pool, relay_slab(&o), POOL_MAX);
+		for (k = 0; k < nplays; k++) {
+			rl[k] = relay_open(&l, &pool, &o, plays[k].s,
+			    plays[k].c, plays[k].err, sizeof(plays[k].err),
+			    play_over, &plays[k]);
+			CHECK(rl[k] != NULL);
+		}
+		do {
+			CHECK(loop_once(&l) == 0);
+			for (over = 1, k = 0; k < nplays; k++)
+				over &= plays[k].over;
+		} while (!over);
+		for (k = 0; k < nplays; k++)
+			status[k] = relay_end(rl[k]);
+		CHECK(pool.lent == 0);		/* every ring came back */
+		pool_free(&pool);
+		loop_free(&l);
+	}
+	for (k = 0; k < nplays; k++)
+		play_check(&plays[k], max, stream_sink, status[k]);
 	return 0;
 }
