@@ -13,6 +13,11 @@
 # server's process tree (/proc/PID/smaps_rollup), less the tree's PSS
 # before the burst, divided by N.  Medians of PEERS_REPS runs.
 #
+# UDP listeners ask for rcvbuf=4194304 (the kernel grants up to
+# net.core.rmem_max); drops are the server's own (max-peers, full
+# sessions; 0 here) and the kernel's at full socket buffers
+# (/proc/net/snmp RcvbufErrors over the run, all of the machine's).
+#
 # Environment: PEERS_N ("100 1000 3000 10000"), PEERS_REPS (3),
 # PEERS_MODES ("multi fork socat"), DGRELAY (./dgrelay).
 set -u
@@ -27,27 +32,36 @@ MODES=${PEERS_MODES:-multi fork socat}
 . bench/common.sh
 ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
-# tree_pss PID: PSS in kB of PID and all its descendants
+# pss PID: PSS in kB of PID (0 once it is gone)
+pss() {
+	awk '/^Pss:/ { print $2; f = 1 } END { if (!f) print 0 }' \
+	    "/proc/$1/smaps_rollup" 2>/dev/null || echo 0
+}
+
+# tree_pss PID: PSS in kB of PID and every process under it (one pass
+# over the process table)
 tree_pss() {
-	local p sum=0 kids
-	for p in "$1" $(pgrep -P "$1"); do
-		[ -r "/proc/$p/smaps_rollup" ] || continue
-		sum=$((sum + $(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup")))
-	done
-	# grandchildren (socat's fork children are direct; dgrelay's too)
-	for kids in $(pgrep -P "$1"); do
-		for p in $(pgrep -P "$kids"); do
-			sum=$((sum + $(awk '/^Pss:/ {print $2}' \
-			    "/proc/$p/smaps_rollup" 2>/dev/null || echo 0)))
-		done
+	local p sum=0
+	for p in $(ps -e -o pid=,ppid= | awk -v root="$1" '
+	    { kid[$2] = kid[$2] " " $1 }
+	    END { q[1] = root; n = 1
+		for (i = 1; i <= n; i++) { print q[i]
+		    m = split(kid[q[i]], k, " ")
+		    for (j = 1; j <= m; j++) q[++n] = k[j] } }'); do
+		sum=$((sum + $(pss "$p")))
 	done
 	echo "$sum"
+}
+
+# the kernel's UDP drops at full receive buffers, so far
+rcvbuf_errors() {
+	awk '$1 == "Udp:" && ++n == 2 { print $6 }' /proc/net/snmp
 }
 
 until_listening() {
 	local i
 	for i in $(seq 200); do
-		ss -Hln "sport = :$1" | grep -q . && return 0
+		ss -Htuln "sport = :$1" | grep -q . && return 0
 		sleep 0.05
 	done
 	return 1
@@ -60,15 +74,17 @@ echo_port=$(awk '/^port/ {print $2; exit}' "$tmp/echo.out")
 
 # one run: MODE PROTO N -> "ms answered kB_per_peer drops"
 run_one() {
-	local mode=$1 proto=$2 n=$3 port srv out base peak ms ok drops
+	local mode=$1 proto=$2 n=$3 port srv base peak ms ok drops buf='' k0 k1
 	port=$("$P" free "$proto" | awk '{print $2}')
+	[ "$proto" = udp ] && buf=,rcvbuf=4194304
+	k0=$(rcvbuf_errors)
 	case $mode in
 	multi)
-		"$D" -S "$proto-listen:127.0.0.1:$port,multi,max-peers=$n" \
+		"$D" -S "$proto-listen:127.0.0.1:$port,multi,max-peers=$n$buf" \
 		    "udp:127.0.0.1:$echo_port" 2>"$tmp/srv.err" &
 		;;
 	fork)
-		"$D" -S "$proto-listen:127.0.0.1:$port,fork,max-children=$n" \
+		"$D" -S "$proto-listen:127.0.0.1:$port,fork,max-children=$n$buf" \
 		    "udp:127.0.0.1:$echo_port" 2>"$tmp/srv.err" &
 		;;
 	socat)
@@ -96,13 +112,17 @@ run_one() {
 	kill "$srv" 2>/dev/null
 	wait "$srv" 2>/dev/null
 	pkill -P "$srv" 2>/dev/null
+	k1=$(rcvbuf_errors)
 	drops=$(sed -n 's/.* \([0-9]*\) datagrams from new peers dropped.*/\1/p' \
 	    "$tmp/srv.err" | tail -n 1)
-	echo "${ms:--} ${ok:-0} $(( (peak - base) * 1024 / n )) ${drops:--}"
+	drops=$((${drops:-0} + $(sed -n \
+	    's/.* \([0-9]*\) to full sessions dropped.*/\1/p' "$tmp/srv.err" |
+	    tail -n 1 | grep . || echo 0)))
+	echo "${ms:--} ${ok:-0} $(( (peak - base) * 1024 / n )) $drops $((k1 - k0))"
 }
 
-printf '%-6s %-6s %-7s %12s %10s %14s %8s\n' proto mode peers \
-    "all served" answered "PSS/peer" drops
+printf '%-6s %-6s %-7s %12s %10s %14s %8s %8s\n' proto mode peers \
+    "all served" answered "PSS/peer" drops kernel
 for proto in tcp udp; do
 	for n in $NS; do
 		for mode in $MODES; do
@@ -111,12 +131,13 @@ for proto in tcp udp; do
 			for _ in $(seq "$REPS"); do
 				run_one "$mode" "$proto" "$n" >>"$tmp/rows"
 			done
-			printf '%-6s %-6s %-7s %10s ms %10s %10s B %8s\n' \
+			printf '%-6s %-6s %-7s %10s ms %10s %10s B %8s %8s\n' \
 			    "$proto" "$mode" "$n" \
 			    "$(awk '{print $1}' "$tmp/rows" | median)" \
 			    "$(awk '{print $2}' "$tmp/rows" | median)" \
 			    "$(awk '{print $3}' "$tmp/rows" | median)" \
-			    "$(awk '{print $4}' "$tmp/rows" | median)"
+			    "$(awk '{print $4}' "$tmp/rows" | median)" \
+			    "$(awk '{print $5}' "$tmp/rows" | median)"
 		done
 	done
 done
