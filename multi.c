@@ -50,6 +50,7 @@ struct sess {
 	struct sess	*dnext;		/* over: freed after this pass */
 	struct sess	*bnext;		/* blocked on the shared socket */
 	int		 blocked;
+	int		 dead;		/* on the dead list */
 };
 
 struct multi {
@@ -92,6 +93,9 @@ sess_over(struct relay *rl, void *arg)
 	struct sess	*ss = arg;
 
 	(void)rl;
+	if (ss->dead)
+		return;		/* ended by us first (no room for its peer) */
+	ss->dead = 1;
 	ss->dnext = ss->m->dead;
 	ss->m->dead = ss;
 }
@@ -320,8 +324,7 @@ udp_peer(struct multi *m, const struct sockaddr_storage *ss, socklen_t len,
 	se->s[m->li].blocked_arg = se;
 	if ((e = ptab_add(&m->peers, ss, len)) == NULL) {
 		logerr("%s: peer table", m->a->spec);
-		relay_unblock(se->rl);	/* ended below, as over */
-		sess_over(se->rl, se);
+		sess_over(se->rl, se);	/* ended after this pass */
 		return NULL;
 	}
 	e->ptr = se;

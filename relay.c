@@ -85,7 +85,7 @@ struct dir {
 					 * rest of the old stream is dropped */
 	int		 rerr;		/* errno of a failed read, 0 for eof */
 	int		 done;		/* eof and everything delivered */
-	int		 wblocked;	/* sink said EAGAIN: wait for POLLOUT */
+	int		 wblocked;	/* sink said EAGAIN: wait for EPOLLOUT */
 	int		 noempty;	/* sink is SOCK_SEQPACKET: 0 bytes is its end */
 	/* the arrays of one call: the process's scratch (calls never
 	 * interleave), not the session's */
@@ -1169,7 +1169,7 @@ dir_unstarve(struct pool_wait *pw)
 	loop_defer(rl->loop, &rl->kick);
 }
 
-static int
+static void
 dir_init(struct relay *rl, struct dir *d, int id, struct side *src,
     struct side *dst, struct counters *c)
 {
@@ -1189,7 +1189,7 @@ dir_init(struct relay *rl, struct dir *d, int id, struct side *src,
 	d->write = io_ops[dst->io].write;
 	d->cut = io_ops[src->io].cut;
 	if (!d->on)
-		return 0;
+		return;
 	d->msg = scratch->msg;
 	d->iov = scratch->iov;
 	d->mseg = scratch->mseg;
@@ -1204,7 +1204,6 @@ dir_init(struct relay *rl, struct dir *d, int id, struct side *src,
 	if (dst->io == IO_DGRAM && udp_socket(dst->wfd))
 		d->gsomax = GSO_BYTES;
 	d->noempty = dst->io == IO_DGRAM && dst->seqpacket;
-	return 0;
 }
 
 static void
@@ -1221,7 +1220,7 @@ dir_free(struct relay *rl, struct dir *d)
 
 /* -------------------------------------------------------------- the loop */
 
-/* Whether to poll d's source: backpressure is applied here. */
+/* Whether to read d's source: backpressure is applied here. */
 static int
 want_read(struct dir *d, const struct relay *rl)
 {
@@ -1339,9 +1338,9 @@ relay_turn(struct relay *rl)
 /*
  * The end of the relay, every condition in one place:
  *  - SIGINT or SIGTERM: now; the kernel is handed what it takes at once,
- *    the rest is counted unsent (relay_loop);
+ *    the rest is counted unsent (relay_end);
  *  - a failure that stops everything (rl->abort: a sink's fatal error, a
- *    peer that cannot be connected to, poll itself);
+ *    peer that cannot be connected to or retry=N used up, epoll itself);
  *  - both directions done: each source ended and all it sent was
  *    delivered, its end passed on where the sink can carry one;
  *  - rl->ending (a source ended whose sink cannot carry an end, or a
@@ -1595,8 +1594,8 @@ relay_open(struct loop *l, struct pool *pool, const struct relay_opts *o,
 		}
 	watch_init(&rl->kick, relay_kicked, rl);
 	timer_init(&rl->tm, relay_timed, rl);
-	(void)dir_init(rl, &rl->d[0], 0, &s[0], &s[1], &c[0]);
-	(void)dir_init(rl, &rl->d[1], 1, &s[1], &s[0], &c[1]);
+	dir_init(rl, &rl->d[0], 0, &s[0], &s[1], &c[0]);
+	dir_init(rl, &rl->d[1], 1, &s[1], &s[0], &c[1]);
 	loop_defer(l, &rl->kick);	/* the first turn */
 	return rl;
 }
