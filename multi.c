@@ -73,7 +73,9 @@ struct multi {
 	uint64_t		 full;		/* udp: datagrams no session
 						 * could take */
 	int			 status;	/* a failure of the listener */
-	time_t			 warned;
+	time_t			 warned, errwarned;
+	struct timer		 pause;		/* out of descriptors: a second */
+	int			 paused;
 	struct counters		 total[2];	/* of ended sessions */
 	/* udp: one batch of the listener's */
 	uint8_t			*buf;
@@ -170,6 +172,18 @@ sess_end(struct sess *ss)
 	free(ss);
 }
 
+/* Time to say so again (once a second at most)? */
+static int
+warn_now(time_t *last)
+{
+	time_t	 now = time(NULL);
+
+	if (now == *last)
+		return 0;
+	*last = now;
+	return 1;
+}
+
 /*
  * A session for the peer on side ps (made by the caller): the other
  * address opened for it, the relay started.  NULL when it cannot be had
@@ -191,7 +205,8 @@ sess_new(struct multi *m, const struct side *ps)
 	ss->oa = *m->oa;
 	os = &ss->s[oi];
 	if (sock_open(&ss->oa, os) == -1) {
-		logx("%s: %s", ss->oa.spec, ss->oa.err);
+		if (warn_now(&m->errwarned))	/* a flood: once a second */
+			logx("%s: %s", ss->oa.spec, ss->oa.err);
 		sock_close(&ss->oa, os);
 		free(ss);
 		return NULL;
@@ -247,9 +262,15 @@ accept_peers(struct multi *m)
 		s.name = m->a->spec;
 		if (sock_accept(m->a, &s) == -1) {
 			if (errno == EMFILE || errno == ENFILE ||
-			    errno == ENOBUFS || errno == ENOMEM)
-				logx("%s: %s", m->a->spec, m->a->err);
-			else if (errno != EAGAIN && errno != EINTR &&
+			    errno == ENOBUFS || errno == ENOMEM) {
+				/* not a spin on a listener we cannot take
+				 * from: a second's pause, said once */
+				logx("%s: %s; accepting again in 1 s",
+				    m->a->spec, m->a->err);
+				m->paused = 1;
+				(void)loop_timer(&m->loop, &m->pause,
+				    loop_now() + 1000);
+			} else if (errno != EAGAIN && errno != EINTR &&
 			    errno != ECONNABORTED)
 				logx("%s: %s", m->a->spec, m->a->err);
 			return;
@@ -275,17 +296,6 @@ udp_batch_init(struct multi *m)
 	return 0;
 }
 
-/* Time to say so again (once a second at most)? */
-static int
-warn_now(struct multi *m)
-{
-	time_t	 now = time(NULL);
-
-	if (now == m->warned)
-		return 0;
-	m->warned = now;
-	return 1;
-}
 
 /* A new peer at ss: a session whose side 0 is the shared socket. */
 static struct sess *
@@ -298,7 +308,7 @@ udp_peer(struct multi *m, const struct sockaddr_storage *ss, socklen_t len,
 
 	if (m->n >= (size_t)m->a->maxpeers) {
 		m->dropped++;
-		if (m->o->verbose && warn_now(m))
+		if (m->o->verbose && warn_now(&m->warned))
 			logx("%s: max-peers=%d reached: datagrams of new peers "
 			    "dropped (%llu so far)", m->a->spec,
 			    m->a->maxpeers, (unsigned long long)m->dropped);
@@ -406,7 +416,7 @@ listener_arm(struct multi *m)
 {
 	uint32_t	 want = 0;
 
-	if (m->udp || m->n < (size_t)m->a->maxpeers)
+	if (m->udp || (m->n < (size_t)m->a->maxpeers && !m->paused))
 		want |= EPOLLIN;
 	if (m->blocked != NULL)
 		want |= EPOLLOUT;
@@ -415,6 +425,15 @@ listener_arm(struct multi *m)
 		logerr("%s: epoll", m->a->spec);
 		m->status = 1;
 	}
+}
+
+static void
+unpause(struct timer *t)
+{
+	struct multi	*m = t->arg;
+
+	m->paused = 0;
+	listener_arm(m);
 }
 
 static void
@@ -452,6 +471,7 @@ multi_run(struct addr a[2], struct side s[2], int li,
 	signals_hold(&old, &waitmask, 0);
 	pool_init(&m.pool, relay_slab(o), POOL_MAX);
 	watch_init(&m.lw, listener_ready, &m);
+	timer_init(&m.pause, unpause, &m);
 	if (loop_init(&m.loop, &waitmask) == -1) {
 		logerr("epoll");
 		m.status = 1;
@@ -481,6 +501,7 @@ multi_run(struct addr a[2], struct side s[2], int li,
 	if (stats || o->verbose)
 		multi_print(&m);
 	loop_unwatch(&m.loop, &m.lw);
+	loop_untimer(&m.loop, &m.pause);
 	loop_free(&m.loop);
 	pool_free(&m.pool);
 	ptab_free(&m.peers);
