@@ -212,13 +212,16 @@ two_sessions() { [ "$(grep -c 'connection from' "$TMP/r.err")" -eq 2 ]; }
 	eventually 10 listening_tcp "$p"
 	relay r -S -t 1 udp-listen:127.0.0.1:0,multi "tcp:127.0.0.1:$p"
 	# waves of 10 (dnsmasq serves 20 TCP connections at once, and each
-	# session holds one until -t ends it): no query waits its turn
+	# session holds one until -t ends it): no query waits its turn; each
+	# client from a port of its own, below the ephemeral range (a port a
+	# later client reused within -t would find the earlier one's session)
+	p0=$((20000 + ($$ % 200) * 50))
 	for w in 0 1 2 3 4; do
 		digs=()
 		for i in $(seq $((w * 10 + 1)) $((w * 10 + 10))); do
 			timeout 10 dig +notcp +tries=1 +time=5 \
-			    -p "$(port r)" @127.0.0.1 "h$i.test" A +short \
-			    >"$TMP/dig$i" &
+			    -b "127.0.0.1#$((p0 + i))" -p "$(port r)" \
+			    @127.0.0.1 "h$i.test" A +short >"$TMP/dig$i" &
 			digs+=("$!")
 		done
 		wait "${digs[@]}"
