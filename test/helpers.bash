@@ -253,3 +253,26 @@ need_cmd() {
 	command -v "$1" >/dev/null ||
 	    skip "needs $1 (Debian package ${2:-$1}), not installed"
 }
+
+# bg_fds NAME N CMD...: as bg, CMD with descriptors 0-2 only (bats leaves
+# others open) and a limit of N, so that a ulimit -n counts exactly.
+bg_fds() {
+	local name=$1 n=$2
+	shift 2
+	# shellcheck disable=SC2016 # for the inner shell
+	bg "$name" bash -c 'for f in /proc/$$/fd/*; do n=${f##*/};
+	    [ "$n" -gt 2 ] && eval "exec $n>&-"; done
+	    ulimit -n '"$n"' && exec "$0" "$@"' "$@"
+}
+
+# no_spin NAME: NAME's process (under timeout) uses under 0.2 s of CPU
+# in 2 s: it waits, it does not spin.
+no_spin() {
+	local kid t0 t1
+	kid=$(child_of "$1")
+	t0=$(awk '{ print $14 + $15 }' "/proc/$kid/stat")
+	sleep 2
+	t1=$(awk '{ print $14 + $15 }' "/proc/$kid/stat")
+	echo "CPU ticks in 2 s: $((t1 - t0))"
+	[ $((t1 - t0)) -lt 20 ]
+}
