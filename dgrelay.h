@@ -606,9 +606,6 @@ struct relay *relay_open(struct loop *l, struct pool *pool,
 	    char *err, size_t errsize, void (*over)(struct relay *, void *),
 	    void *arg);
 
-/* relay_finished(rl): over has been called. */
-int	relay_finished(const struct relay *rl);
-
 /*
  * relay_end(rl): free the session; if a signal or -t ends it, hand the
  * kernel what it takes now, and count the rest unsent.  Returns 0, or 1
@@ -622,7 +619,7 @@ size_t	relay_slab(const struct relay_opts *o);
 /*
  * relay_push(rl, i, dg, len): a datagram the owner read for side i (a
  * multi udp-listen's socket), queued as if side i had read it, and the
- * session's turn made at once (the session may end: relay_finished).  -1
+ * session's turn made at once (the session may end: over is called).  -1
  * when it cannot be taken (the ring is full, no buffer, the session is
  * ending): the owner drops and counts it.
  */

@@ -1600,12 +1600,6 @@ relay_open(struct loop *l, struct pool *pool, const struct relay_opts *o,
 	return rl;
 }
 
-int
-relay_finished(const struct relay *rl)
-{
-	return rl->finished;
-}
-
 /*
  * End the session: when a signal or -t ended it, hand the kernel what it
  * takes right now; count what is left; free it.  Returns its status (1:
