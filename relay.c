@@ -1446,6 +1446,16 @@ relay_arm(struct relay *rl)
 	return r;
 }
 
+/* The loop lets go of the session: its descriptors, deadline, turn. */
+static void
+relay_detach(struct relay *rl)
+{
+	side_unwatch(rl, &rl->s[0]);
+	side_unwatch(rl, &rl->s[1]);
+	loop_untimer(rl->loop, &rl->tm);
+	loop_undefer(rl->loop, &rl->kick);
+}
+
 /*
  * A turn of the session after an event; once it is over, the owner is
  * told (it ends the session after this pass of the loop: other events of
@@ -1454,7 +1464,7 @@ relay_arm(struct relay *rl)
 static void
 relay_pass(struct relay *rl)
 {
-	int	 i, over;
+	int	 over;
 
 	if (rl->finished)
 		return;
@@ -1466,11 +1476,7 @@ relay_pass(struct relay *rl)
 		rl->abort = 1;
 	}
 	rl->finished = 1;
-	for (i = 0; i < 2; i++) {
-		loop_unwatch(rl->loop, &rl->w[i][0]);
-		loop_unwatch(rl->loop, &rl->w[i][1]);
-	}
-	loop_untimer(rl->loop, &rl->tm);
+	relay_detach(rl);
 	rl->over(rl, rl->arg);
 }
 
@@ -1610,12 +1616,7 @@ relay_end(struct relay *rl)
 {
 	int	 i, status;
 
-	for (i = 0; i < 2; i++) {
-		loop_unwatch(rl->loop, &rl->w[i][0]);
-		loop_unwatch(rl->loop, &rl->w[i][1]);
-	}
-	loop_untimer(rl->loop, &rl->tm);
-	loop_undefer(rl->loop, &rl->kick);
+	relay_detach(rl);
 	for (i = 0; i < 2 && !rl->abort; i++) {
 		rl->d[i].wblocked = 0;
 		if (rl->d[i].on && dst_ready(&rl->d[i]))
