@@ -180,7 +180,7 @@ pss_kb() { awk '/^Pss:/ { print $2 }' "/proc/$1/smaps_rollup"; }
 	eventually 10 children_are "$tparent" 1
 	# the TCP child relays a datagram of the same size, and its echo
 	frames "$(printf '61%.0s' $(seq 1000))" >&"$fd"
-	[ "$(head -c 1002 <&"$fd" | od -An -tx1 -N2 | tr -d ' ')" = 03e8 ]
+	[ "$(timeout 10 head -c 1002 <&"$fd" | od -An -tx1 -N2 | tr -d ' ')" = 03e8 ]
 	tcp=$(pss_kb "$(pgrep -P "$tparent")")
 	exec {fd}>&-
 	echo "PSS: UDP child $udp kB (mean of 100), TCP child $tcp kB"

@@ -110,7 +110,7 @@ stalled() {
 	# c's datagram waits with it; once a leaves, c is served
 	frames 0c0c >&"$c"
 	exec {a}>&-
-	[ "$(head -c 4 <&"$c" | od -An -tx1 | tr -d ' \n')" = 00020c0c ]
+	[ "$(timeout 10 head -c 4 <&"$c" | od -An -tx1 | tr -d ' \n')" = 00020c0c ]
 	exec {b}>&- {c}>&-
 }
 two_sessions() { [ "$(grep -c 'connection from' "$TMP/r.err")" -eq 2 ]; }
@@ -132,7 +132,7 @@ two_sessions() { [ "$(grep -c 'connection from' "$TMP/r.err")" -eq 2 ]; }
 	exec {idle}<>"/dev/tcp/127.0.0.1/$(port r)"
 	exec {gone}<>"/dev/tcp/127.0.0.1/$(port r)"
 	frames 0101 >&"$gone"
-	[ "$(head -c 4 <&"$gone" | od -An -tx1 | tr -d ' \n')" = 00020101 ]
+	[ "$(timeout 10 head -c 4 <&"$gone" | od -An -tx1 | tr -d ' \n')" = 00020101 ]
 	exec {gone}>&-
 	# an active peer, pinging every 200 ms for 4 s, outlives -t 1
 	timeout 30 "$PEER" ping -n 20 -i 200 tcp 127.0.0.1 "$(port r)" \
@@ -142,7 +142,7 @@ two_sessions() { [ "$(grep -c 'connection from' "$TMP/r.err")" -eq 2 ]; }
 	wait "$p"
 	grep -q '^ok 20 datagrams' "$TMP/p"
 	# the idle one is closed by us: its read sees the end
-	[ "$(head -c 1 <&"$idle" | wc -c)" -eq 0 ]
+	[ "$(timeout 10 head -c 1 <&"$idle" | wc -c)" -eq 0 ]
 	exec {idle}>&-
 	kill -0 "$(child_of r)"
 }
@@ -154,14 +154,14 @@ two_sessions() { [ "$(grep -c 'connection from' "$TMP/r.err")" -eq 2 ]; }
 	exec {b}<>"/dev/tcp/127.0.0.1/$(port r)"
 	frames 01 >&"$a"
 	frames 0202 >&"$b"
-	[ "$(head -c 3 <&"$a" | od -An -tx1 | tr -d ' \n')" = 000101 ]
-	[ "$(head -c 4 <&"$b" | od -An -tx1 | tr -d ' \n')" = 00020202 ]
+	[ "$(timeout 10 head -c 3 <&"$a" | od -An -tx1 | tr -d ' \n')" = 000101 ]
+	[ "$(timeout 10 head -c 4 <&"$b" | od -An -tx1 | tr -d ' \n')" = 00020202 ]
 	stop r
 	[ "$status_of" -eq 0 ]
 	grep -q 'multi: 2 sessions served, 0 running' "$TMP/r.err"
 	grep -q '1>2: 2 datagrams, 3 bytes' "$TMP/r.err"
 	grep -q '2>1: 2 datagrams, 3 bytes' "$TMP/r.err"
-	[ "$(head -c 1 <&"$a" | wc -c)" -eq 0 ]
+	[ "$(timeout 10 head -c 1 <&"$a" | wc -c)" -eq 0 ]
 	exec {a}>&- {b}>&-
 }
 
