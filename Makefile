@@ -7,12 +7,15 @@ MANDIR	?= $(PREFIX)/share/man
 CC	?= cc
 BSD_CFLAGS != pkg-config --cflags libbsd-overlay
 BSD_LIBS   != pkg-config --libs libbsd-overlay
+SSL_CFLAGS != pkg-config --cflags openssl
+SSL_LIBS   != pkg-config --libs openssl
 CFLAGS	?= -O2 -g
 WARN	 = -Wall -Wextra -Wshadow -Wformat=2 -Wmissing-prototypes
-ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARN) $(BSD_CFLAGS) $(CFLAGS)
+ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARN) $(BSD_CFLAGS) $(SSL_CFLAGS) \
+	     $(CFLAGS)
 
 SRCS	 = dgrelay.c addr.c sock.c fd.c exec.c tun.c relay.c frame.c serve.c \
-	   redial.c loop.c pool.c ptab.c multi.c
+	   redial.c loop.c pool.c ptab.c multi.c tls.c
 HDRS	 = dgrelay.h
 SAN	 = -fsanitize=address,undefined -fno-sanitize-recover=all \
 	   -fno-omit-frame-pointer
@@ -21,7 +24,7 @@ FUZZ_SECONDS ?= 30
 all: dgrelay test/dgpeer test/vsock_shim.so bench/dgbench
 
 dgrelay: $(SRCS) $(HDRS)
-	$(CC) $(ALL_CFLAGS) -o $@ $(SRCS) $(BSD_LIBS) $(LDFLAGS)
+	$(CC) $(ALL_CFLAGS) -o $@ $(SRCS) $(BSD_LIBS) $(SSL_LIBS) $(LDFLAGS)
 
 test/dgpeer: test/dgpeer.c
 	$(CC) $(ALL_CFLAGS) -o $@ test/dgpeer.c $(BSD_LIBS) $(LDFLAGS)
@@ -36,7 +39,8 @@ test/vsock_shim.so: test/vsock_shim.c
 # The sanitized binary keeps the name dgrelay so messages read the same.
 san/dgrelay: $(SRCS) $(HDRS)
 	@mkdir -p san
-	$(CC) $(ALL_CFLAGS) -O1 $(SAN) -o $@ $(SRCS) $(BSD_LIBS) $(LDFLAGS)
+	$(CC) $(ALL_CFLAGS) -O1 $(SAN) -o $@ $(SRCS) $(BSD_LIBS) $(SSL_LIBS) \
+	    $(LDFLAGS)
 
 test: all
 	bats test
@@ -68,12 +72,12 @@ FAKES	 = -Dread=fz_read -Dwritev=fz_writev -Dsendmmsg=fz_sendmmsg \
 	   -Dsetsockopt=fz_setsockopt -Dshutdown=fz_shutdown \
 	   -Dclock_gettime=fz_clock_gettime \
 	   -Darc4random_uniform=fz_arc4random_uniform
-FUZZ_RELAY_SRCS = relay.c frame.c redial.c addr.c loop.c pool.c
+FUZZ_RELAY_SRCS = relay.c frame.c redial.c addr.c loop.c pool.c tls.c
 fuzz/fuzz_relay: test/fuzz_relay.c $(FUZZ_RELAY_SRCS) $(HDRS)
 	@mkdir -p fuzz
 	clang -std=gnu11 -D_GNU_SOURCE -g -O1 -I. $(BSD_CFLAGS) $(FAKES) \
 	    -fsanitize=fuzzer,address,undefined -o $@ test/fuzz_relay.c \
-	    $(FUZZ_RELAY_SRCS) $(BSD_LIBS)
+	    $(FUZZ_RELAY_SRCS) $(BSD_LIBS) $(SSL_LIBS)
 
 # Each target for FUZZ_SECONDS, from its seed corpus in test/corpus/.
 fuzz: fuzz/fuzz_frame fuzz/fuzz_addr fuzz/fuzz_relay

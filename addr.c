@@ -42,6 +42,7 @@ enum params {
 #define ON_SEQPACKET	0x40	/* exec, vsock: SOCK_SEQPACKET */
 #define ON_TUN		0x80
 #define ON_RETRY	0x100	/* connecting stream and seqpacket sockets */
+#define ON_TLS		0x200	/* tls, tls-listen */
 
 #define IP_CONNECT	(ON_IP | ON_CONNECT | ON_SOCKET)
 #define IP_LISTEN	(ON_IP | ON_LISTEN | ON_SOCKET | ON_FORK)
@@ -64,6 +65,10 @@ static const struct addr_type {
 	    IP_CONNECT | ON_TCP | ON_RETRY },
 	{ "tcp-listen",		ADDR_TCP,	1, P_LISTENPORT,
 	    IP_LISTEN | ON_TCP },
+	{ "tls",		ADDR_TCP,	0, P_HOSTPORT,
+	    IP_CONNECT | ON_TCP | ON_RETRY | ON_TLS },
+	{ "tls-listen",		ADDR_TCP,	1, P_LISTENPORT,
+	    IP_LISTEN | ON_TCP | ON_TLS },
 	{ "unix",		ADDR_UNIX,	0, P_PATH,
 	    ON_SOCKET | ON_RETRY },
 	{ "unix-listen",	ADDR_UNIX,	1, P_PATH,
@@ -87,7 +92,8 @@ static const struct addr_type {
 enum opt_id { O_BIND, O_REUSEPORT, O_RCVBUF, O_SNDBUF, O_MARK, O_DEV,
 	O_NODELAY, O_FORK, O_MAXCHILDREN, O_SEQPACKET, O_TAP, O_MTU, O_UP,
 	O_ADDR, O_KEEPALIVE, O_KEEPIDLE, O_KEEPINTVL, O_KEEPCNT, O_USERTIMEOUT,
-	O_MPTCP, O_RETRY, O_INTERVAL, O_MULTI, O_MAXPEERS };
+	O_MPTCP, O_RETRY, O_INTERVAL, O_MULTI, O_MAXPEERS, O_CERT, O_KEY,
+	O_CAFILE, O_VERIFY, O_SNI, O_ALPN, O_PSK, O_HANDSHAKE };
 
 #define SPECIAL	((size_t)-1)	/* an option with its own syntax */
 #define OPTIONAL	2		/* value: =VALUE may be left out */
@@ -136,6 +142,14 @@ static const struct addr_opt {
 	{ "mptcp",	O_MPTCP,	ON_TCP,		0, INT(mptcp), 0, 0 },
 	{ "retry",	O_RETRY,	ON_RETRY,	OPTIONAL, SPECIAL, 0, 0 },
 	{ "interval",	O_INTERVAL,	ON_RETRY,	1, SPECIAL, 0, 0 },
+	{ "cert",	O_CERT,		ON_TLS,		1, SPECIAL, 0, 0 },
+	{ "key",	O_KEY,		ON_TLS,		1, SPECIAL, 0, 0 },
+	{ "cafile",	O_CAFILE,	ON_TLS,		1, SPECIAL, 0, 0 },
+	{ "verify",	O_VERIFY,	ON_TLS,		1, INT(verify), 0, 1 },
+	{ "sni",	O_SNI,		ON_TLS,		1, SPECIAL, 0, 0 },
+	{ "alpn",	O_ALPN,		ON_TLS,		1, SPECIAL, 0, 0 },
+	{ "psk",	O_PSK,		ON_TLS,		1, SPECIAL, 0, 0 },
+	{ "handshake-timeout", O_HANDSHAKE, ON_TLS,	1, SPECIAL, 0, 0 },
 };
 
 int
@@ -462,8 +476,60 @@ parse_ifaddr(struct addr *a, char *v)
 	return 0;
 }
 
+/*
+ * A string option's value, v, kept as where it lies in the spec (base is
+ * the copy being parsed): paths and names, checked for what no file or
+ * name can hold.
+ */
 static int
-parse_option(struct addr *a, const struct addr_type *t, char *s)
+parse_str(struct addr *a, struct optstr *o, const char *name, const char *v,
+    const char *base)
+{
+	const char	*c;
+
+	if (*v == '\0')
+		return addr_fail(a, "option %s needs a value (%s=...)", name,
+		    name);
+	for (c = v; *c != '\0'; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			return addr_fail(a, "option %s: control character",
+			    name);
+	o->off = (uint16_t)(v - base);
+	o->len = (uint16_t)strlen(v);
+	return 0;
+}
+
+char *
+addr_str(const struct addr *a, struct optstr o, char *buf, size_t size)
+{
+	snprintf(buf, size, "%.*s", (int)o.len, a->spec + o.off);
+	return buf;
+}
+
+/* alpn=PROTO[:PROTO...]: each 1..255 bytes, 255 in all on the wire. */
+static int
+check_alpn(struct addr *a, const char *v)
+{
+	size_t	 n, wire = 0;
+
+	for (;;) {
+		n = strcspn(v, ":");
+		if (n == 0 || n > 255)
+			return addr_fail(a, "option alpn: a protocol name of "
+			    "%zu bytes (1 to 255)", n);
+		wire += n + 1;
+		if (v[n] == '\0')
+			break;
+		v += n + 1;
+	}
+	if (wire > 255)
+		return addr_fail(a, "option alpn: longer than 255 bytes in all");
+	return 0;
+}
+
+static int
+parse_option(struct addr *a, const struct addr_type *t, char *s,
+    const char *base)
 {
 	const struct addr_opt	*o = NULL;
 	const char		*errstr;
@@ -531,9 +597,53 @@ parse_option(struct addr *a, const struct addr_type *t, char *s)
 		if (errstr != NULL)
 			return addr_fail(a, "option interval=%s: %s", v, errstr);
 		return 0;
+	case O_HANDSHAKE:
+		a->handshake_ms = addr_ms(v, HANDSHAKE_MAX, &errstr);
+		if (errstr != NULL)
+			return addr_fail(a, "option handshake-timeout=%s: %s", v,
+			    errstr);
+		return 0;
+	case O_CERT:
+		return parse_str(a, &a->cert, s, v, base);
+	case O_KEY:
+		return parse_str(a, &a->key, s, v, base);
+	case O_CAFILE:
+		return parse_str(a, &a->cafile, s, v, base);
+	case O_SNI:
+		if (parse_str(a, &a->sni, s, v, base) == -1)
+			return -1;
+		return check_host(a, v) == -1 ? addr_fail(a, "option sni=%s: "
+		    "not a host name", v) : 0;
+	case O_ALPN:
+		if (parse_str(a, &a->alpn, s, v, base) == -1)
+			return -1;
+		return check_alpn(a, v);
+	case O_PSK:
+		return parse_str(a, &a->psk, s, v, base);
 	default:
 		return 0;
 	}
+}
+
+/* What tls: and tls-listen: need, and what excludes what. */
+static int
+tls_check(struct addr *a)
+{
+	if (a->handshake_ms == 0)
+		a->handshake_ms = HANDSHAKE_DEF;
+	if (a->key.len && !a->cert.len)
+		return addr_fail(a, "option key needs cert");
+	if (a->psk.len && (a->cert.len || a->cafile.len))
+		return addr_fail(a, "option psk excludes cert, key and cafile");
+	if (a->psk.len && !a->verify)
+		return addr_fail(a, "option psk excludes verify=0 (a key is "
+		    "always checked)");
+	if (a->listen && !a->cert.len && !a->psk.len)
+		return addr_fail(a, "tls-listen needs cert= (and key=) or psk=");
+	if (a->listen && (!a->verify || a->sni.len))
+		return addr_fail(a, "options %s apply to a client (tls:)",
+		    a->sni.len ? "sni" : "verify");
+	return 0;
 }
 
 int
@@ -564,6 +674,8 @@ addr_parse(const char *spec, struct addr *a)
 		return addr_fail(a, "unknown address type '%s'", buf);
 	a->kind = t->kind;
 	a->listen = t->listen;
+	a->tls = (t->opts & ON_TLS) != 0;
+	a->verify = 1;
 
 	if (params != NULL && t->params != P_CMD &&
 	    (o = strchr(params, ',')) != NULL) {
@@ -576,7 +688,7 @@ addr_parse(const char *spec, struct addr *a)
 		o = strsep(&opts, ",");
 		if (*o == '\0')
 			return addr_fail(a, "empty option");
-		if (parse_option(a, t, o) == -1)
+		if (parse_option(a, t, o, buf) == -1)
 			return -1;
 	}
 	if (a->maxchildren && !a->fork)
@@ -597,6 +709,8 @@ addr_parse(const char *spec, struct addr *a)
 	a->many = a->fork || a->multi;
 	if (a->fork && a->maxchildren == 0)
 		a->maxchildren = FORK_MAX_DEF;	/* bounded unless told */
+	if (a->tls && tls_check(a) == -1)
+		return -1;
 	if (a->many && a->kind == ADDR_FD && a->rfd != a->wfd)
 		return addr_fail(a, "option %s needs fd:N, not fd:R:W",
 		    a->fork ? "fork" : "multi");

@@ -443,6 +443,14 @@ main(int argc, char *argv[])
 			bad("%s: never read with %s, so it never learns its "
 			    "peer", argv[i], i == 0 ? "-U" : "-u");
 
+	/* keys and certificates are read now, before -Z */
+	for (i = 0; i < 2; i++)
+		if (a[i].tls && tls_setup(&a[i]) == -1) {
+			logx("%s: %s", a[i].spec, a[i].err);
+			tls_cleanup(&a[0]);
+			tls_cleanup(&a[1]);
+			return 1;
+		}
 	raise_nofile();
 	signals(a[0].fork || a[1].fork);
 	(void)fd_activation();	/* systemd's sockets: not for exec: */
@@ -467,5 +475,7 @@ main(int argc, char *argv[])
 		status = relay(&o, s, stats);
 	for (i = 0; i < opened; i++)
 		status = close_side(&a[i], &s[i], o.verbose, status);
+	for (i = 0; i < 2; i++)
+		tls_cleanup(&a[i]);
 	return status;
 }

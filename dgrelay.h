@@ -34,6 +34,8 @@
 #define BACKOFF_MAX	30000		/* retry: waits double up to this */
 #define DIAL_WAIT	10000		/* retry: an attempt's deadline, ms */
 #define POOL_MAX	(256UL << 20)	/* bytes of ring buffers lent at once */
+#define HANDSHAKE_DEF	10000		/* tls: handshake-timeout, ms */
+#define HANDSHAKE_MAX	3600000		/* ... at most an hour */
 
 /* Signal flags: the only mutable globals (set in dgrelay.c). */
 extern volatile sig_atomic_t sig_quit;	/* SIGINT, SIGTERM */
@@ -156,6 +158,13 @@ struct runas {
 
 struct addrinfo;
 struct addr;
+struct tls_conf;
+struct tls;
+
+/* A string option's value: where it lies in the spec (addr.c). */
+struct optstr {
+	uint16_t	 off, len;	/* len 0: not given */
+};
 
 /* Where a side that reconnects (retry) stands. */
 enum redial_state {
@@ -218,6 +227,12 @@ struct addr {
 	int		 retry;		/* attempts in a row, RETRY_FOREVER;
 					 * 0: connect once, end with the stream */
 	int		 interval_ms;	/* retry: the first wait */
+	/* tls: and tls-listen: (kind ADDR_TCP) */
+	int		 tls;
+	int		 verify;	/* client: check the server (verify=0) */
+	int		 handshake_ms;	/* handshake-timeout= */
+	struct optstr	 cert, key, cafile, psk, sni, alpn;
+	struct tls_conf	*tlsc;		/* made by tls_setup, shared by copies */
 	int		 fork;		/* a child relay per peer */
 	int		 maxchildren;	/* with fork: FORK_MAX_DEF unless given */
 	int		 multi;		/* a session per peer, this process */
@@ -244,7 +259,8 @@ struct addr {
 enum side_io {
 	IO_DGRAM,		/* a datagram socket: recvmmsg, sendmmsg */
 	IO_STREAM,		/* a byte stream: frames, read and writev */
-	IO_PACKET		/* not a socket (TUN): one read/write a datagram */
+	IO_PACKET,		/* not a socket (TUN): one read/write a datagram */
+	IO_TLS			/* frames inside TLS on a stream socket */
 };
 
 struct relay;
@@ -284,6 +300,10 @@ struct side {
 	/* retry: the connection comes and goes (redial.c); NULL: it ends
 	 * the relay when it ends */
 	struct redial	*rd;
+	/* IO_TLS: the address's settings, and the connection's TLS (made
+	 * and freed by the relay, once per connection) */
+	const struct tls_conf *tlsc;
+	struct tls	*tls;
 };
 
 /*
@@ -304,6 +324,13 @@ long long addr_num(const char *s, long long min, long long max,
  * milliseconds in 1..max; errstr says why not.
  */
 long long addr_ms(const char *s, long long max, const char **errstr);
+
+/*
+ * addr_str(a, o, buf, size): the value of string option o ("" when not
+ * given) into buf; returns buf.
+ */
+char	*addr_str(const struct addr *a, struct optstr o, char *buf,
+	    size_t size);
 
 /*
  * addr_fail(a, fmt, ...): the reason a failed, one line, into a->err.
@@ -656,11 +683,90 @@ void	redial_lost(struct side *s, const char *why);
  */
 enum redial_state redial_step(struct side *s, int writable);
 
+/*
+ * redial_up(s): s's connection is ready for datagrams (for tls:, once its
+ * handshake is done): the attempt counts as a success.
+ */
+void	redial_up(struct side *s);
+
+/*
+ * redial_fail(s, why): s's connection was made, but it failed before it
+ * was ready (its TLS handshake): it is closed, and counted as a failed
+ * attempt.  Returns the state after (RD_GONE: retry=N used up).
+ */
+enum redial_state redial_fail(struct side *s, const char *why);
+
 /* redial_ms(s): ms until s needs redial_step again, -1: only when writable */
 int	redial_ms(const struct side *s);
 
 /* redial_print(s): "ADDRESS: N reconnects, S s down" on stderr. */
 void	redial_print(const struct side *s);
+
+/* ------------------------------------------------------------------ tls.c */
+
+/*
+ * tls_setup(a): the TLS settings of a tls: or tls-listen: address, its
+ * files read now (before -Z).  0, or -1 with a->err set.
+ */
+int	tls_setup(struct addr *a);
+void	tls_cleanup(struct addr *a);
+
+/*
+ * tls_start(s, err, size): TLS on s's connected socket, its handshake to
+ * be made by tls_handshake.  0, or -1 with err set.
+ */
+int	tls_start(struct side *s, char *err, size_t size);
+
+/* tls_end(s): free s's TLS (its socket stays); nothing is sent. */
+void	tls_end(struct side *s);
+
+/*
+ * tls_handshake(s): a step of the handshake: 1 done, 0 under way (wait
+ * for tls_want(s)), -1 failed or timed out (tls_why(s) says why).
+ */
+int	tls_handshake(struct side *s);
+
+/* tls_up(s): the handshake is done. */
+int	tls_up(const struct side *s);
+
+/* tls_due(s): the handshake's deadline (loop_now's ms); 0 when done. */
+long long tls_due(const struct side *s);
+
+/*
+ * tls_want(s, reading): what the TLS layer waits for on the socket
+ * (EPOLLIN or EPOLLOUT) before the handshake, or a read (reading) or a
+ * write that said EAGAIN, may go on.
+ */
+uint32_t tls_want(const struct side *s, int reading);
+
+/*
+ * tls_read(s, buf, len), tls_write(s, buf, len): as read(2) and write(2)
+ * on a non-blocking socket: EAGAIN, a reset's errno, or EPROTO for a TLS
+ * failure (tls_why).  tls_read's 0 is the end: close_notify, or the
+ * connection closed without one (tls_why then says so).  tls_write may
+ * take less than len; after EAGAIN it must be given the same bytes again
+ * (maybe more after them, maybe elsewhere in memory).
+ */
+ssize_t	tls_read(struct side *s, void *buf, size_t len);
+ssize_t	tls_write(struct side *s, const void *buf, size_t len);
+
+/* tls_pending(s): bytes already read from the socket wait in TLS. */
+int	tls_pending(const struct side *s);
+
+/*
+ * tls_close_notify(s): say the end (close_notify), once, without
+ * blocking.  Returns whether it went out whole.
+ */
+int	tls_close_notify(struct side *s);
+
+/* tls_unclean(s): the peer closed without close_notify. */
+int	tls_unclean(const struct side *s);
+
+/* tls_why(s): the last failure, one line. */
+const char *tls_why(const struct side *s);
+
+/* tls_describe(s, buf, size): the connection, for -v. */
+void	tls_describe(const struct side *s, char *buf, size_t size);
 
 /* ------------------------------------------------------------------ tun.c */
 

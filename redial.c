@@ -116,12 +116,8 @@ settle(struct side *s, int r, long long now)
 	}
 	if (r == 0) {
 		rd->state = RD_UP;
-		rd->failed = 0;
-		rd->connects++;
-		rd->down_ms += now - ms_of(&rd->since);
-		set_ms(&rd->since, now);
-		if (rd->verbose)
-			logx("%s: connected to %s", s->name, s->peer);
+		if (!rd->a->tls)	/* else once its handshake is done */
+			redial_up(s);
 		return RD_UP;
 	}
 	if (rd->a->retry != RETRY_FOREVER && ++rd->failed >= rd->a->retry) {
@@ -130,6 +126,28 @@ settle(struct side *s, int r, long long now)
 	}
 	schedule(s, now, rd->a->err);
 	return RD_WAIT;
+}
+
+void
+redial_up(struct side *s)
+{
+	struct redial	*rd = s->rd;
+	long long	 now = now_ms();
+
+	rd->failed = 0;
+	rd->connects++;
+	rd->down_ms += now - ms_of(&rd->since);
+	set_ms(&rd->since, now);
+	if (rd->verbose)
+		logx("%s: connected to %s", s->name, s->peer);
+}
+
+enum redial_state
+redial_fail(struct side *s, const char *why)
+{
+	sock_hangup(s->rd->a, s);
+	addr_fail(s->rd->a, "%s", why);
+	return settle(s, -1, now_ms());
 }
 
 enum redial_state

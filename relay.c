@@ -39,6 +39,7 @@
 #define GSO_SEGS	64	/* UDP_SEGMENT: datagrams a send (older kernels) */
 #define GSO_BYTES	65507	/* ... and their payload bytes (IPv4's limit) */
 #define GRO_MIN		65527	/* -s that holds any coalesced run (IPv6) */
+#define TLS_STAGE	(64 << 10)	/* bytes gathered for one TLS write */
 /* control bytes a message: UDP_GRO or UDP_SEGMENT, and a packet info */
 #define CTL_SIZE	(CMSG_SPACE(sizeof(int)) + \
 			    CMSG_SPACE(sizeof(struct in6_pktinfo)))
@@ -90,6 +91,7 @@ struct dir {
 	/* the arrays of one call: the process's scratch (calls never
 	 * interleave), not the session's */
 	uint8_t		*scratch;	/* FRAME_HOT bytes to skip oversize frames */
+	uint8_t		*stage;		/* TLS_STAGE bytes: a TLS sink's frames */
 	struct mmsghdr	*msg;		/* NVEC of each, for a call */
 	struct iovec	*iov;
 	unsigned	*mseg;		/* datagrams in each message sent */
@@ -128,6 +130,7 @@ static struct scratch {
 	uint8_t		 ctl[NVEC * CTL_SIZE];
 	struct sockaddr_storage from[COUNT_MAX];
 	uint8_t		 skip[FRAME_HOT];
+	uint8_t		 stage[TLS_STAGE];	/* frames for one TLS write */
 } *scratch;
 
 static void __attribute__((format(printf, 3, 4)))
@@ -248,10 +251,27 @@ down(const struct side *s)
 	return s->rd != NULL && s->rd->state != RD_UP;
 }
 
+/* s is connected, but its TLS handshake is not done: nothing moves. */
+static int
+hs_busy(const struct side *s)
+{
+	return s->io == IO_TLS && !down(s) && !tls_up(s);
+}
+
 static int
 dst_ready(const struct dir *d)
 {
-	return (!d->dst->lockpeer || d->dst->locked) && !down(d->dst);
+	return (!d->dst->lockpeer || d->dst->locked) && !down(d->dst) &&
+	    !hs_busy(d->dst);
+}
+
+/* The text of a side's failure e: TLS's own reason for EPROTO. */
+static const char *
+side_why(const struct side *s, int e)
+{
+	if (s->io == IO_TLS && (e == EPROTO || e == 0))
+		return tls_why(s);
+	return e != 0 ? strerror(e) : "eof";
 }
 
 /*
@@ -259,13 +279,15 @@ dst_ready(const struct dir *d)
  * closed and dialled again, unless the other side has ended its input (the
  * tunnel is closing): what was queued for it is dropped (a frame written in
  * part is never finished on a new connection), what it sent whole is
- * still delivered.  Returns 1 then; 0: the end is the relay's.
+ * still delivered.  Returns 1 then; 0: the end is the relay's.  A TLS
+ * connection whose handshake failed (hs) is a failed attempt instead.
  */
 static int
-lose(struct relay *rl, struct side *s, int e)
+lose(struct relay *rl, struct side *s, int e, int hs)
 {
 	struct dir	*in = rl->d[0].src == s ? &rl->d[0] : &rl->d[1];
 	struct dir	*out = &rl->d[!in->id];
+	char		 why[NAME_MAX_];
 
 	if (s->rd == NULL || s->rd->a->retry == 0 || s->rd->state != RD_UP ||
 	    rl->ending || sig_quit || (out->on && out->eof))
@@ -277,7 +299,12 @@ lose(struct relay *rl, struct side *s, int e)
 		pop(rl, out, &out->c->down);
 	out->wblocked = 0;
 	side_unwatch(rl, s);	/* before its descriptor is closed */
-	redial_lost(s, e != 0 ? strerror(e) : "eof");
+	strlcpy(why, hs ? tls_why(s) : side_why(s, e), sizeof(why));
+	tls_end(s);
+	if (hs)
+		(void)redial_fail(s, why);	/* RD_GONE: redial_turn ends */
+	else
+		redial_lost(s, why);
 	return 1;
 }
 
@@ -674,8 +701,13 @@ st_room_or_skip(struct dir *d, uint8_t **at, int *skipping)
 	return n < FRAME_HOT ? n : FRAME_HOT;	/* see frame.c */
 }
 
-static void
-st_read(struct relay *rl, struct dir *d)
+/*
+ * One read of a stream source (by read(2) or TLS) into its buffer, and the
+ * frames it completed cut into the ring.  Returns whether bytes came.
+ */
+static int
+st_fill(struct relay *rl, struct dir *d,
+    ssize_t (*rd)(struct side *, void *, size_t))
 {
 	uint8_t	*at;
 	int	 skipping;
@@ -683,25 +715,50 @@ st_read(struct relay *rl, struct dir *d)
 	ssize_t	 r;
 
 	if (frame_buf_toskip(&d->fb) == 0 && dir_hold(rl, d) == -1)
-		return;
+		return 0;
 	if ((room = st_room_or_skip(d, &at, &skipping)) == 0)
-		return;
-	if ((r = read(d->src->rfd, at, room)) == -1) {
+		return 0;
+	if ((r = rd(d->src, at, room)) == -1) {
 		if (errno == EAGAIN || errno == EINTR)
-			return;
+			return 0;
 		d->rerr = errno;
 		d->eof = 1;
-		return;
+		return 0;
 	}
 	if (r == 0) {
 		d->eof = 1;
-		return;
+		return 0;
 	}
 	if (skipping)
 		frame_buf_skipped(&d->fb, (size_t)r);
 	else
 		frame_buf_fill(&d->fb, (size_t)r);
 	st_cut(d);
+	return 1;
+}
+
+static ssize_t
+fd_read(struct side *s, void *buf, size_t len)
+{
+	return read(s->rfd, buf, len);
+}
+
+static void
+st_read(struct relay *rl, struct dir *d)
+{
+	(void)st_fill(rl, d, fd_read);
+}
+
+/*
+ * A TLS source: a read returns one record at most, and what OpenSSL has
+ * read ahead is no event for the loop: read until it would block or the
+ * ring is full (relay_turn comes back for what TLS still holds).
+ */
+static void
+tl_read(struct relay *rl, struct dir *d)
+{
+	while (d->n < d->nq && st_fill(rl, d, tls_read))
+		;
 }
 
 /* --------------------------------------------------------------- sinks */
@@ -917,7 +974,7 @@ dg_write(struct relay *rl, struct dir *d)
 			continue;
 		}
 		if (!transient(errno)) {
-			if (lose(rl, d->dst, errno))
+			if (lose(rl, d->dst, errno, 0))
 				return;
 			relay_fail(rl, d->dst, "send: %s", strerror(errno));
 			rl->abort = 1;
@@ -1015,20 +1072,37 @@ st_write_error(struct relay *rl, struct dir *d, int e)
 		return;
 	}
 	rl->abort = 1;
-	if (lose(rl, d->dst, e))
+	if (lose(rl, d->dst, e, 0))
 		return;
 	if (rl->ending && rl->status == 0 && (e == EPIPE || e == ECONNRESET)) {
 		/* the peer ended and left: what it missed is unsent */
 		if (rl->o->verbose)
 			logx("%s: write: %s", d->dst->name, strerror(e));
 	} else
-		relay_fail(rl, d->dst, "write: %s", strerror(e));
+		relay_fail(rl, d->dst, "write: %s", side_why(d->dst, e));
+}
+
+/* r bytes of the gathered frames went: the whole ones leave the ring. */
+static void
+st_written(struct relay *rl, struct dir *d, size_t r)
+{
+	size_t	 len;
+
+	while (r > 0) {
+		len = FRAME_HDR + seg_len(qat(d, 0), d->wseg) - d->woff;
+		if (r < len) {
+			d->woff += r;	/* resume here, frame whole */
+			break;
+		}
+		r -= len;
+		pop(rl, d, NULL);
+	}
 }
 
 static void
 st_write(struct relay *rl, struct dir *d)
 {
-	size_t		 len, total;
+	size_t		 total;
 	ssize_t		 r;
 	unsigned	 niov = st_gather(d, &total);
 
@@ -1041,15 +1115,45 @@ st_write(struct relay *rl, struct dir *d)
 	}
 	if ((size_t)r < total)
 		d->wblocked = 1;	/* short write: the kernel is full */
-	while (r > 0) {
-		len = FRAME_HDR + seg_len(qat(d, 0), d->wseg) - d->woff;
-		if ((size_t)r < len) {
-			d->woff += (size_t)r;	/* resume here, frame whole */
+	st_written(rl, d, (size_t)r);
+}
+
+/*
+ * A TLS sink: the frames gathered as for writev, copied into one buffer
+ * (one that lies whole in the ring goes as it is) and written in as few
+ * records as TLS allows.  A write that said EAGAIN is given the same bytes
+ * again: they are gathered again from the same first byte.
+ */
+static void
+tl_write(struct relay *rl, struct dir *d)
+{
+	size_t		 total, len = 0, n, done;
+	ssize_t		 r;
+	uint8_t		*p;
+	unsigned	 i, niov = st_gather(d, &total);
+
+	if (niov == 1) {
+		p = d->iov[0].iov_base;
+		len = total;
+	} else {
+		p = d->stage;
+		for (i = 0; i < niov && len < TLS_STAGE; i++) {
+			n = d->iov[i].iov_len < TLS_STAGE - len ?
+			    d->iov[i].iov_len : TLS_STAGE - len;
+			memcpy(p + len, d->iov[i].iov_base, n);
+			len += n;
+		}
+	}
+	for (done = 0; done < len; done += (size_t)r)
+		if ((r = tls_write(d->dst, p + done, len - done)) == -1) {
+			if (errno != EAGAIN && done == 0) {
+				st_write_error(rl, d, errno);
+				return;
+			}
+			d->wblocked = 1;	/* the rest later */
 			break;
 		}
-		r -= (ssize_t)len;
-		pop(rl, d, NULL);
-	}
+	st_written(rl, d, done);
 }
 
 /*
@@ -1071,6 +1175,8 @@ dir_write(struct relay *rl, struct dir *d)
 static void
 half_close(struct side *s)
 {
+	if (s->io == IO_TLS && !tls_close_notify(s))
+		return;		/* not said whole: no half-close under it */
 	if (s->wsock)
 		(void)shutdown(s->wfd, SHUT_WR);
 	else if (s->wfd != s->rfd) {
@@ -1097,7 +1203,7 @@ dir_finish(struct relay *rl, struct dir *d)
 	if ((cut_short = d->cut != NULL && frame_buf_partial(&d->fb)))
 		d->c->truncated++;
 	if (d->rerr != 0) {		/* the cause, even inside a frame */
-		relay_fail(rl, d->src, "read: %s", strerror(d->rerr));
+		relay_fail(rl, d->src, "read: %s", side_why(d->src, d->rerr));
 		rl->ending = 1;
 		return;
 	}
@@ -1107,10 +1213,12 @@ dir_finish(struct relay *rl, struct dir *d)
 		return;
 	}
 	if (rl->o->verbose)
-		logx("eof on %s", d->src->name);
+		logx("eof on %s%s", d->src->name, tls_unclean(d->src) ?
+		    " (closed without close_notify)" : "");
 	if (down(d->dst))
 		rl->ending = 1;		/* no connection to pass the end to */
-	else if (d->dst->io == IO_STREAM || d->dst->seqpacket)
+	else if (d->dst->io == IO_STREAM || d->dst->io == IO_TLS ||
+	    d->dst->seqpacket)
 		half_close(d->dst);
 	else
 		rl->ending = 1;
@@ -1127,6 +1235,7 @@ static const struct io_ops {
 	[IO_DGRAM] = { dg_read, dg_write, NULL },
 	[IO_STREAM] = { st_read, st_write, st_cut },
 	[IO_PACKET] = { pk_read, pk_write, NULL },
+	[IO_TLS] = { tl_read, tl_write, st_cut },
 };
 
 static int
@@ -1196,6 +1305,7 @@ dir_init(struct relay *rl, struct dir *d, int id, struct side *src,
 	d->ctl = scratch->ctl;
 	d->from = scratch->from;
 	d->scratch = scratch->skip;
+	d->stage = scratch->stage;
 	frame_buf_init(&d->fb, NULL, 0, o->size);
 	/* GRO only where a slot holds any run the kernel may coalesce */
 	if (src->io == IO_DGRAM && o->size >= GRO_MIN &&
@@ -1227,7 +1337,7 @@ want_read(struct dir *d, const struct relay *rl)
 	uint8_t	*at;
 
 	if (!d->on || d->eof || rl->ending || d->lost || down(d->src) ||
-	    d->starved)
+	    hs_busy(d->src) || d->starved)
 		return 0;
 	if (d->n == d->nq)
 		return 0;		/* ring full: stop reading the source */
@@ -1303,6 +1413,48 @@ dir_settle(struct dir *d)
 	d->lost = 0;
 }
 
+/* Read d's source; its end may be a lost connection (retry). */
+static void
+dir_read(struct relay *rl, struct dir *d)
+{
+	d->read(rl, d);
+	if (d->eof && lose(rl, d->src, d->rerr, 0))
+		d->eof = 0;
+}
+
+/*
+ * A step of s's TLS handshake (started on its first turn, once it is
+ * connected).  Done: it relays from now on.  Failed or timed out: a
+ * failed attempt with retry, else the end of the session, one line.
+ */
+static void
+hs_turn(struct relay *rl, struct side *s)
+{
+	char	 buf[NAME_MAX_];
+	int	 r;
+
+	if (s->tls == NULL && tls_start(s, buf, sizeof(buf)) == -1) {
+		relay_fail(rl, s, "%s", buf);
+		rl->abort = 1;
+		return;
+	}
+	if ((r = tls_handshake(s)) == 0)
+		return;
+	if (r == 1) {
+		if (s->rd != NULL)
+			redial_up(s);
+		if (rl->o->verbose) {
+			tls_describe(s, buf, sizeof(buf));
+			logx("%s: %s", s->name, buf);
+		}
+		return;
+	}
+	if (lose(rl, s, 0, 1))
+		return;
+	relay_fail(rl, s, "%s", tls_why(s));
+	rl->abort = 1;
+}
+
 /*
  * Write what is queued and notice ended sources: the work of a turn
  * before the wait.
@@ -1313,11 +1465,16 @@ relay_turn(struct relay *rl)
 	struct dir	*d;
 	int		 i;
 
-	for (i = 0; i < 2; i++)
+	for (i = 0; i < 2; i++) {
 		if (down(&rl->s[i])) {
 			redial_turn(rl, &rl->s[i], rl->dialed[i]);
 			rl->dialed[i] = 0;
 		}
+		/* a new connection's handshake starts; a late one ends */
+		if (hs_busy(&rl->s[i]) && !rl->abort &&
+		    (rl->s[i].tls == NULL || loop_now() >= tls_due(&rl->s[i])))
+			hs_turn(rl, &rl->s[i]);
+	}
 	for (i = 0; i < 2; i++) {
 		d = &rl->d[i];
 		if (!d->on)
@@ -1329,6 +1486,12 @@ relay_turn(struct relay *rl)
 		if (down(d->dst) && d->dst->rd->a->retry != 0)
 			dir_drop(rl, d);
 		dir_write(rl, d);
+		/* what TLS read ahead is no event: read it as room frees */
+		if (d->src->io == IO_TLS && tls_pending(d->src) &&
+		    want_read(d, rl)) {
+			dir_read(rl, d);
+			dir_write(rl, d);
+		}
 		dir_settle(d);
 		dir_finish(rl, d);
 		dir_release(rl, d);
@@ -1393,10 +1556,14 @@ side_want(struct relay *rl, int i, uint32_t *rev, uint32_t *wev)
 		*rev = EPOLLOUT;
 		return;
 	}
+	if (hs_busy(s)) {
+		*rev = tls_want(s, 0);
+		return;
+	}
 	if (want_read(in, rl))
-		*rev = EPOLLIN;
+		*rev = s->io == IO_TLS ? tls_want(s, 1) : EPOLLIN;
 	if (out->on && out->n > 0 && out->wblocked && dst_ready(out))
-		*wev = EPOLLOUT;
+		*wev = s->io == IO_TLS ? tls_want(s, 0) : EPOLLOUT;
 }
 
 /* The deadline of the session: -t, or a retry's next step. */
@@ -1409,10 +1576,14 @@ relay_due(const struct relay *rl)
 	if (rl->o->idle_ms > 0)
 		due = rl->last.tv_sec * 1000LL + rl->last.tv_nsec / 1000000 +
 		    rl->o->idle_ms;
-	for (i = 0; i < 2; i++)
+	for (i = 0; i < 2; i++) {
 		if ((ms = redial_ms(&rl->s[i])) >= 0 &&
 		    (due == 0 || loop_now() + ms < due))
 			due = loop_now() + ms;
+		if (hs_busy(&rl->s[i]) && (ms = tls_due(&rl->s[i])) > 0 &&
+		    (due == 0 || ms < due))
+			due = ms;
+	}
 	return due;
 }
 
@@ -1492,15 +1663,16 @@ side_ready(struct watch *w, uint32_t ev)
 		return;
 	if (rl->s[i].rd != NULL && rl->s[i].rd->state == RD_DIAL)
 		rl->dialed[i] = 1;
+	else if (hs_busy(&rl->s[i]))
+		hs_turn(rl, &rl->s[i]);
 	else {
-		/* as poll(2) would: a hang-up or error wakes what waits */
-		if (w->want & EPOLLOUT)
+		/* as poll(2) would: a hang-up or error wakes what waits; a
+		 * TLS read may wait for writing and a write for reading */
+		if ((w->want & EPOLLOUT) || rl->s[i].io == IO_TLS)
 			out->wblocked = 0;
-		if ((w->want & EPOLLIN) && want_read(in, rl)) {
-			in->read(rl, in);
-			if (in->eof && lose(rl, in->src, in->rerr))
-				in->eof = 0;
-		}
+		if (((w->want & EPOLLIN) || rl->s[i].io == IO_TLS) &&
+		    want_read(in, rl))
+			dir_read(rl, in);
 	}
 	(void)ev;
 	relay_pass(rl);
@@ -1627,6 +1799,11 @@ relay_end(struct relay *rl)
 			dir_leftover(&rl->d[i]);
 	for (i = 0; i < 2; i++)
 		dir_free(rl, &rl->d[i]);
+	/* a TLS connection is told of the end, then let go of */
+	for (i = 0; i < 2; i++) {
+		(void)tls_close_notify(&rl->s[i]);
+		tls_end(&rl->s[i]);
+	}
 	status = rl->status;
 	free(rl);
 	return status;

@@ -164,7 +164,7 @@ spawn(struct serve *sv, const struct side *s)
 		    "it)", sv->a->spec, (int)pid);
 	if (sv->o->verbose)
 		logx("child %d: %s %s", (int)pid,
-		    s->io == IO_STREAM ? "connection from" : "peer", s->peer);
+		    s->io != IO_DGRAM ? "connection from" : "peer", s->peer);
 	return 0;
 }
 

@@ -167,6 +167,15 @@ tcp_options(struct addr *a, int fd)
 	return 0;
 }
 
+/* How s relays on a socket of this type: framed, in TLS, datagrams. */
+static void
+side_io(const struct addr *a, struct side *s, int type)
+{
+	s->io = type != SOCK_STREAM ? IO_DGRAM : a->tls ? IO_TLS : IO_STREAM;
+	s->seqpacket = type == SOCK_SEQPACKET;
+	s->tlsc = a->tlsc;
+}
+
 /*
  * s relays on fd, a connected socket of this type: a stream is framed
  * (TCP without Nagle unless nodelay=0), a seqpacket's 0-byte read is its
@@ -177,8 +186,7 @@ sock_side(struct addr *a, struct side *s, int fd, int type)
 {
 	s->rfd = s->wfd = fd;
 	s->wsock = 1;
-	s->io = type == SOCK_STREAM ? IO_STREAM : IO_DGRAM;
-	s->seqpacket = type == SOCK_SEQPACKET;
+	side_io(a, s, type);
 	if (a->kind == ADDR_TCP && tcp_options(a, fd) == -1)
 		return -1;
 	if (sock_nonblock(fd, NULL) == -1)
@@ -621,10 +629,7 @@ dial_type(const struct addr *a)
 static int
 dial_prepare(struct addr *a, struct side *s)
 {
-	int	 type = dial_type(a);
-
-	s->io = type == SOCK_STREAM ? IO_STREAM : IO_DGRAM;
-	s->seqpacket = type == SOCK_SEQPACKET;
+	side_io(a, s, dial_type(a));
 	s->wsock = 1;
 	return 0;
 }
