@@ -9,9 +9,10 @@
  * older than TLS 1.2 are off.  Where the kernel has TLS offload, OpenSSL
  * is asked to use it (SSL_OP_ENABLE_KTLS).
  *
- * psk=FILE is stunnel's PSKsecrets format: lines IDENTITY:KEY, the key's
- * text being the key (at least 16 bytes).  A client uses the first line,
- * a server accepts any; OpenSSL's PSK callbacks serve TLS 1.2 (PSK
+ * psk=FILE is stunnel's PSKsecrets format, read as stunnel reads it: lines
+ * IDENTITY:KEY, a key in hexadecimal being those bytes, any other its text
+ * (at least 16 bytes either way).  A client uses the first line, a server
+ * accepts any; OpenSSL's PSK callbacks serve TLS 1.2 (PSK
  * cipher suites) and TLS 1.3 alike, which is what stunnel uses.
  */
 #include <sys/types.h>
@@ -33,10 +34,10 @@
 
 #include "dgrelay.h"
 
-#define PSK_ID_MAX	128	/* an identity's bytes, as stunnel */
+#define PSK_ID_MAX	127	/* an identity's bytes (OpenSSL's, as stunnel) */
 #define PSK_KEY_MIN	16	/* a key's bytes, at least (stunnel) */
-#define PSK_KEY_MAX	256
-#define PSK_LINE_MAX	(PSK_ID_MAX + PSK_KEY_MAX + 4)
+#define PSK_KEY_MAX	512	/* PSK_MAX_PSK_LEN */
+#define PSK_LINE_MAX	(PSK_ID_MAX + 3 * PSK_KEY_MAX + 4)
 
 struct psk {
 	char		 id[PSK_ID_MAX + 1];
@@ -139,31 +140,46 @@ static int
 psk_line(struct addr *a, const char *path, unsigned lineno, char *line,
     struct psk *p)
 {
-	char	*colon = strchr(line, ':');
-	size_t	 idlen, keylen;
+	char		*colon = strchr(line, ':');
+	unsigned char	*hex;
+	const void	*key;
+	size_t		 idlen, keylen;
+	long		 hexlen = 0;
 
 	if (colon == NULL)
 		return addr_fail(a, "psk %s: line %u: expected IDENTITY:KEY",
 		    path, lineno);
 	idlen = (size_t)(colon - line);
-	keylen = strlen(colon + 1);
-	if (idlen == 0 || idlen > PSK_ID_MAX)
-		return addr_fail(a, "psk %s: line %u: identity of %zu bytes "
-		    "(1 to %d)", path, lineno, idlen, PSK_ID_MAX);
-	if (keylen < PSK_KEY_MIN || keylen > PSK_KEY_MAX)
-		return addr_fail(a, "psk %s: line %u: key of %zu bytes "
-		    "(%d to %d)", path, lineno, keylen, PSK_KEY_MIN,
-		    PSK_KEY_MAX);
+	/* hexadecimal (pairs, maybe colon-separated): its bytes */
+	if ((hex = OPENSSL_hexstr2buf(colon + 1, &hexlen)) != NULL) {
+		key = hex;
+		keylen = (size_t)hexlen;
+	} else {
+		ERR_clear_error();
+		key = colon + 1;
+		keylen = strlen(colon + 1);
+	}
+	if (idlen == 0 || idlen > PSK_ID_MAX || keylen < PSK_KEY_MIN ||
+	    keylen > PSK_KEY_MAX) {
+		OPENSSL_clear_free(hex, (size_t)hexlen);
+		if (idlen == 0 || idlen > PSK_ID_MAX)
+			return addr_fail(a, "psk %s: line %u: identity of %zu "
+			    "bytes (1 to %d)", path, lineno, idlen, PSK_ID_MAX);
+		return addr_fail(a, "psk %s: line %u: key of %zu bytes (%d "
+		    "to %d%s)", path, lineno, keylen, PSK_KEY_MIN, PSK_KEY_MAX,
+		    hex != NULL ? "; hexadecimal, so two digits a byte" : "");
+	}
 	memcpy(p->id, line, idlen);
 	p->id[idlen] = '\0';
-	memcpy(p->key, colon + 1, keylen);
+	memcpy(p->key, key, keylen);
 	p->keylen = (unsigned)keylen;
+	OPENSSL_clear_free(hex, (size_t)hexlen);
 	return 0;
 }
 
 /*
- * psk=FILE: stunnel's PSKsecrets.  Like stunnel, a file others may read
- * is refused; blank lines and lines starting with # are skipped.
+ * psk=FILE: stunnel's PSKsecrets; blank lines are skipped.  A file others
+ * may read or write is refused (stunnel warns of it).
  */
 static int
 psk_load(struct addr *a, struct tls_conf *c, const char *path)
@@ -180,7 +196,7 @@ psk_load(struct addr *a, struct tls_conf *c, const char *path)
 		return addr_fail(a, "psk %s: %s", path, strerror(errno));
 	if (fstat(fileno(f), &st) == 0 && (st.st_mode & S_IRWXO)) {
 		fclose(f);
-		return addr_fail(a, "psk %s: others may read it (chmod o-rwx)",
+		return addr_fail(a, "psk %s: others may use it (chmod o-rwx)",
 		    path);
 	}
 	while (r == 0 && fgets(line, sizeof(line), f) != NULL) {
@@ -192,7 +208,7 @@ psk_load(struct addr *a, struct tls_conf *c, const char *path)
 			break;
 		}
 		line[strcspn(line, "\r\n")] = '\0';
-		if (line[0] == '\0' || line[0] == '#')
+		if (line[0] == '\0')
 			continue;
 		if ((p = reallocarray(c->psk, c->npsk + 1,
 		    sizeof(*p))) == NULL) {
