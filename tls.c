@@ -68,8 +68,9 @@ struct tls {
 	int		 err;		/* dead: the errno to repeat */
 	uint32_t	 hswant;	/* handshake: waits for this */
 	uint32_t	 rwant, wwant;	/* a read, a write said EAGAIN for */
+	char		 pskid[PSK_ID_MAX + 1];	/* server: the client's */
 	long long	 due;		/* handshake deadline */
-	char		 why[NAME_MAX_];
+	char		 why[NAME_MAX_ * 2];
 };
 
 /* ------------------------------------------------------------ messages */
@@ -249,9 +250,12 @@ psk_server(SSL *ssl, const char *id, unsigned char *key, unsigned int keymax)
 	const struct tls_conf	*c = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
 	size_t			 i;
 
+	struct tls		*t = SSL_get_app_data(ssl);
+
 	for (i = 0; id != NULL && i < c->npsk; i++)
 		if (strcmp(c->psk[i].id, id) == 0 &&
 		    c->psk[i].keylen <= keymax) {
+			strlcpy(t->pskid, id, sizeof(t->pskid));
 			memcpy(key, c->psk[i].key, c->psk[i].keylen);
 			return c->psk[i].keylen;
 		}
@@ -444,6 +448,7 @@ tls_start(struct side *s, char *err, size_t size)
 	if ((t->ssl = SSL_new(c->ctx)) == NULL ||
 	    SSL_set_fd(t->ssl, s->rfd) != 1)
 		goto bad;
+	SSL_set_app_data(t->ssl, t);
 	if (c->client) {
 		SSL_set_connect_state(t->ssl);
 		if (!c->nameip && c->name[0] != '\0' &&
@@ -511,9 +516,12 @@ tls_handshake(struct side *s)
 
 	if (t->up)
 		return 1;
+	/* a server says whose handshake failed */
+	snprintf(who, sizeof(who), "%s%s%s", t->c->client ? "" : "client ",
+	    t->c->client ? "" : s->peer, t->c->client ? "" : ": ");
 	if (loop_now() >= t->due) {
-		snprintf(t->why, sizeof(t->why), "handshake: no answer in "
-		    "%lld.%lld s", t->c->handshake_ms / 1000,
+		snprintf(t->why, sizeof(t->why), "%shandshake: no answer in "
+		    "%lld.%lld s", who, t->c->handshake_ms / 1000,
 		    t->c->handshake_ms % 1000 / 100);
 		t->dead = 1;
 		return -1;
@@ -532,10 +540,7 @@ tls_handshake(struct side *s)
 	case SSL_ERROR_WANT_WRITE:
 		t->hswant = EPOLLOUT;
 		return 0;
-	default:		/* a server says whose handshake failed */
-		snprintf(who, sizeof(who), "%s%s%s", t->c->client ? "" :
-		    "client ", t->c->client ? "" : s->peer,
-		    t->c->client ? "" : ": ");
+	default:
 		set_why(t, who, SSL_get_error(t->ssl, r));
 		t->dead = 1;
 		return -1;
@@ -680,7 +685,8 @@ tls_describe(const struct side *s, char *buf, size_t size)
 	n = (size_t)snprintf(buf, size, "%s %s", SSL_get_version(t->ssl),
 	    SSL_get_cipher_name(t->ssl));
 	if (n < size && c->npsk > 0)
-		n += (size_t)snprintf(buf + n, size - n, ", pre-shared key");
+		n += (size_t)snprintf(buf + n, size - n, ", pre-shared key %s",
+		    c->client ? c->psk[0].id : t->pskid);
 	else if (n < size && c->client && !c->verify)
 		n += (size_t)snprintf(buf + n, size - n, ", server NOT "
 		    "verified (verify=0)");

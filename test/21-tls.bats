@@ -1,0 +1,436 @@
+#!/usr/bin/env bats
+# tls: and tls-listen: -- frames inside TLS, against dgrelay itself and
+# real peers: openssl s_server/s_client, socat's OPENSSL addresses, stunnel
+# in PSK mode, unbound serving DNS over TLS.  The certificates are made
+# here (openssl req), once for the file.
+
+load helpers
+
+setup_file() {
+	command -v openssl >/dev/null || return 0
+	local d=$BATS_FILE_TMPDIR ec=(-newkey ec -pkeyopt
+	    ec_paramgen_curve:prime256v1 -nodes)
+	cd "$d" || return 1
+	printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >ext
+	printf 'extendedKeyUsage=clientAuth\n' >cext
+	openssl req -x509 "${ec[@]}" -keyout ca.key -out ca.pem -days 30 \
+	    -subj /CN=dgrelay-test-ca 2>/dev/null
+	openssl req -x509 "${ec[@]}" -keyout other.key -out other.pem \
+	    -days 30 -subj /CN=another-ca 2>/dev/null
+	# server (localhost, 127.0.0.1), expired server, client
+	for c in srv exp cli; do
+		openssl req -new "${ec[@]}" -keyout $c.key -out $c.csr \
+		    -subj "/CN=$([ $c = cli ] && echo test-client ||
+		    echo localhost)" 2>/dev/null
+	done
+	openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key \
+	    -CAcreateserial -out srv.pem -days 30 -extfile ext 2>/dev/null
+	openssl x509 -req -in exp.csr -CA ca.pem -CAkey ca.key \
+	    -CAcreateserial -out exp.pem -days -1 -extfile ext 2>/dev/null
+	openssl x509 -req -in cli.csr -CA ca.pem -CAkey ca.key \
+	    -CAcreateserial -out cli.pem -days 30 -extfile cext 2>/dev/null
+	cat srv.pem srv.key >both.pem
+	# stunnel's PSKsecrets: a text key and a hexadecimal one
+	printf 'alice:a-text-key-of-24-bytes\nbob:00112233445566778899aabbccddeeff\n' \
+	    >psk
+	printf 'bob:00112233445566778899aabbccddeeff\n' >psk-bob
+	printf 'bob:ffeeddccbbaa99887766554433221100\n' >psk-wrong
+	chmod 600 psk psk-bob psk-wrong
+}
+
+setup() {
+	TMP=$BATS_TEST_TMPDIR
+	: >"$TMP/pids"
+	need_cmd openssl
+	K=$BATS_FILE_TMPDIR
+	SRV="cert=$K/srv.pem,key=$K/srv.key"
+	# the datagrams of a run: fewer under valgrind
+	N=${VG_LOGS:+300}
+	N=${N:-10000}
+}
+
+# ping_udp PORT [N [LPORT]]: N datagrams of 0..65507 bytes through udp
+# PORT (from LPORT if given) to an echo and back, each intact and in order.
+ping_udp() {
+	local to=(udp 127.0.0.1 "$1")
+	[ -n "${3:-}" ] && to=(udpfrom 127.0.0.1 "$3" 127.0.0.1 "$1")
+	run timeout 120 "$PEER" ping -n "${2:-$N}" -m 0 -M 65507 -t 30 \
+	    "${to[@]}"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "${lines[-1]}" == "ok ${2:-$N} datagrams"* ]]
+}
+
+# tls_pair: a server tls-listen (options $1) to a UDP echo, a client
+# udp-listen to it (tls options $2); the client's UDP port in $CP.
+tls_pair() {
+	echo_peer e udp
+	relay s "tls-listen:127.0.0.1:0,$1" "udp:127.0.0.1:$(port e)"
+	relay c udp-listen:127.0.0.1:0 "tls:localhost:$(port s),$2"
+	CP=$(port c)
+}
+
+@test "tls: two dgrelays, 10,000 datagrams of 0..65507 bytes both ways, byte for byte" {
+	tls_pair "$SRV" "cafile=$K/ca.pem"
+	ping_udp "$CP"
+	wait_for "$TMP/c.err" 'TLSv1.3 .*server localhost verified as localhost'
+	wait_for "$TMP/s.err" 'TLSv1.3 '
+	# the client's end is the server's close_notify: a clean eof
+	stop c
+	[ "$status_of" -eq 0 ]
+	wait_for "$TMP/s.err" "^dgrelay: eof on tls-listen:[^ ]*$"
+	! grep -q 'close_notify' "$TMP/s.err"
+	grep -q "1>2: $N datagrams" "$TMP/c.err"
+}
+
+# tapped HOW: a payload sent through client -> socat (a plain TCP copy
+# that keeps what passed, -r/-R) -> server; prints what the tap saw.
+tapped() {
+	local secret=444752454c41592d5345435245542d5041594c4f4144
+	echo_peer e udp
+	if [ "$1" = tls ]; then
+		relay s "tls-listen:127.0.0.1:0,$SRV" "udp:127.0.0.1:$(port e)"
+	else
+		relay s tcp-listen:127.0.0.1:0 "udp:127.0.0.1:$(port e)"
+	fi
+	tp=$(free_port tcp)
+	bg tap socat -r "$TMP/tap-$1.in" -R "$TMP/tap-$1.out" \
+	    "TCP-LISTEN:$tp,bind=127.0.0.1,reuseaddr" "TCP:127.0.0.1:$(port s)"
+	eventually 10 listening_tcp "$tp"
+	if [ "$1" = tls ]; then
+		relay c udp-listen:127.0.0.1:0 "tls:localhost:$tp,cafile=$K/ca.pem"
+	else
+		relay c udp-listen:127.0.0.1:0 "tcp:127.0.0.1:$tp"
+	fi
+	# one sender (the client locks onto it), three datagrams
+	"$PEER" send 127.0.0.1 "$(port c)" "$secret" "$secret" "$secret" \
+	    >/dev/null
+	# through, and back
+	stats_until s '1>2: 3 datagrams, 66 bytes'
+	stats_until s '2>1: 3 datagrams, 66 bytes'
+	bytes_in "$TMP/tap-$1.out" 72
+	cat "$TMP/tap-$1.in" "$TMP/tap-$1.out"
+}
+listening_tcp() { ss -Htln "sport = :$1" | grep -q .; }
+
+@test "tls: nothing of the payload crosses the wire in the clear (a plain relay in the path shows it does without TLS)" {
+	need_cmd socat
+	tapped tcp >"$TMP/plain"
+	grep -qa 'DGRELAY-SECRET-PAYLOAD' "$TMP/plain"
+	kill_bg || true
+	: >"$TMP/pids"
+	tapped tls >"$TMP/tls"
+	[ "$(stat -c %s "$TMP/tls")" -gt 1000 ]
+	! grep -qa 'DGRELAY-SECRET-PAYLOAD' "$TMP/tls"
+	! grep -qa 'SECRET' "$TMP/tls"
+}
+
+@test "tls: openssl s_client as the far client: frames pass through it unchanged" {
+	echo_peer e udp
+	relay s "tls-listen:127.0.0.1:0,$SRV" "udp:127.0.0.1:$(port e)"
+	run timeout 60 "$PEER" ping -n 300 -m 0 -M 16000 -w 4 -t 30 exec \
+	    "openssl s_client -quiet -nocommands -no_ign_eof -verify_return_error -CAfile $K/ca.pem -verify_hostname localhost -connect 127.0.0.1:$(port s) 2>/dev/null"
+	echo "$output"
+	[[ "$output" == "ok 300 datagrams"* ]]
+	wait_for "$TMP/s.err" 'TLSv1'
+}
+
+@test "tls: openssl s_server as the far server: frames pass through it unchanged" {
+	sp=$(free_port tcp)
+	echo_peer e udp
+	# s_server's stdin and stdout are the ping's: what the ping sends
+	# goes to dgrelay, to the echo, and back out of s_server
+	bg ping "$PEER" ping -n 300 -m 0 -M 16000 -w 4 -t 30 exec \
+	    "openssl s_server -quiet -naccept 1 -cert $K/srv.pem -key $K/srv.key -accept 127.0.0.1:$sp 2>/dev/null"
+	eventually 10 listening_tcp "$sp"
+	relay c "tls:localhost:$sp,cafile=$K/ca.pem" "udp:127.0.0.1:$(port e)"
+	wait_exit ping 60
+	cat "$TMP/ping.out"
+	[ "$status_of" -eq 0 ]
+	grep -q "ok 300 datagrams" "$TMP/ping.out"
+}
+
+@test "tls: socat's OPENSSL addresses as the far end, in both roles" {
+	need_cmd socat
+	# socat as the server, in front of a framed TCP echo
+	echo_peer te tcp
+	sp=$(free_port tcp)
+	bg so socat "OPENSSL-LISTEN:$sp,bind=127.0.0.1,reuseaddr,cert=$K/srv.pem,key=$K/srv.key,verify=0" \
+	    "TCP:127.0.0.1:$(port te)"
+	eventually 10 listening_tcp "$sp"
+	relay c udp-listen:127.0.0.1:0 "tls:localhost:$sp,cafile=$K/ca.pem"
+	ping_udp "$(port c)" 300
+	# socat as the client
+	echo_peer e udp
+	relay s "tls-listen:127.0.0.1:0,$SRV" "udp:127.0.0.1:$(port e)"
+	run timeout 60 "$PEER" ping -n 300 -m 0 -M 16000 -w 4 -t 30 exec \
+	    "socat - OPENSSL:127.0.0.1:$(port s),cafile=$K/ca.pem,commonname=localhost"
+	echo "$output"
+	[[ "$output" == "ok 300 datagrams"* ]]
+}
+
+# stunnel_bg NAME CONF: stunnel4 in the foreground, configured by CONF.
+stunnel_bg() {
+	printf 'foreground = yes\npid =\n%s\n' "$2" >"$TMP/$1.conf"
+	bg "$1" stunnel4 "$TMP/$1.conf"
+}
+
+@test "tls: psk= against stunnel4 in PSK mode: dgrelay as client, then as server" {
+	need_cmd stunnel4
+	# stunnel server -> a plain framed dgrelay -> echo
+	echo_peer e udp
+	relay plain tcp-listen:127.0.0.1:0 "udp:127.0.0.1:$(port e)"
+	sp=$(free_port tcp)
+	stunnel_bg sts "$(printf '[svc]\naccept = 127.0.0.1:%s\nconnect = 127.0.0.1:%s\nciphers = PSK\nPSKsecrets = %s' \
+	    "$sp" "$(port plain)" "$K/psk")"
+	eventually 10 listening_tcp "$sp"
+	relay c udp-listen:127.0.0.1:0 "tls:127.0.0.1:$sp,psk=$K/psk"
+	ping_udp "$(port c)" 300
+	wait_for "$TMP/c.err" 'pre-shared key alice'
+	# stunnel client (identity bob, a hexadecimal key) -> dgrelay server
+	relay s "tls-listen:127.0.0.1:0,psk=$K/psk" "udp:127.0.0.1:$(port e)"
+	cp=$(free_port tcp)
+	stunnel_bg stc "$(printf 'client = yes\n[svc]\naccept = 127.0.0.1:%s\nconnect = 127.0.0.1:%s\nciphers = PSK\nPSKsecrets = %s' \
+	    "$cp" "$(port s)" "$K/psk-bob")"
+	eventually 10 listening_tcp "$cp"
+	relay c2 udp-listen:127.0.0.1:0 "tcp:127.0.0.1:$cp"
+	ping_udp "$(port c2)" 300
+	wait_for "$TMP/s.err" 'pre-shared key bob'
+}
+
+@test "tls: a wrong pre-shared key fails the handshake, one line each side" {
+	echo_peer e udp
+	relay s "tls-listen:127.0.0.1:0,psk=$K/psk,fork" "udp:127.0.0.1:$(port e)"
+	run --separate-stderr timeout 20 "$DGRELAY" udp-listen:127.0.0.1:0 \
+	    "tls:127.0.0.1:$(port s),psk=$K/psk-wrong"
+	echo "$stderr"
+	[ "$status" -eq 1 ]
+	[ "$(printf '%s\n' "$stderr" | wc -l)" -eq 1 ]
+	[[ "$stderr" == "dgrelay: tls:127.0.0.1:$(port s),psk=$K/psk-wrong: "* ]]
+	wait_for "$TMP/s.err" 'tls-listen.*: client 127.0.0.1 [0-9]+: '
+	# and the right one still gets through
+	relay c udp-listen:127.0.0.1:0 "tls:127.0.0.1:$(port s),psk=$K/psk-bob"
+	ping_udp "$(port c)" 100
+}
+
+@test "tls: DNS over TLS through udp-listen,fork and udp-listen,multi to unbound" {
+	need_cmd unbound
+	need_cmd dig bind9-dnsutils
+	up=$(free_port tcp)
+	cat >"$TMP/ub.conf" <<-EOF
+	server:
+	  interface: 127.0.0.1@$up
+	  tls-port: $up
+	  tls-service-key: $K/srv.key
+	  tls-service-pem: $K/srv.pem
+	  do-daemonize: no
+	  username: ""
+	  chroot: ""
+	  pidfile: ""
+	  directory: "$TMP"
+	  use-syslog: no
+	  logfile: ""
+	  local-zone: "test." static
+	  local-data: "a.test. A 10.1.2.3"
+	  local-data: "b.test. A 10.1.2.4"
+	  access-control: 127.0.0.0/8 allow
+	  module-config: "iterator"
+	remote-control:
+	  control-enable: no
+	EOF
+	bg ub unbound -d -c "$TMP/ub.conf"
+	eventually 10 listening_tcp "$up"
+	# unbound answers over TLS itself
+	[ "$(timeout 10 dig +tls +tls-ca="$K/ca.pem" +tls-hostname=localhost \
+	    -p "$up" @127.0.0.1 a.test +short)" = 10.1.2.3 ]
+	for mode in fork multi; do
+		relay "r$mode" -t 2 "udp-listen:127.0.0.1:0,$mode" \
+		    "tls:127.0.0.1:$up,cafile=$K/ca.pem"
+		for i in 1 2 3 4 5; do
+			for n in a b; do
+				r=$(timeout 10 dig +notcp +tries=1 +time=5 \
+				    -p "$(port "r$mode")" @127.0.0.1 $n.test \
+				    A +short)
+				want=10.1.2.3
+				[ $n = b ] && want=10.1.2.4
+				[ "$r" = "$want" ] ||
+				    { echo "$mode: $n.test: '$r'"; false; }
+			done
+		done
+	done
+}
+
+@test "tls: a wrong CA, a wrong name, an expired certificate: exit 1, one line naming the reason" {
+	echo_peer e udp
+	relay s "tls-listen:127.0.0.1:0,$SRV,fork" "udp:127.0.0.1:$(port e)"
+	relay x "tls-listen:127.0.0.1:0,cert=$K/exp.pem,key=$K/exp.key,fork" \
+	    "udp:127.0.0.1:$(port e)"
+	try() {	# try ADDRESS REASON
+		run --separate-stderr timeout 20 "$DGRELAY" \
+		    udp-listen:127.0.0.1:0 "$1"
+		echo "status $status: $stderr"
+		[ "$status" -eq 1 ]
+		[ -z "$output" ]
+		[ "$stderr" = "dgrelay: $1: certificate verify failed: $2" ]
+	}
+	try "tls:localhost:$(port s),cafile=$K/other.pem" \
+	    "unable to get local issuer certificate"
+	try "tls:127.0.0.1:$(port s),cafile=$K/ca.pem,sni=elsewhere.example" \
+	    "hostname mismatch"
+	try "tls:localhost:$(port x),cafile=$K/ca.pem" \
+	    "certificate has expired"
+	# the system store does not know the test CA either
+	try "tls:localhost:$(port s)" "unable to get local issuer certificate"
+	# dialled by address: the address is checked (the certificate has it)
+	relay c udp-listen:127.0.0.1:0 "tls:127.0.0.1:$(port s),cafile=$K/ca.pem"
+	ping_udp "$(port c)" 50
+	wait_for "$TMP/c.err" 'verified as 127.0.0.1'
+	# verify=0: no check, and -v says so
+	relay n udp-listen:127.0.0.1:0 "tls:localhost:$(port x),verify=0"
+	ping_udp "$(port n)" 50
+	wait_for "$TMP/n.err" 'server NOT verified \(verify=0\)'
+}
+
+@test "tls: mutual TLS: with cafile= the server wants a client certificate it can verify" {
+	echo_peer e udp
+	relay s "tls-listen:127.0.0.1:0,$SRV,cafile=$K/ca.pem,fork" \
+	    "udp:127.0.0.1:$(port e)"
+	run --separate-stderr timeout 20 "$DGRELAY" udp-listen:127.0.0.1:0 \
+	    "tls:localhost:$(port s),cafile=$K/ca.pem"
+	echo "status $status: $stderr"
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"certificate required"* ]]
+	wait_for "$TMP/s.err" 'client 127.0.0.1 [0-9]+: peer did not return a certificate'
+	relay c udp-listen:127.0.0.1:0 \
+	    "tls:localhost:$(port s),cafile=$K/ca.pem,cert=$K/cli.pem,key=$K/cli.key"
+	ping_udp "$(port c)" 100
+	wait_for "$TMP/s.err" 'client test-client verified'
+}
+
+@test "tls: alpn= is offered and chosen; no common protocol fails the handshake" {
+	echo_peer e udp
+	relay s "tls-listen:127.0.0.1:0,$SRV,alpn=dot:h2,fork" \
+	    "udp:127.0.0.1:$(port e)"
+	relay c udp-listen:127.0.0.1:0 \
+	    "tls:localhost:$(port s),cafile=$K/ca.pem,alpn=x:dot"
+	ping_udp "$(port c)" 50
+	wait_for "$TMP/c.err" ', alpn dot,'
+	run --separate-stderr timeout 20 "$DGRELAY" udp-listen:127.0.0.1:0 \
+	    "tls:localhost:$(port s),cafile=$K/ca.pem,alpn=http/1.1"
+	echo "status $status: $stderr"
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"no application protocol"* ]]
+}
+
+# bad_clients PORT: what a TLS server meets: a plaintext dgrelay, garbage
+# instead of a ClientHello, a client that connects and says nothing.
+bad_clients() {
+	printf '\000\005hello' | timeout 10 "$DGRELAY" stdio \
+	    "tcp:127.0.0.1:$1" >/dev/null 2>&1 || true
+	head -c 517 /dev/urandom | timeout 10 socat -t 2 - \
+	    "TCP:127.0.0.1:$1" >/dev/null 2>&1 || true
+	stdin_fifo
+	bg_in silent "$TMP/in" socat -T 30 - "TCP:127.0.0.1:$1"
+	hold_fifo
+}
+
+@test "tls: a forking server: plaintext, garbage, a silent client each end with a line; good clients are served throughout" {
+	need_cmd socat
+	echo_peer e udp
+	relay s "tls-listen:127.0.0.1:0,$SRV,fork,handshake-timeout=1.5" \
+	    "udp:127.0.0.1:$(port e)"
+	good_client "$(port s)" 1
+	bad_clients "$(port s)"
+	good_client "$(port s)" 2
+	wait_for "$TMP/s.err" 'client 127.0.0.1 [0-9]+: (wrong version number|packet length too long|record layer failure)'
+	wait_for "$TMP/s.err" 'handshake: no answer in 1.5 s' 10
+	[ "$(grep -c 'client 127.0.0.1' "$TMP/s.err")" -ge 3 ]
+	good_client "$(port s)" 3
+	kill -0 "$(pid_of s)"
+}
+
+# good_client PORT I: a new client, its datagrams through and back.
+good_client() {
+	relay "c$2" udp-listen:127.0.0.1:0 \
+	    "tls:localhost:$1,cafile=$K/ca.pem"
+	ping_udp "$(port "c$2")" 50
+}
+
+@test "tls: a multi server: bad clients end their sessions only, a silent one when the handshake times out" {
+	need_cmd socat
+	echo_peer e udp
+	relay s -S "tls-listen:127.0.0.1:0,$SRV,multi,handshake-timeout=1" \
+	    "udp:127.0.0.1:$(port e)"
+	good_client "$(port s)" 1
+	bad_clients "$(port s)"
+	good_client "$(port s)" 2
+	wait_for "$TMP/s.err" 'handshake: no answer in 1.0 s' 10
+	# the silent client's session is gone though it stays connected
+	kill -0 "$(pid_of silent)"
+	stats_until s 'multi: 5 sessions served, 2 running'
+	good_client "$(port s)" 3
+}
+
+@test "tls: retry: the client comes back when the server does, and retry=N counts failed handshakes" {
+	echo_peer e udp
+	sp=$(free_port tcp)
+	relay s "tls-listen:127.0.0.1:$sp,$SRV" "udp:127.0.0.1:$(port e)"
+	relay c udp-listen:127.0.0.1:0 \
+	    "tls:localhost:$sp,cafile=$K/ca.pem,retry,interval=0.2"
+	lp=$(free_port udp)
+	ping_udp "$(port c)" 50 "$lp"
+	stop s
+	relay s2 "tls-listen:127.0.0.1:$sp,$SRV" "udp:127.0.0.1:$(port e)"
+	eventually 10 handshakes c 2
+	eventually 10 handshakes s2 1
+	ping_udp "$(port c)" 50 "$lp"
+	# a server the client cannot verify: three failed attempts, exit 1
+	relay s3 "tls-listen:127.0.0.1:0,$SRV,fork" "udp:127.0.0.1:$(port e)"
+	run --separate-stderr timeout 30 "$DGRELAY" udp-listen:127.0.0.1:0 \
+	    "tls:localhost:$(port s3),cafile=$K/other.pem,retry=3,interval=0.1"
+	echo "status $status: $stderr"
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"certificate verify failed: unable to get local issuer certificate (3 attempts)" ]]
+}
+
+handshakes() { [ "$(grep -c 'TLSv1' "$TMP/$1.err")" -ge "$2" ]; }
+
+@test "tls: bad settings: usage errors (exit 2) and unreadable files (exit 1)" {
+	bad tls-listen:0 udp:127.0.0.1:9 "tls-listen needs cert= (and key=) or psk="
+	bad "tls-listen:0,psk=$K/psk,cert=$K/srv.pem" udp:127.0.0.1:9 \
+	    "option psk excludes cert"
+	bad "tls:h:1,key=$K/srv.key" udp:127.0.0.1:9 "option key needs cert"
+	bad "tls-listen:0,$SRV,verify=0" udp:127.0.0.1:9 "apply to a client"
+	bad "tls:h:1,alpn=a::b" udp:127.0.0.1:9 "option alpn"
+	bad "tls:h:1,handshake-timeout=0" udp:127.0.0.1:9 "handshake-timeout"
+	bad "tcp:h:1,cafile=x" udp:127.0.0.1:9 "does not apply"
+	run --separate-stderr timeout 10 "$DGRELAY" \
+	    "tls-listen:0,cert=$TMP/none.pem" udp:127.0.0.1:9
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"cert $TMP/none.pem: No such file or directory" ]]
+	cp "$K/psk" "$TMP/open-psk"
+	chmod 644 "$TMP/open-psk"
+	run --separate-stderr timeout 10 "$DGRELAY" \
+	    "tls-listen:0,psk=$TMP/open-psk" udp:127.0.0.1:9
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"others may use it (chmod o-rwx)" ]]
+	printf 'x:short\n' >"$TMP/short-psk"
+	chmod 600 "$TMP/short-psk"
+	run --separate-stderr timeout 10 "$DGRELAY" \
+	    "tls-listen:0,psk=$TMP/short-psk" udp:127.0.0.1:9
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"line 1: key of 5 bytes (16 to 512)" ]]
+}
+
+@test "tls: -Z: the key is read before privileges go (a key only root may read)" {
+	need_root
+	cp "$K/srv.key" "$TMP/root.key"
+	chmod 600 "$TMP/root.key"
+	chmod 755 "$TMP"
+	echo_peer e udp
+	relay s -Z nobody "tls-listen:127.0.0.1:0,cert=$K/srv.pem,key=$TMP/root.key" \
+	    "udp:127.0.0.1:$(port e)"
+	relay c udp-listen:127.0.0.1:0 "tls:localhost:$(port s),cafile=$K/ca.pem"
+	ping_udp "$(port c)" 50
+	as_nobody "$(child_of s)"
+}
