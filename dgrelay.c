@@ -454,10 +454,14 @@ main(int argc, char *argv[])
 	raise_nofile();
 	signals(a[0].fork || a[1].fork);
 	(void)fd_activation();	/* systemd's sockets: not for exec: */
-	if (a[0].fork || a[1].fork)
-		return run_forking(&o, a, s, a[1].fork, ra, stats);
-	if (a[0].multi || a[1].multi)
-		return run_multi(&o, a, s, a[1].multi, ra, stats);
+	if (a[0].fork || a[1].fork || a[0].multi || a[1].multi) {
+		status = a[0].fork || a[1].fork ?
+		    run_forking(&o, a, s, a[1].fork, ra, stats) :
+		    run_multi(&o, a, s, a[1].multi, ra, stats);
+		for (i = 0; i < 2; i++)
+			tls_cleanup(&a[i]);
+		return status;
+	}
 	/* both open before the drop: a command started now runs as -Z too */
 	a[0].runas = a[1].runas = ra;
 	for (opened = 0; opened < 2; opened++)

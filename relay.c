@@ -1197,8 +1197,8 @@ dir_finish(struct relay *rl, struct dir *d)
 
 	if (!d->on || !d->eof || d->done)
 		return;
-	if (d->n > 0)
-		return;			/* deliver first */
+	if (d->n > 0 || hs_busy(d->dst))
+		return;			/* deliver first; a TLS end needs TLS */
 	d->done = 1;
 	if ((cut_short = d->cut != NULL && frame_buf_partial(&d->fb)))
 		d->c->truncated++;

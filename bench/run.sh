@@ -13,8 +13,12 @@
 # Medians of BENCH_REPS runs; raw rows go to bench/results/COMMIT.tsv and
 # the table to bench/results/COMMIT.txt.
 #
-# Environment: BENCH_SECONDS (2), BENCH_REPS (3), BENCH_SIZES
-# ("64 1200 8192 65000"), BENCH_TOOLS ("raw dgrelay udptunnel socat"),
+# The tool dgrelay-tls (dg-tls in the table) is the same tunnel with TLS
+# between the relays (tls-listen with a certificate made here by openssl,
+# tls with cafile=): the CPU a datagram costs, beside plain dgrelay's.
+#
+# Environment: BENCH_SECONDS (2), BENCH_REPS (3), BENCH_SIZES ("64 1200
+# 8192 65000"), BENCH_TOOLS ("raw dgrelay dgrelay-tls udptunnel socat"),
 # BENCH_RATE (50000, the fixed-rate run), DGRELAY (./dgrelay).  A tool
 # "custom" runs BENCH_ENTRY and BENCH_EXIT, command templates in which
 # @IN@, @TCP@ and @OUT@ stand for the ports above; the table calls it
@@ -27,7 +31,7 @@ D=${DGRELAY:-./dgrelay}
 SECS=${BENCH_SECONDS:-2}
 REPS=${BENCH_REPS:-3}
 SIZES=${BENCH_SIZES:-64 1200 8192 65000}
-TOOLS=${BENCH_TOOLS:-raw dgrelay udptunnel socat}
+TOOLS=${BENCH_TOOLS:-raw dgrelay dgrelay-tls udptunnel socat}
 RATE=${BENCH_RATE:-50000}
 rev=$(git rev-parse --short HEAD 2>/dev/null || echo tree)
 git diff --quiet HEAD 2>/dev/null || rev="$rev+"
@@ -41,6 +45,7 @@ port=$((20000 + ($$ % 2000) * 10))
 have() {
 	case $1 in
 	raw|dgrelay|custom) return 0 ;;
+	dgrelay-tls) command -v openssl >/dev/null ;;
 	*) command -v "$1" >/dev/null ;;
 	esac
 }
@@ -49,6 +54,7 @@ have() {
 exit_cmd() {
 	case $1 in
 	dgrelay) echo "$D tcp-listen:127.0.0.1:$tcp udp:127.0.0.2:$out" ;;
+	dgrelay-tls) echo "$D tls-listen:127.0.0.1:$tcp,cert=$tmp/srv.pem,key=$tmp/srv.key udp:127.0.0.2:$out" ;;
 	udptunnel) echo "udptunnel -s $tcp 127.0.0.2/$out" ;;
 	socat) echo "socat -b 65536 tcp-listen:$tcp,bind=127.0.0.1,reuseaddr udp:127.0.0.2:$out" ;;
 	custom) subst "$BENCH_EXIT" ;;
@@ -58,6 +64,7 @@ exit_cmd() {
 entry_cmd() {
 	case $1 in
 	dgrelay) echo "$D udp-listen:127.0.0.1:$in tcp:127.0.0.1:$tcp" ;;
+	dgrelay-tls) echo "$D udp-listen:127.0.0.1:$in tls:127.0.0.1:$tcp,cafile=$tmp/srv.pem" ;;
 	udptunnel) echo "udptunnel -c 127.0.0.1/$tcp 127.0.0.1/$in" ;;
 	socat) echo "socat -b 65536 udp-listen:$in,bind=127.0.0.1 tcp:127.0.0.1:$tcp" ;;
 	custom) subst "$BENCH_ENTRY" ;;
@@ -196,7 +203,20 @@ ping_one() {
 	return 0
 }
 
-label() { [ "$1" = custom ] && echo "${BENCH_NAME:-custom}" || echo "$1"; }
+label() {
+	case $1 in
+	custom) echo "${BENCH_NAME:-custom}" ;;
+	dgrelay-tls) echo dg-tls ;;
+	*) echo "$1" ;;
+	esac
+}
+
+# A self-signed certificate for 127.0.0.1, for dgrelay-tls.
+tls_cert() {
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+	    -nodes -keyout "$tmp/srv.key" -out "$tmp/srv.pem" -days 2 \
+	    -subj /CN=bench -addext subjectAltName=IP:127.0.0.1 2>/dev/null
+}
 
 
 # col TOOL MODE SIZE RATE EXPR: median over reps of an awk expression
@@ -217,6 +237,9 @@ for t in $TOOLS; do
 	fi
 done
 [ -x "$B" ] || { echo "bench: $B is not built" >&2; exit 1; }
+case " ${tools[*]} " in
+*" dgrelay-tls "*) tls_cert || { echo "bench: openssl req failed" >&2; exit 1; } ;;
+esac
 
 echo "bench: ${#tools[@]} tools, sizes $SIZES, $REPS runs of $SECS s each" >&2
 for rep in $(seq "$REPS"); do
@@ -261,6 +284,21 @@ DGCPU='($14 > 0 ? $7 / ($14 / 1e9) : 0)'
 			done
 		done
 	done
+	if have dgrelay-tls && [[ " ${tools[*]} " == *" dgrelay-tls "* ]]; then
+		echo
+		echo "TLS: CPU a datagram costs, dg-tls against plain dgrelay" \
+		    "and udptunnel (plain sender):"
+		for s in $SIZES; do
+			awk -v s="$s" -v tls="$(col dgrelay-tls plain "$s" 0 "$DGCPU")" \
+			    -v dg="$(col dgrelay plain "$s" 0 "$DGCPU")" \
+			    -v ut="$(col udptunnel plain "$s" 0 "$DGCPU")" \
+			    'function r(a, b) { return (a > 0 && b > 0) ?
+			    sprintf("%.2fx", a / b) : "-" }
+			    BEGIN { printf "%6s B: %s the CPU of plain dgrelay;" \
+			    " %s the datagrams per CPU-second of udptunnel\n",
+			    s, r(dg, tls), r(tls, ut) }'
+		done
+	fi
 	echo
 	echo "Fixed rate, $RATE datagrams/s of 1200 bytes:"
 	printf '%-9s %10s %7s %12s %4s\n' tool recv/s loss% CPU-us/dg bad
