@@ -292,8 +292,8 @@ DGCPU='($14 > 0 ? $7 / ($14 / 1e9) : 0)'
 			awk -v s="$s" -v tls="$(col dgrelay-tls plain "$s" 0 "$DGCPU")" \
 			    -v dg="$(col dgrelay plain "$s" 0 "$DGCPU")" \
 			    -v ut="$(col udptunnel plain "$s" 0 "$DGCPU")" \
-			    'function r(a, b) { return (a > 0 && b > 0) ?
-			    sprintf("%.2fx", a / b) : "-" }
+			    'function r(a, b) { if (a > 0 && b > 0)
+			    return sprintf("%.2fx", a / b); return "-" }
 			    BEGIN { printf "%6s B: %s the CPU of plain dgrelay;" \
 			    " %s the datagrams per CPU-second of udptunnel\n",
 			    s, r(dg, tls), r(tls, ut) }'
