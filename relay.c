@@ -265,13 +265,16 @@ dst_ready(const struct dir *d)
 	    !hs_busy(d->dst);
 }
 
-/* The text of a side's failure e: TLS's own reason for EPROTO. */
+/* The text of a side's end e (0: eof): TLS's own reason for EPROTO. */
 static const char *
 side_why(const struct side *s, int e)
 {
-	if (s->io == IO_TLS && (e == EPROTO || e == 0))
+	if (s->io == IO_TLS && e == EPROTO)
 		return tls_why(s);
-	return e != 0 ? strerror(e) : "eof";
+	if (e == 0)
+		return tls_unclean(s) ? "eof (closed without close_notify)" :
+		    "eof";
+	return strerror(e);
 }
 
 /*

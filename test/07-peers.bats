@@ -47,7 +47,8 @@ tcp_listening() { eventually 5 listens "$1"; }
 	echo_peer e udp
 	relay b tcp-listen:127.0.0.1:0 udp:127.0.0.1:"$(port e)"
 	t=$(free_port tcp)
-	bg s socat TCP-LISTEN:"$t",bind=127.0.0.1,reuseaddr TCP:127.0.0.1:"$(port b)"
+	bg s socat TCP-LISTEN:"$t",bind=127.0.0.1,reuseaddr,nodelay \
+	    TCP:127.0.0.1:"$(port b)",nodelay
 	tcp_listening "$t"
 	relay a udp-listen:127.0.0.1:0 tcp:127.0.0.1:"$t"
 	run "$PEER" ping -n 2000 -m 0 -M 65507 udp 127.0.0.1 "$(port a)"

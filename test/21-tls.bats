@@ -86,6 +86,27 @@ tls_pair() {
 	grep -q "1>2: $N datagrams" "$TMP/c.err"
 }
 
+@test "tls: a server that dies without close_notify: the client says so and ends; a retry client comes back" {
+	echo_peer e udp
+	sp=$(free_port tcp)
+	relay s "tls-listen:127.0.0.1:$sp,$SRV" "udp:127.0.0.1:$(port e)"
+	relay c udp-listen:127.0.0.1:0 "tls:localhost:$sp,cafile=$K/ca.pem"
+	ping_udp "$(port c)" 20
+	kill -KILL "$(child_of s)"
+	wait_exit c 10
+	[ "$status_of" -eq 0 ]
+	grep -q "eof on tls:localhost:$sp,cafile=$K/ca.pem (closed without close_notify)" \
+	    "$TMP/c.err"
+	# with retry the same end is a lost connection, said as such
+	relay s2 "tls-listen:127.0.0.1:$sp,$SRV" "udp:127.0.0.1:$(port e)"
+	relay r udp-listen:127.0.0.1:0 \
+	    "tls:localhost:$sp,cafile=$K/ca.pem,retry,interval=0.2"
+	eventually 20 handshakes r 1
+	kill -KILL "$(child_of s2)"
+	wait_for "$TMP/r.err" 'lost: eof \(closed without close_notify\)'
+	kill -0 "$(child_of r)"
+}
+
 # tapped HOW: a payload sent through client -> socat (a plain TCP copy
 # that keeps what passed, -r/-R) -> server; prints what the tap saw.
 tapped() {
