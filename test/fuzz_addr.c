@@ -26,8 +26,48 @@ check_port(const char *p, int zero_ok)
 	CHECK(*end == '\0' && n <= 65535 && (zero_ok || n > 0));
 }
 
+/* A string option's value lies inside the spec, one option's worth. */
 static void
-check(const struct addr *a)
+check_str(const struct addr *a, struct optstr o, const char *spec)
+{
+	size_t	 i;
+
+	if (o.len == 0)
+		return;
+	CHECK((size_t)o.off + o.len <= strlen(spec));
+	for (i = o.off; i < (size_t)o.off + o.len; i++)
+		CHECK(spec[i] != ',' && (unsigned char)spec[i] >= 0x20 &&
+		    spec[i] != 0x7f);
+	CHECK(o.off > 0 && spec[o.off - 1] == '=');
+	(void)a;
+}
+
+/* tls options on tls only, and what excludes what. */
+static void
+check_tls(const struct addr *a, const char *spec)
+{
+	if (!a->tls) {
+		CHECK(!a->cert.len && !a->key.len && !a->cafile.len &&
+		    !a->psk.len && !a->sni.len && !a->alpn.len &&
+		    a->handshake_ms == 0 && a->verify == 1);
+		return;
+	}
+	CHECK(a->kind == ADDR_TCP);
+	CHECK(a->handshake_ms >= 1 && a->handshake_ms <= HANDSHAKE_MAX);
+	CHECK(!a->listen || a->cert.len || a->psk.len);
+	CHECK(!a->key.len || a->cert.len);
+	CHECK(!a->psk.len || (!a->cert.len && !a->cafile.len && a->verify));
+	CHECK(!a->listen || (a->verify && !a->sni.len));
+	check_str(a, a->cert, spec);
+	check_str(a, a->key, spec);
+	check_str(a, a->cafile, spec);
+	check_str(a, a->psk, spec);
+	check_str(a, a->sni, spec);
+	check_str(a, a->alpn, spec);
+}
+
+static void
+check(const struct addr *a, const char *spec)
 {
 	CHECK(a->kind >= ADDR_UDP && a->kind <= ADDR_TUN);
 	CHECK(memchr(a->host, '\0', sizeof(a->host)) != NULL);
@@ -68,6 +108,7 @@ check(const struct addr *a)
 	CHECK(a->keepalive || (!a->keepidle && !a->keepintvl && !a->keepcnt));
 	CHECK(a->keepcnt >= 0 && a->keepcnt <= 127 && a->keepidle >= 0 &&
 	    a->keepidle <= 32767 && a->usertimeout >= 0);
+	check_tls(a, spec);
 }
 
 int
@@ -81,7 +122,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(spec, data, size);
 	spec[size] = '\0';
 	if (addr_parse(spec, &a) == 0) {
-		check(&a);
+		check(&a, spec);
 		/* the same text parses the same way again */
 		CHECK(addr_parse(spec, &b) == 0);
 		CHECK(a.kind == b.kind && a.listen == b.listen &&
