@@ -138,6 +138,7 @@ tapped() {
 listening_tcp() { ss -Htln "sport = :$1" | grep -q .; }
 
 @test "tls: nothing of the payload crosses the wire in the clear (a plain relay in the path shows it does without TLS)" {
+	not_under_valgrind "the tap test is not about memory"
 	need_cmd socat
 	tapped tcp >"$TMP/plain"
 	grep -qa 'DGRELAY-SECRET-PAYLOAD' "$TMP/plain"
@@ -150,6 +151,7 @@ listening_tcp() { ss -Htln "sport = :$1" | grep -q .; }
 }
 
 @test "tls: openssl s_client as the far client: frames pass through it unchanged" {
+	not_under_valgrind "interop only: the pair test covers this path"
 	echo_peer e udp
 	relay s "tls-listen:127.0.0.1:0,$SRV" "udp:127.0.0.1:$(port e)"
 	run timeout 60 "$PEER" ping -n 300 -m 0 -M 16000 -w 4 -t 30 exec \
@@ -160,6 +162,7 @@ listening_tcp() { ss -Htln "sport = :$1" | grep -q .; }
 }
 
 @test "tls: openssl s_server as the far server: frames pass through it unchanged" {
+	not_under_valgrind "interop only: the pair test covers this path"
 	sp=$(free_port tcp)
 	echo_peer e udp
 	# s_server's stdin and stdout are the ping's: what the ping sends
@@ -175,6 +178,7 @@ listening_tcp() { ss -Htln "sport = :$1" | grep -q .; }
 }
 
 @test "tls: socat's OPENSSL addresses as the far end, in both roles" {
+	not_under_valgrind "interop only: the pair test covers this path"
 	need_cmd socat
 	# socat as the server, in front of a framed TCP echo
 	echo_peer te tcp
@@ -200,6 +204,7 @@ stunnel_bg() {
 }
 
 @test "tls: psk= against stunnel4 in PSK mode: dgrelay as client, then as server" {
+	not_under_valgrind "interop only: the wrong-PSK test covers the PSK path"
 	need_cmd stunnel4
 	# stunnel server -> a plain framed dgrelay -> echo
 	echo_peer e udp
@@ -238,6 +243,7 @@ stunnel_bg() {
 }
 
 @test "tls: DNS over TLS through udp-listen,fork and udp-listen,multi to unbound" {
+	not_under_valgrind "interop only: the fork and multi tests cover these paths"
 	need_cmd unbound
 	need_cmd dig bind9-dnsutils
 	up=$(free_port tcp)
