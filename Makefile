@@ -99,8 +99,9 @@ soak: all
 
 # A representative part of the suite with dgrelay under valgrind memcheck:
 # an invalid access, uninitialised memory or a leak fails the run (its
-# log is printed).
-VG_TESTS = test/01-cli.bats test/02-udp.bats test/03-stream.bats \
+# log is printed).  Not 01-cli: its bad flags and addresses end before
+# anything is opened, and fuzz_addr drives the parser under ASan.
+VG_TESTS = test/02-udp.bats test/03-stream.bats \
 	   test/04-seqpacket.bats test/05-options.bats test/06-flags.bats \
 	   test/08-fork.bats test/09-exec.bats test/14-faults.bats \
 	   test/16-hardening.bats test/18-tcp-options.bats test/19-retry.bats \

@@ -102,6 +102,11 @@ set_why(struct tls *t, const char *what, int e)
 		r = "failed";
 	if (err != 0 && ERR_GET_LIB(err) == ERR_LIB_SSL &&
 	    ERR_GET_REASON(err) == SSL_R_CERTIFICATE_VERIFY_FAILED &&
+	    t->c->client && t->c->npsk > 0)
+		snprintf(t->why, sizeof(t->why), "%sthe server did not take "
+		    "the pre-shared key (it sent a certificate)", what);
+	else if (err != 0 && ERR_GET_LIB(err) == ERR_LIB_SSL &&
+	    ERR_GET_REASON(err) == SSL_R_CERTIFICATE_VERIFY_FAILED &&
 	    (v = SSL_get_verify_result(t->ssl)) != X509_V_OK)
 		snprintf(t->why, sizeof(t->why), "%s%s: %s", what, r,
 		    X509_verify_cert_error_string(v));
@@ -323,7 +328,7 @@ use_ca(struct addr *a, struct tls_conf *c)
 	char		 ca[SPEC_MAX];
 
 	if (!a->cafile.len) {
-		if (c->client && c->verify &&
+		if (c->client && c->verify && !a->psk.len &&
 		    SSL_CTX_set_default_verify_paths(c->ctx) != 1)
 			return addr_fail(a, "system CA store: %s",
 			    ssl_reason());
@@ -371,9 +376,12 @@ setup_ctx(struct addr *a, struct tls_conf *c)
 	/* AES-128-GCM first: as safe for this, and cheaper per byte */
 	if (SSL_CTX_set_ciphersuites(c->ctx, TLS13_SUITES) != 1)
 		return addr_fail(a, "TLS 1.3 cipher suites: %s", ssl_reason());
+	/* a PSK client verifies too, against no CA at all: a server that
+	 * does not take the key and shows a certificate instead (a TLS 1.3
+	 * full handshake) is refused, whoever signed it */
 	if (c->client)
-		SSL_CTX_set_verify(c->ctx, c->verify && !a->psk.len ?
-		    SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
+		SSL_CTX_set_verify(c->ctx, c->verify ? SSL_VERIFY_PEER :
+		    SSL_VERIFY_NONE, NULL);
 	if (a->cert.len && use_cert(a, c->ctx) == -1)
 		return -1;
 	if (use_ca(a, c) == -1)

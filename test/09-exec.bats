@@ -54,6 +54,8 @@ load helpers
 @test "dgrelay's end ends the command, and nothing else" {
 	bg other sleep 30
 	relay r -t 0.3 udp-listen:127.0.0.1:0 'exec:sleep 30'
+	# said after the listening line: under valgrind, a while after
+	wait_for "$TMP/r.err" 'started, pid'
 	pid=$(sed -n 's/.*started, pid \([0-9]*\)$/\1/p' "$TMP/r.err")
 	[ -n "$pid" ]
 	wait_exit r 10

@@ -242,6 +242,22 @@ stunnel_bg() {
 	ping_udp "$(port c)" 100
 }
 
+@test "tls: a psk client refuses a server that shows a certificate instead of taking the key, even one the system trusts" {
+	echo_peer e udp
+	relay s "tls-listen:127.0.0.1:0,$SRV,fork" "udp:127.0.0.1:$(port e)"
+	# the test CA as the system's store: a plain client trusts the server
+	export SSL_CERT_FILE=$K/ca.pem
+	relay c udp-listen:127.0.0.1:0 "tls:localhost:$(port s)"
+	unset SSL_CERT_FILE
+	ping_udp "$(port c)" 20
+	# a psk client does not
+	run --separate-stderr env SSL_CERT_FILE="$K/ca.pem" timeout 20 \
+	    "$DGRELAY" udp-listen:127.0.0.1:0 "tls:localhost:$(port s),psk=$K/psk"
+	echo "status $status: $stderr"
+	[ "$status" -eq 1 ]
+	[ "$stderr" = "dgrelay: tls:localhost:$(port s),psk=$K/psk: the server did not take the pre-shared key (it sent a certificate)" ]
+}
+
 @test "tls: DNS over TLS through udp-listen,fork and udp-listen,multi to unbound" {
 	not_under_valgrind "interop only: the fork and multi tests cover these paths"
 	need_cmd unbound
