@@ -197,10 +197,15 @@ listening_tcp() { ss -Htln "sport = :$1" | grep -q .; }
 	[[ "$output" == "ok 300 datagrams"* ]]
 }
 
-# stunnel_bg NAME CONF: stunnel4 in the foreground, configured by CONF.
-stunnel_bg() {
-	printf 'foreground = yes\npid =\n%s\n' "$2" >"$TMP/$1.conf"
+# stunnel_psk NAME server|client ACCEPT CONNECT PSKFILE: stunnel4 in the
+# foreground, PSK mode, from 127.0.0.1:ACCEPT to 127.0.0.1:CONNECT;
+# waits until it listens.
+stunnel_psk() {
+	printf 'foreground = yes\npid =\nclient = %s\n[svc]\naccept = 127.0.0.1:%s\nconnect = 127.0.0.1:%s\nciphers = PSK\nPSKsecrets = %s\n' \
+	    "$([ "$2" = client ] && echo yes || echo no)" "$3" "$4" "$5" \
+	    >"$TMP/$1.conf"
 	bg "$1" stunnel4 "$TMP/$1.conf"
+	eventually 10 listening_tcp "$3"
 }
 
 @test "tls: psk= against stunnel4 in PSK mode: dgrelay as client, then as server" {
@@ -210,18 +215,14 @@ stunnel_bg() {
 	echo_peer e udp
 	relay plain tcp-listen:127.0.0.1:0 "udp:127.0.0.1:$(port e)"
 	sp=$(free_port tcp)
-	stunnel_bg sts "$(printf '[svc]\naccept = 127.0.0.1:%s\nconnect = 127.0.0.1:%s\nciphers = PSK\nPSKsecrets = %s' \
-	    "$sp" "$(port plain)" "$K/psk")"
-	eventually 10 listening_tcp "$sp"
+	stunnel_psk sts server "$sp" "$(port plain)" "$K/psk"
 	relay c udp-listen:127.0.0.1:0 "tls:127.0.0.1:$sp,psk=$K/psk"
 	ping_udp "$(port c)" 300
 	wait_for "$TMP/c.err" 'pre-shared key alice'
 	# stunnel client (identity bob, a hexadecimal key) -> dgrelay server
 	relay s "tls-listen:127.0.0.1:0,psk=$K/psk" "udp:127.0.0.1:$(port e)"
 	cp=$(free_port tcp)
-	stunnel_bg stc "$(printf 'client = yes\n[svc]\naccept = 127.0.0.1:%s\nconnect = 127.0.0.1:%s\nciphers = PSK\nPSKsecrets = %s' \
-	    "$cp" "$(port s)" "$K/psk-bob")"
-	eventually 10 listening_tcp "$cp"
+	stunnel_psk stc client "$cp" "$(port s)" "$K/psk-bob"
 	relay c2 udp-listen:127.0.0.1:0 "tcp:127.0.0.1:$cp"
 	ping_udp "$(port c2)" 300
 	wait_for "$TMP/s.err" 'pre-shared key bob'
