@@ -64,6 +64,15 @@ ping_udp() {
 	[[ "${lines[-1]}" == "ok ${2:-$N} datagrams"* ]]
 }
 
+# ping_through COMMAND: 300 datagrams of 0..16000 bytes as frames into
+# COMMAND's stdin (a TLS client), each back out of its stdout intact.
+ping_through() {
+	run timeout 60 "$PEER" ping -n 300 -m 0 -M 16000 -w 4 -t 30 exec "$1"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == "ok 300 datagrams"* ]]
+}
+
 # tls_pair: a server tls-listen (options $1) to a UDP echo, a client
 # udp-listen to it (tls options $2); the client's UDP port in $CP.
 tls_pair() {
@@ -154,10 +163,7 @@ listening_tcp() { ss -Htln "sport = :$1" | grep -q .; }
 	not_under_valgrind "interop only: the pair test covers this path"
 	echo_peer e udp
 	relay s "tls-listen:127.0.0.1:0,$SRV" "udp:127.0.0.1:$(port e)"
-	run timeout 60 "$PEER" ping -n 300 -m 0 -M 16000 -w 4 -t 30 exec \
-	    "openssl s_client -quiet -nocommands -no_ign_eof -verify_return_error -CAfile $K/ca.pem -verify_hostname localhost -connect 127.0.0.1:$(port s) 2>/dev/null"
-	echo "$output"
-	[[ "$output" == "ok 300 datagrams"* ]]
+	ping_through "openssl s_client -quiet -nocommands -no_ign_eof -verify_return_error -CAfile $K/ca.pem -verify_hostname localhost -connect 127.0.0.1:$(port s) 2>/dev/null"
 	wait_for "$TMP/s.err" 'TLSv1'
 }
 
@@ -191,10 +197,7 @@ listening_tcp() { ss -Htln "sport = :$1" | grep -q .; }
 	# socat as the client
 	echo_peer e udp
 	relay s "tls-listen:127.0.0.1:0,$SRV" "udp:127.0.0.1:$(port e)"
-	run timeout 60 "$PEER" ping -n 300 -m 0 -M 16000 -w 4 -t 30 exec \
-	    "socat - OPENSSL:127.0.0.1:$(port s),cafile=$K/ca.pem,commonname=localhost"
-	echo "$output"
-	[[ "$output" == "ok 300 datagrams"* ]]
+	ping_through "socat - OPENSSL:127.0.0.1:$(port s),cafile=$K/ca.pem,commonname=localhost"
 }
 
 # stunnel_psk NAME server|client ACCEPT CONNECT PSKFILE: stunnel4 in the
