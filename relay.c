@@ -1569,7 +1569,7 @@ side_want(struct relay *rl, int i, uint32_t *rev, uint32_t *wev)
 		*wev = s->io == IO_TLS ? tls_want(s, 0) : EPOLLOUT;
 }
 
-/* The deadline of the session: -t, or a retry's next step. */
+/* The deadline of the session: -t, a retry's next step, a handshake's. */
 static long long
 relay_due(const struct relay *rl)
 {

@@ -566,7 +566,7 @@ tls_handshake(struct side *s)
 
 /* A read or write that did not go: errno says how, for the caller. */
 static ssize_t
-io_error(struct tls *t, int r, const char *what, uint32_t *want)
+io_error(struct tls *t, int r, uint32_t *want)
 {
 	unsigned long	 err;
 	int		 e = SSL_get_error(t->ssl, r);
@@ -600,7 +600,7 @@ io_error(struct tls *t, int r, const char *what, uint32_t *want)
 		t->err = errno;
 		return -1;		/* the socket's errno */
 	}
-	set_why(t, what, e);
+	set_why(t, "", e);
 	errno = t->err = EPROTO;
 	return -1;
 }
@@ -621,7 +621,7 @@ tls_read(struct side *s, void *buf, size_t len)
 	t->rwant = 0;
 	if ((r = SSL_read_ex(t->ssl, buf, len, &n)) == 1)
 		return (ssize_t)n;
-	return io_error(t, r, "", &t->rwant);
+	return io_error(t, r, &t->rwant);
 }
 
 ssize_t
@@ -640,7 +640,7 @@ tls_write(struct side *s, const void *buf, size_t len)
 	t->wwant = 0;
 	if ((r = SSL_write_ex(t->ssl, buf, len, &n)) == 1)
 		return (ssize_t)n;
-	if ((r = (int)io_error(t, r, "", &t->wwant)) == 0) {
+	if ((r = (int)io_error(t, r, &t->wwant)) == 0) {
 		errno = EPIPE;		/* written to after its end */
 		r = -1;
 	}
