@@ -27,7 +27,8 @@ dgrelay: $(SRCS) $(HDRS)
 	$(CC) $(ALL_CFLAGS) -o $@ $(SRCS) $(BSD_LIBS) $(SSL_LIBS) $(LDFLAGS)
 
 test/dgpeer: test/dgpeer.c
-	$(CC) $(ALL_CFLAGS) -o $@ test/dgpeer.c $(BSD_LIBS) $(LDFLAGS)
+	$(CC) $(ALL_CFLAGS) -o $@ test/dgpeer.c $(BSD_LIBS) $(SSL_LIBS) \
+	    $(LDFLAGS)
 
 bench/dgbench: bench/dgbench.c
 	$(CC) $(ALL_CFLAGS) -o $@ bench/dgbench.c $(BSD_LIBS) $(LDFLAGS)
@@ -105,7 +106,7 @@ VG_TESTS = test/02-udp.bats test/03-stream.bats \
 	   test/04-seqpacket.bats test/05-options.bats test/06-flags.bats \
 	   test/08-fork.bats test/09-exec.bats test/14-faults.bats \
 	   test/16-hardening.bats test/18-tcp-options.bats test/19-retry.bats \
-	   test/20-multi.bats test/21-tls.bats
+	   test/20-multi.bats test/21-tls.bats test/22-memory.bats
 valgrind: all
 	@rm -rf vg && mkdir -p vg
 	VG_LOGS=$(CURDIR)/vg DGRELAY=$(CURDIR)/test/valgrind.sh LIFE=300 \
@@ -128,6 +129,12 @@ bench-reconnect: all
 bench-peers: all
 	bash bench/peers.sh
 
+# What a multi server meets in the wild, against the memory rules: bursts
+# to a stream far end, peers that hold half a frame or never read, memory
+# per session and per pending handshake; see the script.
+bench-memory: all
+	bash bench/memory.sh
+
 lint:
 	mandoc -Tlint -Wwarning dgrelay.1
 	shellcheck -s bash -e SC2034,SC2154,SC1090,SC1091 test/*.bash test/*.bats \
@@ -142,4 +149,4 @@ install: dgrelay
 clean:
 	rm -rf dgrelay test/dgpeer test/vsock_shim.so bench/dgbench san fuzz vg
 
-.PHONY: all test check fuzz demo bench bench-reconnect bench-peers soak valgrind lint install clean
+.PHONY: all test check fuzz demo bench bench-reconnect bench-peers bench-memory soak valgrind lint install clean

@@ -93,7 +93,8 @@ enum opt_id { O_BIND, O_REUSEPORT, O_RCVBUF, O_SNDBUF, O_MARK, O_DEV,
 	O_NODELAY, O_FORK, O_MAXCHILDREN, O_SEQPACKET, O_TAP, O_MTU, O_UP,
 	O_ADDR, O_KEEPALIVE, O_KEEPIDLE, O_KEEPINTVL, O_KEEPCNT, O_USERTIMEOUT,
 	O_MPTCP, O_RETRY, O_INTERVAL, O_MULTI, O_MAXPEERS, O_CERT, O_KEY,
-	O_CAFILE, O_VERIFY, O_SNI, O_ALPN, O_PSK, O_HANDSHAKE };
+	O_CAFILE, O_VERIFY, O_SNI, O_ALPN, O_PSK, O_HANDSHAKE, O_MAXHS, O_STALL,
+	O_FRAMEWAIT };
 
 #define SPECIAL	((size_t)-1)	/* an option with its own syntax */
 #define OPTIONAL	2		/* value: =VALUE may be left out */
@@ -150,6 +151,10 @@ static const struct addr_opt {
 	{ "alpn",	O_ALPN,		ON_TLS,		1, SPECIAL, 0, 0 },
 	{ "psk",	O_PSK,		ON_TLS,		1, SPECIAL, 0, 0 },
 	{ "handshake-timeout", O_HANDSHAKE, ON_TLS,	1, SPECIAL, 0, 0 },
+	{ "max-handshakes", O_MAXHS,	ON_TLS,		1, INT(maxhs), 1,
+	    1000000 },
+	{ "stall-timeout", O_STALL,	ON_FORK,	1, SPECIAL, 0, 0 },
+	{ "frame-timeout", O_FRAMEWAIT,	ON_FORK,	1, SPECIAL, 0, 0 },
 };
 
 int
@@ -527,6 +532,23 @@ check_alpn(struct addr *a, const char *v)
 	return 0;
 }
 
+/* A session bound in seconds (stall-timeout, frame-timeout); 0: none. */
+static int
+parse_bound(struct addr *a, const char *name, const char *v, long long *ms)
+{
+	const char	*errstr;
+
+	if (strcmp(v, "0") == 0) {
+		*ms = 0;
+		return 0;
+	}
+	*ms = addr_ms(v, IDLE_MAX, &errstr);
+	if (errstr != NULL)
+		return addr_fail(a, "option %s=%s: %s (seconds, 0 for none)",
+		    name, v, errstr);
+	return 0;
+}
+
 static int
 parse_option(struct addr *a, const struct addr_type *t, char *s,
     const char *base)
@@ -603,6 +625,10 @@ parse_option(struct addr *a, const struct addr_type *t, char *s,
 			return addr_fail(a, "option handshake-timeout=%s: %s", v,
 			    errstr);
 		return 0;
+	case O_STALL:
+		return parse_bound(a, s, v, &a->stall_ms);
+	case O_FRAMEWAIT:
+		return parse_bound(a, s, v, &a->frame_ms);
 	case O_CERT:
 		return parse_str(a, &a->cert, s, v, base);
 	case O_KEY:
@@ -657,6 +683,7 @@ addr_parse(const char *spec, struct addr *a)
 	a->spec = spec;
 	a->nodelay = 1;
 	a->lfd = a->rfd = a->wfd = -1;
+	a->stall_ms = a->frame_ms = -1;
 	if (copy(buf, sizeof(buf), spec) == -1)
 		return addr_fail(a, "address longer than %d bytes",
 		    SPEC_MAX - 1);
@@ -706,6 +733,11 @@ addr_parse(const char *spec, struct addr *a)
 		return addr_fail(a, "options fork and multi exclude each other");
 	if (a->multi && a->maxpeers == 0)
 		a->maxpeers = MULTI_MAX_DEF;
+	/* a crowd of peers: one that stalls is ended, not waited on */
+	if (a->multi && a->stall_ms == -1)
+		a->stall_ms = STALL_DEF;
+	if (a->multi && a->frame_ms == -1)
+		a->frame_ms = FRAMEWAIT_DEF;
 	a->many = a->fork || a->multi;
 	if (a->fork && a->maxchildren == 0)
 		a->maxchildren = FORK_MAX_DEF;	/* bounded unless told */

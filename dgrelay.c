@@ -426,6 +426,13 @@ main(int argc, char *argv[])
 			    "..." : "", a[i].err);
 	if (a[0].many && a[1].many)
 		bad("%s: fork or multi on one address only", argv[1]);
+	/* a session's bounds, from whichever address gave them */
+	for (i = 0; i < 2; i++) {
+		if (a[i].stall_ms >= 0)
+			o.stall_ms = a[i].stall_ms;
+		if (a[i].frame_ms >= 0)
+			o.frame_ms = a[i].frame_ms;
+	}
 	for (i = 0; i < 2; i++)
 		if (a[i].multi && (a[!i].kind == ADDR_TUN ||
 		    a[!i].kind == ADDR_FD || a[!i].kind == ADDR_STDIO ||

@@ -24,6 +24,8 @@
 #define SIZE_DEF	65535		/* -s */
 #define SPEC_MAX	1024		/* longest ADDRESS argument */
 #define UDP_BUF_DEF	(1 << 20)	/* SO_RCVBUF, SO_SNDBUF asked for UDP */
+#define UDP_LISTEN_BUF	(16 << 20)	/* SO_RCVBUF(FORCE): udp-listen with
+					 * fork or multi, a burst of peers */
 #define NAME_MAX_	256		/* host names, "HOST PORT" strings */
 #define FORK_MAX_DEF	256		/* max-children unless given */
 #define MULTI_MAX_DEF	16384		/* max-peers unless given */
@@ -36,6 +38,9 @@
 #define POOL_MAX	(256UL << 20)	/* bytes of ring buffers lent at once */
 #define HANDSHAKE_DEF	10000		/* tls: handshake-timeout, ms */
 #define HANDSHAKE_MAX	3600000		/* ... at most an hour */
+#define HANDSHAKES_DEF	256		/* tls: max-handshakes unless given */
+#define STALL_DEF	30000		/* multi: stall-timeout, ms */
+#define FRAMEWAIT_DEF	10000		/* multi: frame-timeout, ms */
 
 /* Signal flags: the only mutable globals (set in dgrelay.c). */
 extern volatile sig_atomic_t sig_quit;	/* SIGINT, SIGTERM */
@@ -113,6 +118,11 @@ enum frame_res frame_buf_next(struct frame_buf *fb, uint8_t **frame,
 
 /* frame_buf_partial(fb): bytes of an unfinished frame are buffered. */
 int	frame_buf_partial(const struct frame_buf *fb);
+
+/*
+ * frame_buf_ready(fb): frame_buf_next would cut (or skip) something now.
+ */
+int	frame_buf_ready(const struct frame_buf *fb);
 
 /*
  * frame_buf_left(fb, whole): at the end, how many whole frames (that fit
@@ -231,8 +241,11 @@ struct addr {
 	int		 tls;
 	int		 verify;	/* client: check the server (verify=0) */
 	int		 handshake_ms;	/* handshake-timeout= */
+	int		 maxhs;		/* max-handshakes=, 0: the default */
 	struct optstr	 cert, key, cafile, psk, sni, alpn;
 	struct tls_conf	*tlsc;		/* made by tls_setup, shared by copies */
+	long long	 stall_ms;	/* stall-timeout=, -1: not given */
+	long long	 frame_ms;	/* frame-timeout=, -1: not given */
 	int		 fork;		/* a child relay per peer */
 	int		 maxchildren;	/* with fork: FORK_MAX_DEF unless given */
 	int		 multi;		/* a session per peer, this process */
@@ -302,7 +315,7 @@ struct side {
 	struct redial	*rd;
 	/* IO_TLS: the address's settings, and the connection's TLS (made
 	 * and freed by the relay, once per connection) */
-	const struct tls_conf *tlsc;
+	struct tls_conf	*tlsc;
 	struct tls	*tls;
 };
 
@@ -554,33 +567,87 @@ int	loop_once(struct loop *l);
 
 /* ----------------------------------------------------------------- pool.c */
 
-/* A direction waiting for a buffer. */
+/* One waiting for something (memory at the pool's cap, a TLS slot). */
 struct pool_wait {
-	struct pool_wait *next;
+	struct pool_wait *next, *prev;
 	int		 queued;
-	void		(*fn)(struct pool_wait *);	/* one came back */
+	void		(*fn)(struct pool_wait *);	/* its turn came */
 	void		*arg;
 };
 
-struct pool {
-	size_t		 slab;		/* bytes a buffer */
-	size_t		 max;		/* bytes lent at most */
-	size_t		 lent;
-	void		*free;		/* given back, kept */
-	struct pool_wait *waiting, *waiting_tail;
+/* Waiters, oldest first. */
+struct waitq {
+	struct pool_wait *head, *tail;
 };
 
-/* pool_init(p, slab, max): buffers of slab bytes, at most max lent. */
-void	pool_init(struct pool *p, size_t slab, size_t max);
+/* waitq_add(q, w): w waits at the back (once); waitq_del(q, w): not. */
+void	waitq_add(struct waitq *q, struct pool_wait *w);
+void	waitq_del(struct waitq *q, struct pool_wait *w);
 
 /*
- * pool_get(p): a buffer, or NULL: at the cap (errno ENOBUFS; then
- * pool_wait), or out of memory (ENOMEM).
+ * The sessions of one source address (multi): what they hold together is
+ * bounded by the source's share, as a direction's by its own.
  */
-void	*pool_get(struct pool *p);
+struct pool_group {
+	size_t		 held;		/* bytes its directions hold */
+	unsigned	 refs;		/* its sessions */
+	struct sockaddr_storage key;	/* the address, port 0 */
+	socklen_t	 keylen;
+};
 
-/* pool_put(p, buf): buf comes back; the longest waiter is told. */
+struct pool {
+	size_t		 slab;		/* bytes a ring */
+	size_t		 floor;		/* a share is never below this */
+	size_t		 max;		/* bytes lent at most (the cap) */
+	size_t		 lent;		/* rings and held bytes, now */
+	size_t		 peak;		/* ... at most so far */
+	size_t		 holders;	/* directions holding bytes */
+	size_t		 groups;	/* sources holding bytes */
+	void		*free;		/* rings given back, kept */
+	struct waitq	 waiting;
+};
+
+/*
+ * pool_init(p, slab, floor, max): rings of slab bytes; a share of at
+ * least floor bytes (one largest datagram); at most max bytes lent.
+ */
+void	pool_init(struct pool *p, size_t slab, size_t floor, size_t max);
+
+/*
+ * pool_get(p, force): a ring, or NULL: at the cap (errno ENOBUFS; then
+ * pool_wait), or out of memory (ENOMEM).  force: lent even at the cap
+ * (a ring lent only for one turn: at most two are out at once).
+ */
+void	*pool_get(struct pool *p, int force);
+
+/* pool_put(p, buf): a ring comes back; waiters are woken (pool.c). */
 void	pool_put(struct pool *p, void *buf);
+
+/*
+ * pool_take(p, n, force): n held bytes are counted against the cap
+ * (allocated by the caller); -1 (ENOBUFS) when over it, unless force.
+ */
+int	pool_take(struct pool *p, size_t n, int force);
+
+/* pool_give(p, n): n held bytes came back; waiters are woken. */
+void	pool_give(struct pool *p, size_t n);
+
+/* pool_holder(p, delta): a direction starts (1) or stops (-1) holding. */
+void	pool_holder(struct pool *p, int delta);
+
+/* pool_share(p): the bytes a direction may hold now (pool.c says how). */
+size_t	pool_share(const struct pool *p);
+
+/*
+ * pool_group_add(p, g, n): n bytes more (or fewer, n < 0) held by source
+ * g; pool_group_left(p, g): what g may still take under its share (half
+ * the cap over the sources holding, at least one largest datagram).
+ */
+void	pool_group_add(struct pool *p, struct pool_group *g, long long n);
+size_t	pool_group_left(const struct pool *p, const struct pool_group *g);
+
+/* pool_full(p): not even a largest datagram fits under the cap. */
+int	pool_full(const struct pool *p);
 
 void	pool_wait(struct pool *p, struct pool_wait *w);
 void	pool_unwait(struct pool *p, struct pool_wait *w);
@@ -601,6 +668,10 @@ struct counters {
 	uint64_t	 down;		/* read while the sink's connection was
 					 * down (retry), or queued for it when
 					 * it was lost: dropped */
+	uint64_t	 stalled;	/* sessions ended: the sink took nothing
+					 * for stall-timeout */
+	uint64_t	 slowframe;	/* sessions ended: a frame of the source
+					 * unfinished after frame-timeout */
 };
 
 struct relay_opts {
@@ -609,6 +680,10 @@ struct relay_opts {
 	long long	 idle_ms;	/* -t, 0: none */
 	int		 dir[2];	/* 1>2 and 2>1 enabled (-u, -U) */
 	int		 verbose;	/* -v count */
+	int		 compact;	/* one of many sessions: between turns
+					 * hold only what is queued (pool.c) */
+	long long	 stall_ms;	/* stall-timeout, 0: none */
+	long long	 frame_ms;	/* frame-timeout, 0: none */
 };
 
 /*
@@ -643,14 +718,26 @@ int	relay_end(struct relay *rl);
 /* relay_slab(o): bytes of one direction's buffers (the pool's size). */
 size_t	relay_slab(const struct relay_opts *o);
 
+/* Why relay_push did not take a datagram. */
+enum push_res {
+	PUSH_OK,
+	PUSH_ENDING,		/* the session is over or ending */
+	PUSH_QUEUE,		/* -b datagrams are already queued */
+	PUSH_SHARE,		/* the session holds its share (pool.c) */
+	PUSH_POOL		/* the pool is at its cap */
+};
+
 /*
  * relay_push(rl, i, dg, len): a datagram the owner read for side i (a
  * multi udp-listen's socket), queued as if side i had read it, and the
- * session's turn made at once (the session may end: over is called).  -1
- * when it cannot be taken (the ring is full, no buffer, the session is
- * ending): the owner drops and counts it.
+ * session's turn made at once (the session may end: over is called).  Any
+ * other result than PUSH_OK: the owner drops it and counts it by cause.
  */
-int	relay_push(struct relay *rl, int i, const uint8_t *dg, size_t len);
+enum push_res relay_push(struct relay *rl, int i, const uint8_t *dg,
+	    size_t len);
+
+/* relay_group(rl, g): the session's source (multi), whose share it uses. */
+void	relay_group(struct relay *rl, struct pool_group *g);
 
 /* relay_unblock(rl): its shared socket may be written again. */
 void	relay_unblock(struct relay *rl);
@@ -712,10 +799,13 @@ int	tls_setup(struct addr *a);
 void	tls_cleanup(struct addr *a);
 
 /*
- * tls_start(s, err, size): TLS on s's connected socket, its handshake to
- * be made by tls_handshake.  0, or -1 with err set.
+ * tls_start(s, wake, arg, err, size): TLS on s's connected socket, its
+ * handshake to be made by tls_handshake: once a server has the first
+ * bytes of its peer, and a slot of max-handshakes is free (wake(arg) is
+ * called when one comes free for it).  0, or -1 with err set.
  */
-int	tls_start(struct side *s, char *err, size_t size);
+int	tls_start(struct side *s, void (*wake)(void *), void *arg, char *err,
+	    size_t size);
 
 /* tls_end(s): free s's TLS (its socket stays); nothing is sent. */
 void	tls_end(struct side *s);

@@ -99,6 +99,21 @@ frame_buf_partial(const struct frame_buf *fb)
 }
 
 int
+frame_buf_ready(const struct frame_buf *fb)
+{
+	size_t	 avail = fb->wpos - fb->rpos, n;
+
+	if (fb->buf == NULL || avail == 0)
+		return 0;
+	if (fb->skip > 0)
+		return 1;
+	if (avail < FRAME_HDR)
+		return 0;
+	n = frame_get(fb->buf + fb->rpos);
+	return n > fb->max || avail - FRAME_HDR >= n;
+}
+
+int
 frame_buf_left(const struct frame_buf *fb, size_t *whole)
 {
 	size_t	 pos = fb->rpos, n;

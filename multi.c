@@ -3,8 +3,10 @@
  * relay session in this one process, all on one loop (loop.c), each with
  * a connection or socket of its own to the other address and the relay
  * rules of a pair (framing, ends, -t, counters); backpressure is per
- * session, so a stalled peer stalls only its own.  A session holds ring
- * buffers only while it has datagrams in flight (pool.c).
+ * session, so a stalled peer stalls only its own.  Between its turns a
+ * session holds only the bytes it queues, within its share of the pool
+ * (pool.c); a peer that does not read, or stops inside a frame, is ended
+ * after stall-timeout or frame-timeout.
  *
  * Stream listeners: a session per accepted connection; at max-peers the
  * listener is not watched, so further peers wait in its backlog.
@@ -49,6 +51,7 @@ struct sess {
 	struct sess	*prev, *next;	/* every session */
 	struct sess	*dnext;		/* over: freed after this pass */
 	struct sess	*bnext;		/* blocked on the shared socket */
+	struct pool_group *src;		/* its source address's */
 	int		 blocked;
 	int		 dead;		/* on the dead list */
 };
@@ -58,6 +61,7 @@ struct multi {
 	struct addr		*oa;		/* the other, as parsed */
 	int			 li;		/* the listening one's index */
 	const struct relay_opts	*o;
+	struct relay_opts	 so;		/* the sessions' (compact) */
 	struct side		*ls;		/* the listening side */
 	struct loop		 loop;
 	struct pool		 pool;
@@ -65,13 +69,15 @@ struct multi {
 	int			 udp;
 	int			 family;	/* udp: of the listening socket */
 	struct ptab		 peers;		/* udp: sessions by address */
+	struct ptab		 sources;	/* pool groups by address, no port */
 	struct sess		*all, *dead, *blocked;
 	size_t			 n;		/* sessions now */
 	uint64_t		 served;	/* sessions made */
 	uint64_t		 dropped;	/* udp: new peers' datagrams
 						 * over max-peers */
-	uint64_t		 full;		/* udp: datagrams no session
-						 * could take */
+	uint64_t		 full[PUSH_POOL + 1];	/* udp: datagrams
+						 * a session could not take,
+						 * by the cause */
 	int			 status;	/* a failure of the listener */
 	time_t			 warned, errwarned;
 	struct timer		 pause;		/* out of descriptors: a second */
@@ -130,6 +136,57 @@ counters_add(struct counters *t, const struct counters *c)
 	t->unsent += c->unsent;
 	t->empty += c->empty;
 	t->down += c->down;
+	t->stalled += c->stalled;
+	t->slowframe += c->slowframe;
+}
+
+/*
+ * The source of the peer on side ps: its address without the port (one
+ * host's sessions together share as one, pool.c); peers not on IP are
+ * one source.  NULL (no group, no limit of its own) without memory.
+ */
+static struct pool_group *
+src_join(struct multi *m, const struct side *ps)
+{
+	struct sockaddr_storage	 k;
+	socklen_t		 len = ps->peerlen;
+	struct pool_group	*g;
+	struct pent		*e;
+
+	memset(&k, 0, sizeof(k));
+	memcpy(&k, &ps->peeraddr, len);
+	if (k.ss_family == AF_INET)
+		((struct sockaddr_in *)&k)->sin_port = 0;
+	else if (k.ss_family == AF_INET6) {
+		((struct sockaddr_in6 *)&k)->sin6_port = 0;
+		((struct sockaddr_in6 *)&k)->sin6_flowinfo = 0;
+	} else
+		len = sizeof(k.ss_family);
+	if ((e = ptab_find(&m->sources, &k, len)) != NULL)
+		g = e->ptr;
+	else {
+		if ((g = calloc(1, sizeof(*g))) == NULL)
+			return NULL;
+		g->key = k;
+		g->keylen = len;
+		if ((e = ptab_add(&m->sources, &k, len)) == NULL) {
+			free(g);
+			return NULL;
+		}
+		e->ptr = g;
+	}
+	g->refs++;
+	return g;
+}
+
+/* A session of source g ended (after its relay: it holds nothing). */
+static void
+src_leave(struct multi *m, struct pool_group *g)
+{
+	if (g == NULL || --g->refs > 0)
+		return;
+	ptab_del(&m->sources, &g->key, g->keylen);
+	free(g);
 }
 
 /* End ss: its relay, its sides; its counters go to the totals. */
@@ -142,6 +199,7 @@ sess_end(struct sess *ss)
 	int		 status, i;
 
 	status = relay_end(ss->rl);
+	src_leave(m, ss->src);
 	if (status != 0)
 		logx("%s", ss->err);
 	if (m->o->verbose)
@@ -221,6 +279,8 @@ sess_new(struct multi *m, const struct side *ps)
 		free(ss);
 		return NULL;
 	}
+	if ((ss->src = src_join(m, ps)) != NULL)
+		relay_group(ss->rl, ss->src);
 	ss->next = m->all;
 	if (m->all != NULL)
 		m->all->prev = ss;
@@ -379,9 +439,9 @@ udp_read(struct multi *m)
 				continue;
 			if (h->msg_flags & MSG_TRUNC)
 				se->c[m->li].oversize++;
-			else if (relay_push(se->rl, m->li, m->iov[i].iov_base,
-			    m->msg[i].msg_len) == -1)
-				m->full++;
+			else
+				m->full[relay_push(se->rl, m->li,
+				    m->iov[i].iov_base, m->msg[i].msg_len)]++;
 		}
 		if ((unsigned)r < k)
 			return;
@@ -448,9 +508,19 @@ multi_print(struct multi *m)
 		for (i = 0; i < 2; i++)
 			counters_add(&t[i], &ss->c[i]);
 	logx("multi: %llu sessions served, %zu running, %llu datagrams from "
-	    "new peers dropped, %llu to full sessions dropped",
-	    (unsigned long long)m->served, m->n,
-	    (unsigned long long)m->dropped, (unsigned long long)m->full);
+	    "new peers dropped (max-peers), %llu to full sessions dropped "
+	    "(%llu queue full, %llu over the session's share, %llu pool at "
+	    "its cap, %llu ending)", (unsigned long long)m->served, m->n,
+	    (unsigned long long)m->dropped,
+	    (unsigned long long)(m->full[PUSH_QUEUE] + m->full[PUSH_SHARE] +
+	    m->full[PUSH_POOL] + m->full[PUSH_ENDING]),
+	    (unsigned long long)m->full[PUSH_QUEUE],
+	    (unsigned long long)m->full[PUSH_SHARE],
+	    (unsigned long long)m->full[PUSH_POOL],
+	    (unsigned long long)m->full[PUSH_ENDING]);
+	logx("multi: pool: %zu bytes lent, %zu at most, cap %zu; %zu "
+	    "directions and %zu sources hold bytes", m->pool.lent,
+	    m->pool.peak, m->pool.max, m->pool.holders, m->pool.groups);
 	relay_print_counters(t, NULL);
 }
 
@@ -465,11 +535,13 @@ multi_run(struct addr a[2], struct side s[2], int li,
 	m.a = &a[li];
 	m.oa = &a[!li];
 	m.li = li;
-	m.o = o;
+	m.so = *o;
+	m.so.compact = 1;
+	m.o = &m.so;
 	m.ls = &s[li];
 	m.udp = m.a->kind == ADDR_UDP;
 	signals_hold(&old, &waitmask, 0);
-	pool_init(&m.pool, relay_slab(o), POOL_MAX);
+	pool_init(&m.pool, relay_slab(o), o->size + FRAME_HDR, POOL_MAX);
 	watch_init(&m.lw, listener_ready, &m);
 	timer_init(&m.pause, unpause, &m);
 	if (loop_init(&m.loop, &waitmask) == -1) {
@@ -505,6 +577,7 @@ multi_run(struct addr a[2], struct side s[2], int li,
 	loop_free(&m.loop);
 	pool_free(&m.pool);
 	ptab_free(&m.peers);
+	ptab_free(&m.sources);
 	free(m.buf);
 	free(m.msg);
 	free(m.iov);

@@ -4,7 +4,13 @@
  * of -b frames; a frame is a 2-byte length followed by its payload, so a
  * stream sink writes it as it lies and a datagram sink sends from byte 2.
  * A direction borrows its ring from the pool (pool.c) while it has
- * datagrams in flight, and gives it back when it is empty.
+ * datagrams in flight, and gives it back when it is empty.  One of many
+ * sessions (multi: o->compact) gives it back at the end of every turn:
+ * what is still queued is copied into a block of its own size (struct
+ * blk, one a turn, shared by the frames it holds), an unfinished frame
+ * into a buffer of its bytes, so that between turns a session holds what
+ * it queues, not a ring.  The copy is made only of what could not be sent
+ * at once: what flows straight through is never copied.
  *
  * A datagram source receives straight into fixed slots of -s + 2 bytes.
  * A stream source reads big chunks into one buffer and frames are cut out
@@ -44,8 +50,16 @@
 #define CTL_SIZE	(CMSG_SPACE(sizeof(int)) + \
 			    CMSG_SPACE(sizeof(struct in6_pktinfo)))
 
+/* Frames kept between turns (compact): one block a turn, shared. */
+struct blk {
+	unsigned	 refs;		/* frames in it still queued */
+	size_t		 size;		/* bytes counted in the pool */
+	uint8_t		 data[];
+};
+
 struct frm {
 	uint8_t		*p;		/* header; payload at p + FRAME_HDR */
+	struct blk	*blk;		/* p lies in it; NULL: in the ring */
 	size_t		 len;		/* payload bytes */
 	/* nseg > 1: a coalesced run (GRO) of nseg datagrams of seg bytes, the
 	 * last maybe shorter, back to back from p + FRAME_HDR; their frame
@@ -71,9 +85,22 @@ struct dir {
 					 * from the pool while in flight */
 	struct pool_wait pw;		/* waiting for it at the pool's cap */
 	int		 starved;	/* ... so reading waits too */
-	struct frame_buf fb;		/* stream source: mem as read buffer */
-	struct frm	*q;		/* ring of queued frames, after mem */
+	struct frame_buf fb;		/* stream source: mem as read buffer;
+					 * between turns (compact), a buffer
+					 * of the bytes not yet cut, or none */
+	size_t		 fbheld;	/* ... its bytes, counted in held */
+	struct frm	*q;		/* ring of queued frames */
 	unsigned	 nq, head, n;	/* ring size, first, how many */
+	unsigned	 nhot;		/* queued frames lying in mem */
+	unsigned	 spare;		/* datagram source: the next slot of
+					 * mem no entry has (compact) */
+	size_t		 held;		/* bytes held between turns: blocks,
+					 * fb, q (counted in the pool) */
+	size_t		 passbytes;	/* read into mem in this turn */
+	long long	 since;		/* ms: queued since, or delivered at */
+	int		 progress;	/* a datagram was delivered this turn */
+	long long	 fstart;	/* ms: the source's unfinished frame
+					 * began (frame-timeout); 0: none */
 	unsigned	 wseg;		/* datagrams of q[head] gone */
 	size_t		 woff;		/* stream sink: bytes of the next written */
 	int		 retried;	/* it was retried after ECONNREFUSED */
@@ -111,6 +138,8 @@ struct relay {
 	struct timespec	 last;		/* when a datagram was last delivered */
 	int		 moved;		/* one was, this turn */
 	int		 dialed[2];	/* side i's connection attempt answered */
+	int		 bound;		/* a stall or frame bound ended it */
+	struct pool_group *group;	/* its source's (multi), or NULL */
 	/* in the loop */
 	struct loop	*loop;
 	struct pool	*pool;
@@ -173,6 +202,31 @@ seg_at(const struct frm *f, unsigned j)
 	return f->p + FRAME_HDR + (size_t)j * f->seg;
 }
 
+static void	hold_sub(struct relay *, struct dir *, size_t);
+
+/*
+ * f leaves the queue.  Held in a block: the block goes when its last
+ * frame does, and a datagram source's entry is given a free slot of the
+ * ring, if one is lent (see dir_hold).
+ */
+static void
+frm_unhold(struct relay *rl, struct dir *d, struct frm *f)
+{
+	struct blk	*b = f->blk;
+
+	if (b == NULL) {
+		d->nhot--;
+		return;
+	}
+	f->blk = NULL;
+	if (--b->refs == 0) {
+		hold_sub(rl, d, b->size);
+		free(b);
+	}
+	if (d->mem != NULL && d->cut == NULL && d->spare < d->nq)
+		f->p = d->mem + (size_t)d->spare++ * (rl->o->size + FRAME_HDR);
+}
+
 /* f is one datagram of len bytes; its header is written at f->p. */
 static void
 frm_one(struct frm *f, size_t len)
@@ -198,6 +252,7 @@ pop(struct relay *rl, struct dir *d, uint64_t *dropped)
 		d->c->dgrams++;
 		d->c->bytes += len;
 		rl->moved = 1;		/* -t reads its clock once a turn */
+		d->progress = 1;
 		if (rl->o->verbose >= 2)
 			logx("%s: %zu bytes", d->id ? "2>1" : "1>2", len);
 	} else
@@ -207,6 +262,7 @@ pop(struct relay *rl, struct dir *d, uint64_t *dropped)
 	if (++d->wseg < f->nseg)
 		return;
 	d->wseg = 0;
+	frm_unhold(rl, d, f);
 	d->head = (d->head + 1) % d->nq;
 	if (--d->n == 0)
 		d->head = 0;	/* the same few buffers again: cache-warm */
@@ -319,28 +375,92 @@ slot_size(const struct relay *rl)
 	return rl->o->size + FRAME_HDR;
 }
 
-/* The pool's buffer size: the slots, then the ring entries. */
+/* The pool's ring size: -b slots of -s + 2 bytes. */
 size_t
 relay_slab(const struct relay_opts *o)
 {
-	size_t	 slots = o->count * (o->size + FRAME_HDR);
+	return o->count * (o->size + FRAME_HDR);
+}
 
-	slots = (slots + 15) & ~(size_t)15;
-	return slots + o->count * sizeof(struct frm);
+/* n more bytes held between turns (compact), counted in the pool. */
+static void
+hold_add(struct relay *rl, struct dir *d, size_t n)
+{
+	if (d->held == 0)
+		pool_holder(rl->pool, 1);
+	d->held += n;
+	if (rl->group != NULL)
+		pool_group_add(rl->pool, rl->group, (long long)n);
+	(void)pool_take(rl->pool, n, 1);	/* checked before reading */
+}
+
+static void
+hold_sub(struct relay *rl, struct dir *d, size_t n)
+{
+	d->held -= n;
+	if (d->held == 0)
+		pool_holder(rl->pool, -1);
+	if (rl->group != NULL)
+		pool_group_add(rl->pool, rl->group, -(long long)n);
+	pool_give(rl->pool, n);
+}
+
+/* d's queue entries, made when it first queues (compact: held bytes). */
+static int
+dir_queue(struct relay *rl, struct dir *d)
+{
+	if (d->q != NULL)
+		return 0;
+	if ((d->q = calloc(d->nq, sizeof(*d->q))) == NULL)
+		return -1;
+	d->head = 0;
+	if (rl->o->compact)
+		hold_add(rl, d, d->nq * sizeof(*d->q));
+	return 0;
+}
+
+/*
+ * Bytes d may still read in this turn: under its share of the pool less
+ * what it holds, and under its source's (compact; no limit for a pair).
+ * With nothing queued it may always read a largest frame, so that a share
+ * smaller than what it holds of an unfinished frame can never wedge it.
+ */
+static size_t
+dir_budget(const struct relay *rl, const struct dir *d)
+{
+	size_t	 share, have = d->held + d->passbytes, slot = slot_size(rl);
+	size_t	 left;
+
+	if (!rl->o->compact)
+		return SIZE_MAX;
+	share = pool_share(rl->pool);
+	share = have < share ? share - have : 0;
+	if (rl->group != NULL) {
+		left = pool_group_left(rl->pool, rl->group);
+		left = left > d->passbytes ? left - d->passbytes : 0;
+		if (left < share)
+			share = left;
+	}
+	return d->n == 0 && share < slot ? slot : share;
 }
 
 /*
  * d has its ring, borrowed now if it had none: 0, or -1 at the pool's cap
- * (d then waits for one to come back, reading nothing meanwhile).
+ * (d then waits for one to come back, reading nothing meanwhile).  The
+ * entries not queued get a slot each; held bytes of an unfinished frame
+ * go back to the front of the stream buffer.
  */
 static int
 dir_hold(struct relay *rl, struct dir *d)
 {
-	size_t		 slot = slot_size(rl), i;
+	size_t		 slot = slot_size(rl), k = 0;
+	uint8_t		*cold = d->fb.buf;
+	unsigned	 i;
 
 	if (d->mem != NULL)
 		return 0;
-	if ((d->mem = pool_get(rl->pool)) == NULL) {
+	if (dir_queue(rl, d) == -1 ||
+	    (d->mem = pool_get(rl->pool, rl->o->compact)) == NULL) {
 		if (errno == ENOMEM && rl->pool->lent == 0) {
 			/* none will come back to wait for */
 			relay_fail(rl, d->src, "buffers for -b %zu -s %zu: %s",
@@ -352,28 +472,91 @@ dir_hold(struct relay *rl, struct dir *d)
 		pool_wait(rl->pool, &d->pw);
 		return -1;
 	}
-	d->q = (struct frm *)(void *)(d->mem + relay_slab(rl->o) -
-	    d->nq * sizeof(struct frm));
-	for (i = 0; i < d->nq; i++)
-		d->q[i].p = d->mem + i * slot;
-	d->head = 0;
+	for (i = d->n; i < d->nq; i++)
+		qat(d, i)->p = d->mem + (size_t)(i - d->n) * slot;
+	d->spare = d->nq - d->n;
+	if (cold != NULL) {
+		k = d->fb.wpos - d->fb.rpos;
+		memcpy(d->mem, cold + d->fb.rpos, k);
+		free(cold);
+		hold_sub(rl, d, d->fbheld);
+		d->fbheld = 0;
+	}
 	d->fb.buf = d->mem;		/* an oversize frame's skip goes on */
 	d->fb.cap = d->nq * slot;
-	d->fb.rpos = d->fb.wpos = 0;
+	d->fb.rpos = 0;
+	d->fb.wpos = k;
 	return 0;
 }
 
-/* d's ring is empty, its stream buffer too: back to the pool. */
+/* d's ring holds nothing queued, nor stream bytes: back to the pool. */
 static void
 dir_release(struct relay *rl, struct dir *d)
 {
-	if (d->mem == NULL || d->n > 0 || d->fb.rpos != d->fb.wpos)
+	if (d->mem == NULL || d->nhot > 0 || d->fb.rpos != d->fb.wpos)
 		return;
 	pool_put(rl->pool, d->mem);
 	d->mem = NULL;
-	d->q = NULL;
 	d->fb.buf = NULL;
-	d->fb.cap = 0;
+	d->fb.cap = d->fb.rpos = d->fb.wpos = 0;
+}
+
+/*
+ * The end of a turn of one of many sessions (compact): what d still
+ * queues in its ring is copied into one block of its own size, the bytes
+ * not yet cut into a buffer of theirs, and the ring goes back.  Out of
+ * memory, d keeps its ring until the next turn.
+ */
+static void
+dir_compact(struct relay *rl, struct dir *d)
+{
+	struct blk	*b;
+	struct frm	*f;
+	size_t		 bytes = 0, k, n, off = 0;
+	uint8_t		*cold = NULL;
+	unsigned	 i;
+
+	d->passbytes = 0;
+	if (d->mem != NULL && d->nhot > 0) {
+		for (i = 0; i < d->n; i++)
+			if ((f = qat(d, i))->blk == NULL)
+				bytes += (FRAME_HDR + f->len + 7) & ~(size_t)7;
+		if ((b = malloc(sizeof(*b) + bytes)) == NULL)
+			return;
+		b->refs = 0;
+		b->size = sizeof(*b) + bytes;
+		for (i = 0; i < d->n; i++) {
+			if ((f = qat(d, i))->blk != NULL)
+				continue;
+			n = FRAME_HDR + f->len;
+			memcpy(b->data + off, f->p, n);
+			f->p = b->data + off;
+			f->blk = b;
+			b->refs++;
+			off += (n + 7) & ~(size_t)7;
+		}
+		d->nhot = 0;
+		hold_add(rl, d, b->size);
+	}
+	if (d->mem != NULL && (k = d->fb.wpos - d->fb.rpos) > 0) {
+		if ((cold = malloc(k)) == NULL)
+			return;
+		memcpy(cold, d->fb.buf + d->fb.rpos, k);
+		d->fbheld = k;
+		hold_add(rl, d, k);
+	}
+	if (d->mem != NULL) {
+		pool_put(rl->pool, d->mem);
+		d->mem = NULL;
+		d->fb.buf = cold;
+		d->fb.rpos = 0;
+		d->fb.cap = d->fb.wpos = cold != NULL ? d->fbheld : 0;
+	}
+	if (d->n == 0 && d->q != NULL) {
+		free(d->q);
+		d->q = NULL;
+		hold_sub(rl, d, d->nq * sizeof(*d->q));
+	}
 }
 
 /* ------------------------------------------------------------- sources */
@@ -456,6 +639,7 @@ dg_preload(struct relay *rl, struct dir *d)
 			d->c->oversize++;
 		else {
 			f = qat(d, d->n++);
+			d->nhot++;
 			memcpy(f->p + FRAME_HDR, s->pre + s->preoff + FRAME_HDR,
 			    len);
 			frm_one(f, len);
@@ -574,7 +758,7 @@ dg_read(struct relay *rl, struct dir *d)
 	unsigned	 i, k = d->nq - d->n, kept = 0;
 	struct frm	*f, *g;
 	uint8_t		*p;
-	size_t		 total = 0;
+	size_t		 total = 0, budget, est;
 	int		 r;
 
 	/* about FRAME_HOT bytes a call, by the sizes seen lately (avg is at
@@ -582,6 +766,12 @@ dg_read(struct relay *rl, struct dir *d)
 	 * buffers stay in the CPU's cache */
 	if (d->avg > 0 && FRAME_HOT / d->avg < k)
 		k = FRAME_HOT / d->avg;
+	/* within its share (compact), by the sizes seen lately */
+	if ((budget = dir_budget(rl, d)) == 0)
+		return;
+	est = d->avg > 0 ? d->avg + FRAME_HDR : slot_size(rl);
+	if (budget / est < k)
+		k = budget / est > 0 ? (unsigned)(budget / est) : 1;
 	if (dir_hold(rl, d) == -1)
 		return;
 	dg_prepare(rl, d, k);
@@ -602,9 +792,11 @@ dg_read(struct relay *rl, struct dir *d)
 			g->p = p;
 		}
 		dg_entry(d, i, f);
+		d->passbytes += FRAME_HDR + f->len;
 		kept++;
 	}
 	d->n += kept;
+	d->nhot += kept;
 	/* datagrams read after a seqpacket's end in the same call: counted
 	 * (at the end the kernel repeats 0-byte reads; those are no data) */
 	for (; d->eof && i < (unsigned)r; i++)
@@ -649,6 +841,7 @@ pk_read(struct relay *rl, struct dir *d)
 		}
 		frm_one(f, (size_t)r);
 		d->n++;
+		d->nhot++;
 	}
 }
 
@@ -660,10 +853,15 @@ st_cut(struct dir *d)
 	size_t	 len;
 	struct frm *f;
 
+	/* held bytes (compact) with a frame to cut: the ring back for it */
+	if (d->mem == NULL && d->n < d->nq && frame_buf_ready(&d->fb) &&
+	    dir_hold(d->rl, d) == -1)
+		return;
 	while (d->mem != NULL && d->n < d->nq) {
 		switch (frame_buf_next(&d->fb, &p, &len)) {
 		case FRAME_OK:
 			f = qat(d, d->n++);
+			d->nhot++;
 			f->p = p;
 			f->len = len;
 			f->seg = 0;
@@ -681,7 +879,7 @@ st_cut(struct dir *d)
 static size_t
 st_room(struct dir *d, uint8_t **at)
 {
-	return frame_buf_room(&d->fb, d->n == 0, at);
+	return frame_buf_room(&d->fb, d->nhot == 0, at);
 }
 
 /*
@@ -712,14 +910,19 @@ static int
 st_fill(struct relay *rl, struct dir *d,
     ssize_t (*rd)(struct side *, void *, size_t))
 {
-	uint8_t	*at;
-	int	 skipping;
-	size_t	 room;
-	ssize_t	 r;
+	uint8_t		*at;
+	int		 skipping;
+	size_t		 room, budget;
+	uint64_t	 before;
+	ssize_t		 r;
 
 	if (frame_buf_toskip(&d->fb) == 0 && dir_hold(rl, d) == -1)
 		return 0;
 	if ((room = st_room_or_skip(d, &at, &skipping)) == 0)
+		return 0;
+	if (!skipping && room > (budget = dir_budget(rl, d)))
+		room = budget;		/* its share (compact) */
+	if (room == 0)
 		return 0;
 	if ((r = rd(d->src, at, room)) == -1) {
 		if (errno == EAGAIN || errno == EINTR)
@@ -734,9 +937,19 @@ st_fill(struct relay *rl, struct dir *d,
 	}
 	if (skipping)
 		frame_buf_skipped(&d->fb, (size_t)r);
-	else
+	else {
 		frame_buf_fill(&d->fb, (size_t)r);
+		d->passbytes += (size_t)r;
+	}
+	before = d->n + d->c->oversize;
 	st_cut(d);
+	/* frame-timeout runs from the first byte of an unfinished frame */
+	if (rl->o->frame_ms == 0)
+		return 1;
+	if (!frame_buf_partial(&d->fb))
+		d->fstart = 0;
+	else if (d->fstart == 0 || d->n + d->c->oversize != before)
+		d->fstart = loop_now();
 	return 1;
 }
 
@@ -1326,16 +1539,33 @@ dir_free(struct relay *rl, struct dir *d)
 	if (d->gro && d->src->rflags != -1)
 		(void)set_gro(d->src->rfd, 0);
 	pool_unwait(rl->pool, &d->pw);
+	while (d->n > 0) {		/* counted unsent by dir_leftover */
+		frm_unhold(rl, d, qat(d, 0));
+		d->head = (d->head + 1) % d->nq;
+		d->n--;
+	}
 	if (d->mem != NULL)
 		pool_put(rl->pool, d->mem);
-	d->mem = NULL;
+	else if (d->fb.buf != NULL) {
+		free(d->fb.buf);
+		hold_sub(rl, d, d->fbheld);
+	}
+	d->mem = d->fb.buf = NULL;
+	if (d->q != NULL && rl->o->compact)
+		hold_sub(rl, d, d->nq * sizeof(*d->q));
+	free(d->q);
+	d->q = NULL;
 }
 
 /* -------------------------------------------------------------- the loop */
 
-/* Whether to read d's source: backpressure is applied here. */
+/*
+ * Whether to read d's source: backpressure is applied here.  One of many
+ * sessions (compact) also reads no more over its share of the pool (its
+ * own sink drains it), nor at the pool's cap (it waits for room).
+ */
 static int
-want_read(struct dir *d, const struct relay *rl)
+want_read(struct dir *d, struct relay *rl)
 {
 	uint8_t	*at;
 
@@ -1344,6 +1574,13 @@ want_read(struct dir *d, const struct relay *rl)
 		return 0;
 	if (d->n == d->nq)
 		return 0;		/* ring full: stop reading the source */
+	if (rl->o->compact && dir_budget(rl, d) == 0)
+		return 0;		/* its share: the sink drains it */
+	if (rl->o->compact && d->mem == NULL && pool_full(rl->pool)) {
+		d->starved = 1;		/* woken when room comes back */
+		pool_wait(rl->pool, &d->pw);
+		return 0;
+	}
 	if (d->src->preoff < d->src->prelen)
 		return 0;		/* handed-over datagrams first */
 	/* a stream buffer with no room waits for the ring to drain */
@@ -1408,7 +1645,7 @@ dir_settle(struct dir *d)
 		return;
 	if (d->cut != NULL) {
 		d->cut(d);
-		if (d->n == d->nq)
+		if (d->n == d->nq || (d->mem == NULL && frame_buf_ready(&d->fb)))
 			return;		/* more whole frames may follow */
 		if (frame_buf_drop(&d->fb))
 			d->c->truncated++;
@@ -1425,6 +1662,15 @@ dir_read(struct relay *rl, struct dir *d)
 		d->eof = 0;
 }
 
+/* A handshake slot came free for the session: a turn, to arm for it. */
+static void
+hs_wake(void *arg)
+{
+	struct relay	*rl = arg;
+
+	loop_defer(rl->loop, &rl->kick);
+}
+
 /*
  * A step of s's TLS handshake (started on its first turn, once it is
  * connected).  Done: it relays from now on.  Failed or timed out: a
@@ -1436,7 +1682,8 @@ hs_turn(struct relay *rl, struct side *s)
 	char	 buf[NAME_MAX_];
 	int	 r;
 
-	if (s->tls == NULL && tls_start(s, buf, sizeof(buf)) == -1) {
+	if (s->tls == NULL && tls_start(s, hs_wake, rl, buf, sizeof(buf)) ==
+	    -1) {
 		relay_fail(rl, s, "%s", buf);
 		rl->abort = 1;
 		return;
@@ -1456,6 +1703,62 @@ hs_turn(struct relay *rl, struct side *s)
 		return;
 	relay_fail(rl, s, "%s", tls_why(s));
 	rl->abort = 1;
+}
+
+/* "ADDRESS" or "ADDRESS: PEER", for a line about side s. */
+static const char *
+side_label(const struct side *s, char *buf, size_t size)
+{
+	if (s->peer[0] == '\0')
+		return s->name;
+	snprintf(buf, size, "%s: %s", s->name, s->peer);
+	return buf;
+}
+
+/*
+ * A session's bounds, on a stalled peer: d's sink has taken nothing for
+ * stall-timeout while datagrams wait (a peer that does not read), or d's
+ * source has left a frame unfinished for frame-timeout while d would read
+ * (a peer that stops inside a frame).  Returns 1 when one is past: the
+ * session ends, counted (and said with -v).
+ */
+static int
+dir_bounds(struct relay *rl, struct dir *d, long long now)
+{
+	const struct relay_opts	*o = rl->o;
+	char			 buf[NAME_MAX_ * 2];
+	size_t			 whole;
+
+	/* the clock runs while datagrams wait for a sink that is up */
+	if (d->n == 0 || d->progress || d->since == 0 || !dst_ready(d))
+		d->since = d->n > 0 ? now : 0;
+	d->progress = 0;
+	if (o->stall_ms > 0 && d->since > 0 && now - d->since >= o->stall_ms) {
+		d->c->stalled++;
+		if (o->verbose)
+			logx("%s: took nothing for %lld ms: ending the session "
+			    "(stall-timeout; %u datagrams held)",
+			    side_label(d->dst, buf, sizeof(buf)),
+			    now - d->since, d->n);
+		return 1;
+	}
+	if (o->frame_ms > 0 && d->fstart > 0 && now - d->fstart >= o->frame_ms) {
+		if (!frame_buf_left(&d->fb, &whole)) {
+			d->fstart = 0;		/* whole frames, cut since */
+			return 0;
+		}
+		if (!want_read(d, rl)) {	/* held back by us, not slow */
+			d->fstart = now;
+			return 0;
+		}
+		d->c->slowframe++;
+		if (o->verbose)
+			logx("%s: a frame unfinished for %lld ms: ending the "
+			    "session (frame-timeout)",
+			    side_label(d->src, buf, sizeof(buf)), now - d->fstart);
+		return 1;
+	}
+	return 0;
 }
 
 /*
@@ -1497,8 +1800,13 @@ relay_turn(struct relay *rl)
 		}
 		dir_settle(d);
 		dir_finish(rl, d);
-		dir_release(rl, d);
+		if (!rl->o->compact)
+			dir_release(rl, d);
 	}
+	if (rl->o->stall_ms > 0 || rl->o->frame_ms > 0)
+		for (i = 0; i < 2 && !rl->bound; i++)
+			if (rl->d[i].on && dir_bounds(rl, &rl->d[i], loop_now()))
+				rl->bound = 1;
 }
 
 /*
@@ -1513,7 +1821,9 @@ relay_turn(struct relay *rl)
  *    source failed) once what sinks can still take is delivered: a sink
  *    with no peer yet (an unlocked udp-listen) can take nothing;
  *  - -t: no datagram delivered for that long (bytes that trickle in
- *    without completing a frame are no activity).
+ *    without completing a frame are no activity);
+ *  - rl->bound: a sink took nothing for stall-timeout, or a source left
+ *    a frame unfinished for frame-timeout (dir_bounds).
  */
 static int
 relay_over(struct relay *rl)
@@ -1528,7 +1838,8 @@ relay_over(struct relay *rl)
 		pending += d->n > 0 && dst_ready(d);
 		done &= d->done;
 	}
-	if (sig_quit || rl->abort || done || (rl->ending && !pending))
+	if (sig_quit || rl->abort || rl->bound || done ||
+	    (rl->ending && !pending))
 		return 1;
 	if (rl->moved && rl->o->idle_ms > 0)
 		clock_gettime(CLOCK_MONOTONIC, &rl->last);
@@ -1584,6 +1895,14 @@ relay_due(const struct relay *rl)
 		    (due == 0 || loop_now() + ms < due))
 			due = loop_now() + ms;
 		if (hs_busy(&rl->s[i]) && (ms = tls_due(&rl->s[i])) > 0 &&
+		    (due == 0 || ms < due))
+			due = ms;
+		if (rl->o->stall_ms > 0 && rl->d[i].since > 0 &&
+		    (ms = rl->d[i].since + rl->o->stall_ms) > 0 &&
+		    (due == 0 || ms < due))
+			due = ms;
+		if (rl->o->frame_ms > 0 && rl->d[i].fstart > 0 &&
+		    (ms = rl->d[i].fstart + rl->o->frame_ms) > 0 &&
 		    (due == 0 || ms < due))
 			due = ms;
 	}
@@ -1643,7 +1962,12 @@ relay_pass(struct relay *rl)
 	if (rl->finished)
 		return;
 	relay_turn(rl);
-	if (!(over = relay_over(rl)) && relay_arm(rl) == 0)
+	over = relay_over(rl);
+	if (rl->o->compact) {		/* between turns: only what it holds */
+		dir_compact(rl, &rl->d[0]);
+		dir_compact(rl, &rl->d[1]);
+	}
+	if (!over && relay_arm(rl) == 0)
 		return;
 	if (!over) {
 		relay_fail(rl, NULL, "epoll: %s", strerror(errno));
@@ -1711,23 +2035,37 @@ dir_leftover(struct dir *d)
 	d->c->unsent += whole;
 }
 
-int
+enum push_res
 relay_push(struct relay *rl, int i, const uint8_t *dg, size_t len)
 {
 	struct dir	*d = &rl->d[i];
 	struct frm	*f;
 
 	if (rl->finished || !d->on || rl->ending || len > rl->o->size)
-		return -1;
-	if (d->n == d->nq || dir_hold(rl, d) == -1)
-		return -1;
+		return PUSH_ENDING;
+	if (d->n == d->nq)
+		return PUSH_QUEUE;
+	if (dir_budget(rl, d) < FRAME_HDR + len)
+		return PUSH_SHARE;
+	if (rl->o->compact && d->mem == NULL && pool_full(rl->pool))
+		return PUSH_POOL;
+	if (dir_hold(rl, d) == -1)
+		return PUSH_POOL;
 	f = qat(d, d->n++);
+	d->nhot++;
 	memcpy(f->p + FRAME_HDR, dg, len);
 	frm_one(f, len);
-	/* on its way now: the buffer is back in the pool for the next
-	 * peer's datagram, unless the sink is full */
+	d->passbytes += FRAME_HDR + len;
+	/* on its way now: what the sink cannot take at once is held (or
+	 * its ring kept, for a pair) */
 	relay_pass(rl);
-	return 0;
+	return PUSH_OK;
+}
+
+void
+relay_group(struct relay *rl, struct pool_group *g)
+{
+	rl->group = g;
 }
 
 void
@@ -1831,7 +2169,7 @@ relay_run(const struct relay_opts *o, struct side s[2], struct counters c[2],
 
 	err[0] = '\0';
 	signals_hold(&old, &waitmask, 0);
-	pool_init(&pool, relay_slab(o), POOL_MAX);
+	pool_init(&pool, relay_slab(o), o->size + FRAME_HDR, POOL_MAX);
 	if (loop_init(&l, &waitmask) == -1)
 		snprintf(err, errsize, "epoll: %s", strerror(errno));
 	else if ((rl = relay_open(&l, &pool, o, s, c, err, errsize,
@@ -1864,7 +2202,8 @@ relay_print_counters(const struct counters c[2], const struct side s[2])
 	for (i = 0; i < 2; i++)
 		logx("%s: %llu datagrams, %llu bytes, %llu oversize, "
 		    "%llu send errors, %llu truncated, %llu other peer, "
-		    "%llu unsent, %llu empty dropped, %llu dropped while down",
+		    "%llu unsent, %llu empty dropped, %llu dropped while down, "
+		    "%llu stalled, %llu slow frames",
 		    i ? "2>1" : "1>2",
 		    (unsigned long long)c[i].dgrams,
 		    (unsigned long long)c[i].bytes,
@@ -1874,7 +2213,9 @@ relay_print_counters(const struct counters c[2], const struct side s[2])
 		    (unsigned long long)c[i].otherpeer,
 		    (unsigned long long)c[i].unsent,
 		    (unsigned long long)c[i].empty,
-		    (unsigned long long)c[i].down);
+		    (unsigned long long)c[i].down,
+		    (unsigned long long)c[i].stalled,
+		    (unsigned long long)c[i].slowframe);
 	for (i = 0; s != NULL && i < 2; i++)
 		if (s[i].rd != NULL)
 			redial_print(&s[i]);

@@ -59,11 +59,20 @@ struct tls_conf {
 	struct psk	*psk;
 	size_t		 npsk;
 	long long	 handshake_ms;
+	int		 many;		/* one of many connections */
+	/* handshakes under way (an SSL each) and those waiting for one of
+	 * the max-handshakes slots, oldest first */
+	int		 maxhs, inflight;
+	struct waitq	 slots;
 };
 
 struct tls {
-	SSL		*ssl;
-	const struct tls_conf *c;
+	SSL		*ssl;		/* NULL until its handshake starts */
+	struct tls_conf	*c;
+	int		 slot;		/* holds a handshake slot */
+	struct pool_wait slotw;		/* ... waits for one */
+	void		(*wake)(void *);	/* a slot came free for it */
+	void		*warg;
 	int		 up;		/* handshake done */
 	int		 dead;		/* a fatal error: nothing more is sent */
 	int		 closed;	/* close_notify said */
@@ -423,6 +432,8 @@ tls_setup(struct addr *a)
 	c->client = !a->listen;
 	c->verify = a->verify;
 	c->handshake_ms = a->handshake_ms;
+	c->many = a->multi || a->dial;
+	c->maxhs = a->maxhs > 0 ? a->maxhs : HANDSHAKES_DEF;
 	if (c->client) {
 		if (a->sni.len)
 			addr_str(a, a->sni, c->name, sizeof(c->name));
@@ -451,22 +462,91 @@ tls_cleanup(struct addr *a)
 
 /* ----------------------------------------------------------- connections */
 
-int
-tls_start(struct side *s, char *err, size_t size)
+/* A slot came free for the connection that waited longest. */
+static void
+slot_ready(struct pool_wait *w)
 {
-	const struct tls_conf	*c = s->tlsc;
-	struct tls		*t;
+	struct tls	*t = w->arg;
+
+	t->hswant = EPOLLOUT;		/* a step at once */
+	t->wake(t->warg);
+}
+
+int
+tls_start(struct side *s, void (*wake)(void *), void *arg, char *err,
+    size_t size)
+{
+	struct tls	*t;
 
 	if ((t = calloc(1, sizeof(*t))) == NULL) {
 		snprintf(err, size, "TLS: %s", strerror(errno));
 		return -1;
 	}
-	t->c = c;
+	t->c = s->tlsc;
+	t->wake = wake;
+	t->warg = arg;
+	t->slotw.fn = slot_ready;
+	t->slotw.arg = t;
+	/* a server's deadline runs from the connection, a client's from
+	 * its handshake's start (tls_make) */
+	t->due = t->c->client ? 0 : loop_now() + t->c->handshake_ms;
+	/* a server waits for the first bytes of a ClientHello before it
+	 * makes the SSL (a silent peer costs no TLS state); a client
+	 * speaks first */
+	t->hswant = t->c->client ? EPOLLOUT : EPOLLIN;
+	s->tls = t;
+	return 0;
+}
+
+/* t's handshake is over (or t goes): its slot to the oldest waiter. */
+static void
+slot_release(struct tls *t)
+{
+	struct tls_conf		*c = t->c;
+	struct pool_wait	*w;
+
+	waitq_del(&c->slots, &t->slotw);
+	if (!t->slot)
+		return;
+	t->slot = 0;
+	c->inflight--;
+	if ((w = c->slots.head) != NULL) {
+		waitq_del(&c->slots, w);
+		w->fn(w);
+	}
+}
+
+/*
+ * The SSL of t, made when its handshake may start: a slot free (else it
+ * waits for one, and a client's deadline runs from the start, not from
+ * the wait: it waits on us, not on its peer).  0 made, 1 not yet, -1 a
+ * failure (err).
+ */
+static int
+tls_make(struct side *s, struct tls *t)
+{
+	struct tls_conf	*c = t->c;
+	char		 b;
+
+	if (!c->client && recv(s->rfd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == -1 &&
+	    (errno == EAGAIN || errno == EINTR)) {
+		t->hswant = EPOLLIN;	/* nothing from the peer yet */
+		return 1;
+	}
+	if (c->inflight >= c->maxhs) {
+		waitq_add(&c->slots, &t->slotw);
+		t->hswant = 0;
+		return 1;
+	}
+	waitq_del(&c->slots, &t->slotw);
 	if ((t->ssl = SSL_new(c->ctx)) == NULL ||
 	    SSL_set_fd(t->ssl, s->rfd) != 1)
 		goto bad;
+	t->slot = 1;
+	c->inflight++;
 	SSL_set_app_data(t->ssl, t);
 	if (c->client) {
+		t->due = loop_now() + c->handshake_ms;
 		SSL_set_connect_state(t->ssl);
 		if (!c->nameip && c->name[0] != '\0' &&
 		    SSL_set_tlsext_host_name(t->ssl, c->name) != 1)
@@ -477,14 +557,10 @@ tls_start(struct side *s, char *err, size_t size)
 			goto bad;
 	} else
 		SSL_set_accept_state(t->ssl);
-	t->due = loop_now() + c->handshake_ms;
-	t->hswant = EPOLLOUT;	/* a first step at once */
-	s->tls = t;
 	return 0;
 bad:
-	snprintf(err, size, "TLS: %s", ssl_reason());
-	SSL_free(t->ssl);
-	free(t);
+	snprintf(t->why, sizeof(t->why), "TLS: %s", ssl_reason());
+	t->dead = 1;
 	return -1;
 }
 
@@ -493,6 +569,7 @@ tls_end(struct side *s)
 {
 	if (s->tls == NULL)
 		return;
+	slot_release(s->tls);
 	SSL_free(s->tls->ssl);
 	free(s->tls);
 	s->tls = NULL;
@@ -536,23 +613,30 @@ tls_handshake(struct side *s)
 	/* a server says whose handshake failed */
 	snprintf(who, sizeof(who), "%s%s%s", t->c->client ? "" : "client ",
 	    t->c->client ? "" : s->peer, t->c->client ? "" : ": ");
-	if (loop_now() >= t->due) {
+	if (t->due > 0 && loop_now() >= t->due) {
 		snprintf(t->why, sizeof(t->why), "%shandshake: no answer in "
 		    "%lld.%lld s", who, t->c->handshake_ms / 1000,
 		    t->c->handshake_ms % 1000 / 100);
 		t->dead = 1;
 		return -1;
 	}
+	if (t->ssl == NULL && (r = tls_make(s, t)) != 0)
+		return r == 1 ? 0 : -1;
 	ERR_clear_error();
 	errno = 0;
 	if ((r = SSL_do_handshake(t->ssl)) == 1) {
 		t->up = 1;
 		t->hswant = 0;
+		slot_release(t);
 		return 1;
 	}
 	switch (SSL_get_error(t->ssl, r)) {
 	case SSL_ERROR_WANT_READ:
 		t->hswant = EPOLLIN;
+		/* waiting on the peer: its record buffers go back until
+		 * it answers (one of many: a pending handshake is cheap) */
+		if (t->c->many)
+			(void)SSL_free_buffers(t->ssl);
 		return 0;
 	case SSL_ERROR_WANT_WRITE:
 		t->hswant = EPOLLOUT;
@@ -560,6 +644,7 @@ tls_handshake(struct side *s)
 	default:
 		set_why(t, who, SSL_get_error(t->ssl, r));
 		t->dead = 1;
+		slot_release(t);
 		return -1;
 	}
 }

@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # Sourced by the bench scripts: their background processes in pids, a
-# scratch directory in tmp, both cleaned up at exit; median of numbers.
+# scratch directory in tmp, both cleaned up at exit; median of numbers;
+# PSS of a process tree; the kernel's UDP drops; a wait for a listener.
 tmp=$(mktemp -d)
 pids=()
 
@@ -20,4 +21,49 @@ median() {	# the median of the numbers on stdin
 	sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "-";
 	    else if (NR % 2) print v[(NR + 1) / 2];
 	    else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# pss PID: PSS in kB of PID (0 once it is gone)
+pss() {
+	awk '/^Pss:/ { print $2; f = 1 } END { if (!f) print 0 }' \
+	    "/proc/$1/smaps_rollup" 2>/dev/null || echo 0
+}
+
+# tree_pss PID: PSS in kB of PID and every process under it (one pass
+# over the process table)
+tree_pss() {
+	local p sum=0
+	for p in $(ps -e -o pid=,ppid= | awk -v root="$1" '
+	    { kid[$2] = kid[$2] " " $1 }
+	    END { q[1] = root; n = 1
+		for (i = 1; i <= n; i++) { print q[i]
+		    m = split(kid[q[i]], k, " ")
+		    for (j = 1; j <= m; j++) q[++n] = k[j] } }'); do
+		sum=$((sum + $(pss "$p")))
+	done
+	echo "$sum"
+}
+
+# the kernel's UDP drops at full receive buffers, so far
+rcvbuf_errors() {
+	awk '$1 == "Udp:" && ++n == 2 { print $6 }' /proc/net/snmp
+}
+
+until_listening() {
+	local i
+	for i in $(seq 200); do
+		ss -Htuln "sport = :$1" | grep -q . && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# until_in FILE REGEX [TENTHS]: until a line of FILE matches (60 s)
+until_in() {
+	local i
+	for i in $(seq "${3:-600}"); do
+		grep -q -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
 }

@@ -32,41 +32,6 @@ MODES=${PEERS_MODES:-multi fork socat}
 . bench/common.sh
 ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
-# pss PID: PSS in kB of PID (0 once it is gone)
-pss() {
-	awk '/^Pss:/ { print $2; f = 1 } END { if (!f) print 0 }' \
-	    "/proc/$1/smaps_rollup" 2>/dev/null || echo 0
-}
-
-# tree_pss PID: PSS in kB of PID and every process under it (one pass
-# over the process table)
-tree_pss() {
-	local p sum=0
-	for p in $(ps -e -o pid=,ppid= | awk -v root="$1" '
-	    { kid[$2] = kid[$2] " " $1 }
-	    END { q[1] = root; n = 1
-		for (i = 1; i <= n; i++) { print q[i]
-		    m = split(kid[q[i]], k, " ")
-		    for (j = 1; j <= m; j++) q[++n] = k[j] } }'); do
-		sum=$((sum + $(pss "$p")))
-	done
-	echo "$sum"
-}
-
-# the kernel's UDP drops at full receive buffers, so far
-rcvbuf_errors() {
-	awk '$1 == "Udp:" && ++n == 2 { print $6 }' /proc/net/snmp
-}
-
-until_listening() {
-	local i
-	for i in $(seq 200); do
-		ss -Htuln "sport = :$1" | grep -q . && return 0
-		sleep 0.05
-	done
-	return 1
-}
-
 "$P" echo -R 16777216 udp >"$tmp/echo.out" &
 pids+=($!)
 sleep 0.3
@@ -99,10 +64,7 @@ run_one() {
 	timeout 120 "$P" burst -H 3 -t 30 "$proto" "$n" 127.0.0.1 "$port" \
 	    >"$tmp/burst.out" 2>&1 &
 	local b=$!
-	for _ in $(seq 1200); do
-		grep -q '^holding\|FAIL' "$tmp/burst.out" && break
-		sleep 0.1
-	done
+	until_in "$tmp/burst.out" '^holding\|FAIL' 1200
 	sleep 0.5
 	peak=$(tree_pss "$srv")
 	wait "$b"

@@ -56,7 +56,7 @@ dropped() {
 	n=$(grep -c '1>2:' "$tmp/client.err")
 	kill -USR1 "$client"
 	until_ok more_lines "$n"
-	sed -n 's/.*1>2: .* \([0-9]*\) dropped while down$/\1/p' \
+	sed -n 's/.*1>2: .* \([0-9]*\) dropped while down, .*$/\1/p' \
 	    "$tmp/client.err" | tail -n 1
 }
 more_lines() { [ "$(grep -c '1>2:' "$tmp/client.err")" -gt "$1" ]; }

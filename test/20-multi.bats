@@ -235,7 +235,6 @@ two_sessions() { [ "$(grep -c 'connection from' "$TMP/r.err")" -eq 2 ]; }
 	kill -0 "$(child_of r)"
 	stats_until r 'multi: 50 sessions served, 0 running'
 }
-listening_tcp() { ss -Htln "sport = :$1" | grep -q .; }
 
 @test "multi: the resolver closing one session's connection ends that session only" {
 	need_cmd dnsmasq dnsmasq-base

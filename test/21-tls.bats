@@ -144,7 +144,6 @@ tapped() {
 	bytes_in "$TMP/tap-$1.out" 72
 	cat "$TMP/tap-$1.in" "$TMP/tap-$1.out"
 }
-listening_tcp() { ss -Htln "sport = :$1" | grep -q .; }
 
 @test "tls: nothing of the payload crosses the wire in the clear (a plain relay in the path shows it does without TLS)" {
 	not_under_valgrind "the tap test is not about memory"
@@ -267,29 +266,7 @@ stunnel_psk() {
 	need_cmd unbound
 	need_cmd dig bind9-dnsutils
 	up=$(free_port tcp)
-	cat >"$TMP/ub.conf" <<-EOF
-	server:
-	  interface: 127.0.0.1@$up
-	  tls-port: $up
-	  tls-service-key: $K/srv.key
-	  tls-service-pem: $K/srv.pem
-	  do-daemonize: no
-	  username: ""
-	  chroot: ""
-	  pidfile: ""
-	  directory: "$TMP"
-	  use-syslog: no
-	  logfile: ""
-	  local-zone: "test." static
-	  local-data: "a.test. A 10.1.2.3"
-	  local-data: "b.test. A 10.1.2.4"
-	  access-control: 127.0.0.0/8 allow
-	  module-config: "iterator"
-	remote-control:
-	  control-enable: no
-	EOF
-	bg ub unbound -d -c "$TMP/ub.conf"
-	eventually 10 listening_tcp "$up"
+	unbound_dot ub "$up" "$K/srv.key" "$K/srv.pem"
 	# unbound answers over TLS itself
 	[ "$(timeout 10 dig +tls +tls-ca="$K/ca.pem" +tls-hostname=localhost \
 	    -p "$up" @127.0.0.1 a.test +short)" = 10.1.2.3 ]

@@ -21,6 +21,13 @@
  *	"sent N", then "ok N answered" and "ms MS" (first send to last
  *	answer), or "FAIL ..." and exits 1 after SEC seconds (20) without
  *	progress.  -H: then hold every socket open SEC seconds ("holding").
+ *   dgpeer siege [-T [-h]] [-q] [-b FROM] [-n N] [-t SEC] HALF NOREAD
+ *	    HOST PORT
+ *	HALF connections that send half a 65,535-byte frame (-h: a TLS
+ *	ClientHello; -q: nothing) and stop, NOREAD
+ *	that send N frames of 1,000 bytes (2048) and never read (a 4 KiB
+ *	window);
+ *	"holding N", then all kept open SEC seconds.  -T: over TLS.
  *   dgpeer sendseq PATH HEX...
  *	connect to the unix SOCK_SEQPACKET socket PATH, send each HEX as one
  *	message ("-" is empty, which the reader takes for end of input),
@@ -64,6 +71,8 @@
 
 #include <netinet/in.h>
 #include <arpa/inet.h>
+
+#include <openssl/ssl.h>
 
 #include <err.h>
 #include <limits.h>
@@ -190,8 +199,10 @@ ip_socket(int type, int v6, const char *host, long port, int reuse)
 }
 
 static int
-connect_to(int type, const char *host, const char *port)
+connect_buf(int type, const char *host, const char *port, int rcvbuf,
+    const char *from)
 {
+	struct sockaddr_in	 sin;
 	struct addrinfo	 hints, *res, *ai;
 	int		 fd = -1, e;
 
@@ -202,6 +213,18 @@ connect_to(int type, const char *host, const char *port)
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
 		if ((fd = socket(ai->ai_family, type, 0)) == -1)
 			continue;
+		/* a small window, set before the handshake: a peer that
+		 * does not read shows at once */
+		if (rcvbuf > 0)
+			(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf,
+			    sizeof(rcvbuf));
+		if (from != NULL && ai->ai_family == AF_INET) {
+			memset(&sin, 0, sizeof(sin));
+			sin.sin_family = AF_INET;
+			if (inet_pton(AF_INET, from, &sin.sin_addr) != 1 ||
+			    bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1)
+				err(1, "bind %s", from);
+		}
 		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
 			break;
 		close(fd);
@@ -211,6 +234,12 @@ connect_to(int type, const char *host, const char *port)
 	if (fd == -1)
 		err(1, "connect %s %s", host, port);
 	return fd;
+}
+
+static int
+connect_to(int type, const char *host, const char *port)
+{
+	return connect_buf(type, host, port, 0, NULL);
 }
 
 static int
@@ -529,6 +558,119 @@ cmd_burst(int argc, char **argv)
 		for (i = 0; i < n; i++)
 			close(keep[i]);
 	}
+	return 0;
+}
+
+/*
+ * One siege connection: plain TCP, or TLS (unverified) when ctx is set;
+ * what is written goes through siege_write.
+ */
+struct siege {
+	int		 fd;
+	SSL		*ssl;
+};
+
+static void
+siege_open(struct siege *c, SSL_CTX *ctx, const char *host,
+    const char *port, int hello, const char *from)
+{
+	int	 fl;
+
+	c->fd = connect_buf(SOCK_STREAM, host, port, 4096, from);
+	c->ssl = NULL;
+	if (ctx == NULL)
+		return;
+	if ((c->ssl = SSL_new(ctx)) == NULL || SSL_set_fd(c->ssl, c->fd) != 1)
+		errx(1, "FAIL TLS");
+	if (hello) {	/* the ClientHello, then nothing: a pending handshake */
+		fl = fcntl(c->fd, F_GETFL);
+		(void)fcntl(c->fd, F_SETFL, fl | O_NONBLOCK);
+		if (SSL_connect(c->ssl) == 1)
+			errx(1, "FAIL the handshake did not wait");
+		return;
+	}
+	if (SSL_connect(c->ssl) != 1)
+		errx(1, "FAIL TLS handshake");
+}
+
+/*
+ * Write n bytes, blocking (the relay reads on: the way out of a siege
+ * connection is to a datagram side); whether they went.
+ */
+static int
+siege_write(struct siege *c, const uint8_t *p, size_t n)
+{
+	if (c->ssl != NULL)
+		return SSL_write(c->ssl, p, (int)n) == (int)n;
+	write_all(c->fd, p, n);
+	return 1;
+}
+
+/*
+ * dgpeer siege [-T [-h]] [-q] [-b FROM] [-n N] [-t SEC] HALF NOREAD HOST
+ * PORT (-b: from the IPv4 address FROM): HALF
+ * connections that each send the first half of a 65,535-byte frame and
+ * stop (-h: a TLS ClientHello, and stop; -q: nothing at all); NOREAD connections that each
+ * send N frames of 1,000 bytes (2048) and never read (a 4 KiB receive
+ * window).  Prints "holding" and keeps them all open SEC seconds (60).
+ * -T: over TLS.
+ */
+static int
+cmd_siege(int argc, char **argv)
+{
+	static uint8_t	 buf[2 + 65535];
+	struct siege	*c;
+	SSL_CTX		*ctx = NULL;
+	long		 half, noread, i, j, sec = 60, nf = 2048;
+	int		 ch, tls = 0, hello = 0, quiet = 0;
+	const char	*from = NULL;
+
+	while ((ch = getopt(argc, argv, "+b:hqTn:t:")) != -1)
+		switch (ch) {
+		case 'b': from = optarg; break;
+		case 'h': hello = 1; break;
+		case 'q': quiet = 1; break;
+		case 'T': tls = 1; break;
+		case 'n': nf = num(optarg, 1, 1000000); break;
+		case 't': sec = num(optarg, 1, 3600); break;
+		default: exit(2);
+		}
+	argv += optind;
+	argc -= optind;
+	if (argc != 4)
+		errx(2, "siege: [-T] [-t SEC] HALF NOREAD HOST PORT");
+	half = num(argv[0], 0, 100000);
+	noread = num(argv[1], 0, 100000);
+	if ((c = calloc((size_t)(half + noread + 1), sizeof(*c))) == NULL)
+		err(1, "calloc");
+	if (tls && ((ctx = SSL_CTX_new(TLS_client_method())) == NULL))
+		errx(1, "SSL_CTX_new");
+	memset(buf, 0x5a, sizeof(buf));
+	buf[0] = buf[1] = 0xff;
+	for (i = 0; i < half + noread; i++) {
+		if (i < half && quiet) {
+			c[i].fd = connect_buf(SOCK_STREAM, argv[2], argv[3], 0,
+			    from);
+			continue;
+		}
+		siege_open(&c[i], ctx, argv[2], argv[3], i < half && hello,
+		    from);
+		if (i < half && hello)
+			continue;
+		if (i < half) {
+			if (!siege_write(&c[i], buf, 2 + 65535 / 2))
+				errx(1, "FAIL half frame %ld not sent", i);
+			continue;
+		}
+		buf[0] = 1000 >> 8;
+		buf[1] = 1000 & 0xff;
+		for (j = 0; j < nf && siege_write(&c[i], buf, 1002); j++)
+			;
+		buf[0] = buf[1] = 0xff;
+	}
+	printf("holding %ld\n", half + noread);
+	fflush(stdout);
+	sleep((unsigned)sec);
 	return 0;
 }
 
@@ -1327,6 +1469,8 @@ main(int argc, char **argv)
 		return cmd_sendseq(argc, argv);
 	if (strcmp(argv[0], "burst") == 0)
 		return cmd_burst(argc, argv);
+	if (strcmp(argv[0], "siege") == 0)
+		return cmd_siege(argc, argv);
 	if (strcmp(argv[0], "free") == 0)
 		return cmd_free(argc, argv);
 	if (strcmp(argv[0], "ping") == 0)

@@ -6,7 +6,9 @@
  *
  *   bytes 0-1	-s (1..65535)		byte 2	-b (1..64); its top bit: two
  *		sessions on one loop and pool, each playing the same script
- *		with a sink of its own behaviour
+ *		with a sink of its own behaviour, as multi runs them (held
+ *		bytes between turns, a ring only for a turn) in a pool so
+ *		small that each gets less than its ring as its share
  *   byte 3	bit 0: stream sink (else datagram); bit 1: the sink is UDP
  *		(UDP_SEGMENT allowed); bit 2: UDP_SEGMENT refused above the
  *		segment size in bytes 4-5 (EMSGSIZE); bit 3: the datagram
@@ -668,7 +670,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct loop		 l;
 	struct pool		 pool;
 	sigset_t		 mask;
-	size_t			 max;
+	size_t			 max, slot;
 	int			 status[PLAYS], stream_sink, k, over;
 
 	if (size < 6)
@@ -692,7 +694,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else {
 		sigemptyset(&mask);
 		CHECK(loop_init(&l, &mask) == 0);
-		pool_init(&pool, relay_slab(&o), POOL_MAX);
+		/* room for both sessions' queues, an unfinished frame
+		 * each and a ring for a turn: never at the cap (each
+		 * ending inside a frame would wait on the other forever
+		 * without frame-timeout), but shares below a ring */
+		o.compact = 1;
+		slot = o.size + FRAME_HDR;
+		pool_init(&pool, relay_slab(&o), slot, 3 * relay_slab(&o) +
+		    3 * slot + 2 * o.count * 64);
 		for (k = 0; k < nplays; k++) {
 			rl[k] = relay_open(&l, &pool, &o, plays[k].s,
 			    plays[k].c, plays[k].err, sizeof(plays[k].err),
@@ -706,7 +715,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		} while (!over);
 		for (k = 0; k < nplays; k++)
 			status[k] = relay_end(rl[k]);
-		CHECK(pool.lent == 0);		/* every ring came back */
+		CHECK(pool.lent == 0);		/* every byte came back */
+		CHECK(pool.holders == 0);
 		pool_free(&pool);
 		loop_free(&l);
 	}

@@ -276,3 +276,34 @@ no_spin() {
 	echo "CPU ticks in 2 s: $((t1 - t0))"
 	[ $((t1 - t0)) -lt 20 ]
 }
+
+# unbound_dot NAME PORT KEY CERT: unbound serving DNS over TLS on
+# 127.0.0.1:PORT (a.test 10.1.2.3, b.test 10.1.2.4; up to 1,000 TCP
+# clients at once), in the background as NAME; waits until it listens.
+unbound_dot() {
+	cat >"$TMP/$1.conf" <<-EOF
+	server:
+	  interface: 127.0.0.1@$2
+	  tls-port: $2
+	  tls-service-key: "$3"
+	  tls-service-pem: "$4"
+	  incoming-num-tcp: 1000
+	  do-daemonize: no
+	  username: ""
+	  chroot: ""
+	  pidfile: ""
+	  directory: "$TMP"
+	  use-syslog: no
+	  logfile: ""
+	  local-zone: "test." static
+	  local-data: "a.test. A 10.1.2.3"
+	  local-data: "b.test. A 10.1.2.4"
+	  access-control: 127.0.0.0/8 allow
+	  module-config: "iterator"
+	remote-control:
+	  control-enable: no
+	EOF
+	bg "$1" unbound -d -c "$TMP/$1.conf"
+	eventually 20 listening_tcp "$2"
+}
+listening_tcp() { ss -Htln "sport = :$1" | grep -q .; }
