@@ -21,7 +21,7 @@ SAN	 = -fsanitize=address,undefined -fno-sanitize-recover=all \
 	   -fno-omit-frame-pointer
 FUZZ_SECONDS ?= 30
 
-all: dgrelay test/dgpeer test/vsock_shim.so bench/dgbench
+all: dgrelay test/dgpeer test/vsock_shim.so bench/dgbench bench/ptabbench
 
 dgrelay: $(SRCS) $(HDRS)
 	$(CC) $(ALL_CFLAGS) -o $@ $(SRCS) $(BSD_LIBS) $(SSL_LIBS) $(LDFLAGS)
@@ -129,6 +129,15 @@ bench-reconnect: all
 bench-peers: all
 	bash bench/peers.sh
 
+# The peer table against chosen collisions: the old unkeyed hash beside
+# ptab.c's keyed one; see the program.
+bench/ptabbench: bench/ptabbench.c ptab.c $(HDRS)
+	$(CC) $(ALL_CFLAGS) -I. -o $@ bench/ptabbench.c ptab.c $(BSD_LIBS) \
+	    $(LDFLAGS)
+
+bench-ptab: bench/ptabbench
+	bench/ptabbench
+
 # What a multi server meets in the wild, against the memory rules: bursts
 # to a stream far end, peers that hold half a frame or never read, memory
 # per session and per pending handshake; see the script.
@@ -147,6 +156,7 @@ install: dgrelay
 	install -m 644 dgrelay.1 $(DESTDIR)$(MANDIR)/man1/dgrelay.1
 
 clean:
-	rm -rf dgrelay test/dgpeer test/vsock_shim.so bench/dgbench san fuzz vg
+	rm -rf dgrelay test/dgpeer test/vsock_shim.so bench/dgbench bench/ptabbench \
+	    san fuzz vg
 
-.PHONY: all test check fuzz demo bench bench-reconnect bench-peers bench-memory soak valgrind lint install clean
+.PHONY: all test check fuzz demo bench bench-reconnect bench-peers bench-memory bench-ptab soak valgrind lint install clean

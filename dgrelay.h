@@ -882,7 +882,11 @@ struct pent {
 struct ptab {
 	struct pent	*e;		/* mapped: a child unmaps it cleanly */
 	size_t		 cap, used;	/* used counts dead slots too */
+	uint8_t		 key[16];	/* the hash's, random (ptab.c) */
 };
+
+/* ptab_siphash(key, in, len): SipHash-2-4 of in under key. */
+uint64_t ptab_siphash(const uint8_t key[16], const uint8_t *in, size_t len);
 
 /* ptab_find(t, ss, len): the live entry of address ss, or NULL. */
 struct pent *ptab_find(const struct ptab *t,

@@ -300,3 +300,10 @@ two_kids() { [ "$(pgrep -P "$1" | grep -c .)" -eq 2 ]; }
 	stop r2
 	[ "$status_of" -eq 0 ]
 }
+
+@test "multi: peers are found by SipHash-2-4 under a random key (its reference vectors)" {
+	run "$BATS_TEST_DIRNAME/../bench/ptabbench" -t
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$output" = "6 of 6 vectors right" ]
+}
