@@ -1876,6 +1876,10 @@ side_want(struct relay *rl, int i, uint32_t *rev, uint32_t *wev)
 	}
 	if (want_read(in, rl))
 		*rev = s->io == IO_TLS ? tls_want(s, 1) : EPOLLIN;
+	/* a stream socket not read (-u, -U): its peer's end is still seen */
+	if (!in->on && !rl->ending && s->wsock && !s->shared &&
+	    (s->io == IO_STREAM || s->io == IO_TLS))
+		*rev |= EPOLLRDHUP;
 	if (out->on && out->n > 0 && out->wblocked && dst_ready(out))
 		*wev = s->io == IO_TLS ? tls_want(s, 0) : EPOLLOUT;
 }
@@ -1992,7 +1996,14 @@ side_ready(struct watch *w, uint32_t ev)
 		rl->dialed[i] = 1;
 	else if (hs_busy(&rl->s[i]))
 		hs_turn(rl, &rl->s[i]);
-	else {
+	else if (!in->on && (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) &&
+	    !rl->ending) {
+		/* the peer of a side not read ended: as its eof would, this
+		 * ends the relay once what it may still take is written */
+		if (rl->o->verbose)
+			logx("eof on %s", rl->s[i].name);
+		rl->ending = 1;
+	} else {
 		/* as poll(2) would: a hang-up or error wakes what waits; a
 		 * TLS read may wait for writing and a write for reading */
 		if ((w->want & EPOLLOUT) || rl->s[i].io == IO_TLS)
@@ -2001,7 +2012,6 @@ side_ready(struct watch *w, uint32_t ev)
 		    want_read(in, rl))
 			dir_read(rl, in);
 	}
-	(void)ev;
 	relay_pass(rl);
 }
 

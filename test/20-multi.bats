@@ -307,3 +307,14 @@ two_kids() { [ "$(pgrep -P "$1" | grep -c .)" -eq 2 ]; }
 	[ "$status" -eq 0 ]
 	[ "$output" = "6 of 6 vectors right" ]
 }
+
+@test "multi: -U: the end of a peer that is never read is seen; 300 that connect and close leave no session" {
+	echo_peer e udp
+	relay r -S -U tcp-listen:127.0.0.1:0,multi "udp:127.0.0.1:$(port e)"
+	for i in $(seq 300); do
+		exec {fd}<>"/dev/tcp/127.0.0.1/$(port r)"
+		exec {fd}>&-
+	done
+	stats_until r 'multi: 300 sessions served, 0 running' 30
+	[ "$(fds "$(child_of r)")" -lt 20 ]
+}
