@@ -22,6 +22,7 @@
 #include <arpa/inet.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,7 @@
 #define TLS13_SUITES	"TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:" \
 			    "TLS_CHACHA20_POLY1305_SHA256"
 #define PSK_LINE_MAX	(PSK_ID_MAX + 3 * PSK_KEY_MAX + 4)
+#define PSK_FILE_MAX	(1 << 20)	/* bytes of a psk= file */
 
 struct psk {
 	char		 id[PSK_ID_MAX + 1];
@@ -196,30 +198,62 @@ psk_line(struct addr *a, const char *path, unsigned lineno, char *line,
 }
 
 /*
- * psk=FILE: stunnel's PSKsecrets; blank lines are skipped.  A file others
- * may read or write is refused (stunnel warns of it).
+ * The psk= file, open for reading: a regular file (a FIFO or a device
+ * could feed it for ever; opened without blocking, so a FIFO with no
+ * writer does not hang the start) of at most PSK_FILE_MAX bytes, that
+ * others may not read or write (stunnel warns of it; its group may, as
+ * stunnel allows).  NULL with a->err set.
  */
+static FILE *
+psk_open(struct addr *a, const char *path)
+{
+	struct stat	 st;
+	FILE		*f;
+	int		 fd;
+
+	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) == -1) {
+		addr_fail(a, "psk %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) == -1)
+		addr_fail(a, "psk %s: fstat: %s", path, strerror(errno));
+	else if (!S_ISREG(st.st_mode))
+		addr_fail(a, "psk %s: not a regular file", path);
+	else if (st.st_size > PSK_FILE_MAX)
+		addr_fail(a, "psk %s: larger than %d bytes", path, PSK_FILE_MAX);
+	else if (st.st_mode & S_IRWXO)
+		addr_fail(a, "psk %s: others may use it (chmod o-rwx)", path);
+	else if ((f = fdopen(fd, "r")) == NULL)
+		addr_fail(a, "psk %s: %s", path, strerror(errno));
+	else
+		return f;
+	close(fd);
+	return NULL;
+}
+
+/* psk=FILE: stunnel's PSKsecrets; blank lines are skipped. */
 static int
 psk_load(struct addr *a, struct tls_conf *c, const char *path)
 {
 	FILE		*f;
-	struct stat	 st;
 	struct psk	*p;
 	char		 line[PSK_LINE_MAX + 2];
 	size_t		 n;
+	long		 pos = 0;
 	unsigned	 lineno = 0;
 	int		 r = 0;
 
-	if ((f = fopen(path, "r")) == NULL)
-		return addr_fail(a, "psk %s: %s", path, strerror(errno));
-	if (fstat(fileno(f), &st) == 0 && (st.st_mode & S_IRWXO)) {
-		fclose(f);
-		return addr_fail(a, "psk %s: others may use it (chmod o-rwx)",
-		    path);
-	}
+	if ((f = psk_open(a, path)) == NULL)
+		return -1;
 	while (r == 0 && fgets(line, sizeof(line), f) != NULL) {
 		lineno++;
 		n = strlen(line);
+		if ((long)n != ftell(f) - pos) {	/* it read past a NUL */
+			r = addr_fail(a, "psk %s: line %u: a NUL byte", path,
+			    lineno);
+			break;
+		}
+		pos = ftell(f);
 		if (n > 0 && line[n - 1] != '\n' && !feof(f)) {
 			r = addr_fail(a, "psk %s: line %u: longer than %d "
 			    "bytes", path, lineno, PSK_LINE_MAX);

@@ -3,6 +3,7 @@
 # real peers: openssl s_server/s_client, socat's OPENSSL addresses, stunnel
 # in PSK mode, unbound serving DNS over TLS.  The certificates are made
 # here (openssl req), once for the file.
+# shellcheck disable=SC2030,SC2031 # run's status, read in the same test
 
 load helpers
 
@@ -449,6 +450,38 @@ handshakes() { [ "$(grep -c 'TLSv1' "$TMP/$1.err")" -ge "$2" ]; }
 	    "tls-listen:0,psk=$TMP/short-psk" udp:127.0.0.1:9
 	[ "$status" -eq 1 ]
 	[[ "$stderr" == *"line 1: key of 5 bytes (16 to 512)" ]]
+}
+
+# psk_refused FILE REASON: a client with psk=FILE exits 1 at start, saying
+# REASON (at once: a device or a FIFO is never read from)
+psk_refused() {
+	run --separate-stderr timeout 10 "$DGRELAY" udp-listen:127.0.0.1:0 \
+	    "tls:127.0.0.1:9,psk=$1"
+	echo "status $status: $stderr"
+	[ "$status" -eq 1 ]
+	[ "$stderr" = "dgrelay: tls:127.0.0.1:9,psk=$1: psk $1: $2" ]
+}
+
+@test "tls: psk= is a bounded regular file: no device, FIFO, NUL byte or giant; its group may read it" {
+	psk_refused /dev/zero "not a regular file"
+	mkfifo "$TMP/fifo"
+	chmod 600 "$TMP/fifo"
+	psk_refused "$TMP/fifo" "not a regular file"
+	printf 'bo\000b:a-text-key-of-24-bytes\n' >"$TMP/nul"
+	chmod 600 "$TMP/nul"
+	psk_refused "$TMP/nul" "line 1: a NUL byte"
+	head -c 1048577 /dev/zero | tr '\0' '\n' >"$TMP/big"
+	chmod 600 "$TMP/big"
+	psk_refused "$TMP/big" "larger than 1048576 bytes"
+	# 640: a service's group may read it (stunnel checks others only):
+	# taken, so the client goes on to connect, and is refused there
+	cp "$K/psk" "$TMP/group-psk"
+	chmod 640 "$TMP/group-psk"
+	run --separate-stderr timeout 10 "$DGRELAY" udp-listen:127.0.0.1:0 \
+	    "tls:127.0.0.1:9,psk=$TMP/group-psk"
+	echo "status $status: $stderr"
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *": connect: Connection refused" ]]
 }
 
 @test "tls: -Z: the key is read before privileges go (a key only root may read)" {
