@@ -78,10 +78,12 @@ counter() {
 
 @test "retry: an attempt that TCP connects to itself is a failed one" {
 	# bound to the port it connects to, with nothing listening there:
-	# TCP's simultaneous open connects the socket to itself
-	p=$((47000 + $$ % 1000))
+	# TCP's simultaneous open connects the socket to itself (a port free
+	# now: a fixed one may be held by an earlier test's TIME_WAIT)
+	p=$(free_port tcp)
 	run --separate-stderr timeout 30 "$DGRELAY" udp-listen:127.0.0.1:0 \
 	    "tcp:127.0.0.1:$p,bind=127.0.0.1:$p,retry=1"
+	echo "status $status: $stderr"
 	[ "$status" -eq 1 ]
 	[ "$stderr" = "dgrelay: tcp:127.0.0.1:$p,bind=127.0.0.1:$p,retry=1: connect: connected to itself (nothing listens there, a port of the local range) (1 attempt)" ]
 }
