@@ -521,8 +521,8 @@ tls_start(struct side *s, void (*wake)(void *), void *arg, char *err,
 	t->warg = arg;
 	t->slotw.fn = slot_ready;
 	t->slotw.arg = t;
-	/* a server's deadline runs from the connection, a client's from
-	 * its handshake's start (tls_make) */
+	/* a server's deadline runs from the connection until its handshake
+	 * starts, then from that start (tls_make); a client's from the start */
 	t->due = t->c->client ? 0 : loop_now() + t->c->handshake_ms;
 	/* a server waits for the first bytes of a ClientHello before it
 	 * makes the SSL (a silent peer costs no TLS state); a client
@@ -552,9 +552,10 @@ slot_release(struct tls *t)
 
 /*
  * The SSL of t, made when its handshake may start: a slot free (else it
- * waits for one, and a client's deadline runs from the start, not from
- * the wait: it waits on us, not on its peer).  0 made, 1 not yet, -1 a
- * failure (err).
+ * waits for one: a server until handshake-timeout from the connection, a
+ * client as long as it takes, as it waits on us, not on its peer); the
+ * handshake then has handshake-timeout of its own.  0 made, 1 not yet, -1
+ * a failure (err).
  */
 static int
 tls_make(struct side *s, struct tls *t)
@@ -579,8 +580,10 @@ tls_make(struct side *s, struct tls *t)
 	t->slot = 1;
 	c->inflight++;
 	SSL_set_app_data(t->ssl, t);
+	/* the handshake's own time runs from its start: a wait for a slot
+	 * (bounded too, from the connection) is not its peer's */
+	t->due = loop_now() + c->handshake_ms;
 	if (c->client) {
-		t->due = loop_now() + c->handshake_ms;
 		SSL_set_connect_state(t->ssl);
 		if (!c->nameip && c->name[0] != '\0' &&
 		    SSL_set_tlsext_host_name(t->ssl, c->name) != 1)
@@ -648,9 +651,10 @@ tls_handshake(struct side *s)
 	snprintf(who, sizeof(who), "%s%s%s", t->c->client ? "" : "client ",
 	    t->c->client ? "" : s->peer, t->c->client ? "" : ": ");
 	if (t->due > 0 && loop_now() >= t->due) {
-		snprintf(t->why, sizeof(t->why), "%shandshake: no answer in "
-		    "%lld.%lld s", who, t->c->handshake_ms / 1000,
-		    t->c->handshake_ms % 1000 / 100);
+		snprintf(t->why, sizeof(t->why), "%shandshake: %s in "
+		    "%lld.%lld s", who, t->slotw.queued ?
+		    "no slot of max-handshakes free" : "no answer",
+		    t->c->handshake_ms / 1000, t->c->handshake_ms % 1000 / 100);
 		t->dead = 1;
 		return -1;
 	}
