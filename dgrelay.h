@@ -29,6 +29,8 @@
 #define NAME_MAX_	256		/* host names, "HOST PORT" strings */
 #define FORK_MAX_DEF	256		/* max-children unless given */
 #define MULTI_MAX_DEF	16384		/* max-peers unless given */
+#define ACCEPT_BATCH	64		/* connections accepted a turn: then
+					 * the sessions ready meanwhile */
 #define IDLE_MAX	31536000000LL	/* -t: a year, in ms */
 #define RETRY_FOREVER	-1		/* retry without =N */
 #define INTERVAL_DEF	1000		/* retry: first wait, ms */

@@ -310,12 +310,19 @@ reap(struct multi *m)
 
 /* ------------------------------------------------------ stream listeners */
 
+/*
+ * Accept a batch of new peers: at most ACCEPT_BATCH a turn, so that a
+ * flood of connections cannot keep the loop from the sessions already
+ * running (the listener is ready again at the next turn).
+ */
 static void
 accept_peers(struct multi *m)
 {
 	struct side	 s;
+	int		 batch = 0;
 
-	while (m->n < (size_t)m->a->maxpeers && !sig_quit) {
+	while (m->n < (size_t)m->a->maxpeers && !sig_quit &&
+	    batch++ < ACCEPT_BATCH) {
 		memset(&s, 0, sizeof(s));
 		s.rfd = s.wfd = -1;
 		s.rflags = s.wflags = -1;

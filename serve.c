@@ -558,15 +558,17 @@ serve_print_counters(const struct serve *sv)
 
 /*
  * A burst: accept until the backlog is empty (or max-children, or a
- * pause), not one peer a wakeup.  Returns 1 in a child.
+ * pause), not one peer a wakeup, but at most ACCEPT_BATCH before the
+ * signals (ended children, SIGUSR1) are looked at again.  Returns 1 in
+ * a child.
  */
 static int
 serve_streams(struct serve *sv, struct side *s)
 {
-	int	 r, ms;
+	int	 r, ms, batch = 1;
 
 	while ((r = serve_stream(sv, s)) == 2 && !full(sv) && !sig_quit &&
-	    !paused(sv, &ms))
+	    !paused(sv, &ms) && batch++ < ACCEPT_BATCH)
 		;
 	return r == 1;
 }

@@ -318,3 +318,27 @@ two_kids() { [ "$(pgrep -P "$1" | grep -c .)" -eq 2 ]; }
 	stats_until r 'multi: 300 sessions served, 0 running' 30
 	[ "$(fds "$(child_of r)")" -lt 20 ]
 }
+
+@test "multi: a crowd of new connections waits its turn: a running session is served after a batch, not after all" {
+	echo_peer e udp
+	relay r -vv tcp-listen:127.0.0.1:0,multi "udp:127.0.0.1:$(port e)"
+	exec {fd}<>"/dev/tcp/127.0.0.1/$(port r)"
+	eventually 10 said_n r 'connection from' 1
+	kid=$(child_of r)
+	# while dgrelay is stopped: 1,000 connections in its backlog, then a
+	# datagram from the running session; both are ready when it goes on
+	kill -STOP "$kid"
+	bg crowd "$PEER" siege -q -t 120 1000 0 127.0.0.1 "$(port r)"
+	wait_for "$TMP/crowd.out" '^holding' 60
+	frames 0a0b0c >&"$fd"
+	kill -CONT "$kid"
+	[ "$(timeout 10 head -c 5 <&"$fd" | od -An -tx1 | tr -d ' \n')" = 00030a0b0c ]
+	eventually 30 said_n r 'connection from' 1001
+	# the session's datagram went on after a batch of the crowd (64 a
+	# turn), not after all of it
+	before=$(sed -n '/1>2: 3 bytes/q; /connection from/p' "$TMP/r.err" | wc -l)
+	echo "connections accepted before the running session's datagram: $before"
+	[ "$before" -lt 500 ]
+	exec {fd}>&-
+}
+said_n() { [ "$(grep -c -- "$2" "$TMP/$1.err")" -ge "$3" ]; }
