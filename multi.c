@@ -38,6 +38,14 @@
 #include "dgrelay.h"
 
 #define CTL_BYTES	CMSG_SPACE(sizeof(struct in6_pktinfo))
+#define CAUSES		16	/* failure causes remembered (sess_say) */
+
+/* A cause of sessions' failures: said once a second, the rest counted. */
+struct cause {
+	char		 why[128];	/* the line's last part: the reason */
+	time_t		 at;		/* last said */
+	uint64_t	 more;		/* not said since */
+};
 
 struct sess {
 	struct multi	*m;
@@ -80,6 +88,8 @@ struct multi {
 						 * by the cause */
 	int			 status;	/* a failure of the listener */
 	time_t			 warned, errwarned;
+	struct cause		 causes[CAUSES];
+	unsigned		 ncause;	/* the next to replace */
 	struct timer		 pause;		/* out of descriptors: a second */
 	int			 paused;
 	struct counters		 total[2];	/* of ended sessions */
@@ -189,6 +199,61 @@ src_leave(struct multi *m, struct pool_group *g)
 	free(g);
 }
 
+/*
+ * A session's failure line.  A flood of failing peers (garbage to a TLS
+ * server, 3,900 a second) must not flood the log: each cause (the line's
+ * reason, after its last ": ") is said at most once a second, with how
+ * many more were not said since.
+ */
+static void
+sess_say(struct multi *m, const char *line)
+{
+	const char	*why = strrchr(line, ':');
+	struct cause	*c = NULL;
+	time_t		 now = time(NULL);
+	unsigned	 i;
+
+	why = why != NULL ? why + 1 : line;
+	for (i = 0; i < CAUSES && c == NULL; i++)
+		if (strcmp(m->causes[i].why, why) == 0)
+			c = &m->causes[i];
+	if (c == NULL) {		/* new: in place of the oldest */
+		c = &m->causes[m->ncause++ % CAUSES];
+		if (c->more > 0)
+			logx("%s: %llu more failures:%s", m->a->spec,
+			    (unsigned long long)c->more, c->why);
+		strlcpy(c->why, why, sizeof(c->why));
+		c->at = 0;
+		c->more = 0;
+	}
+	if (c->at == now) {
+		c->more++;
+		return;
+	}
+	if (c->more > 0)
+		logx("%s (and %llu more like it since)", line,
+		    (unsigned long long)c->more);
+	else
+		logx("%s", line);
+	c->at = now;
+	c->more = 0;
+}
+
+/* The failures not said yet, at the end: their counts. */
+static void
+causes_flush(struct multi *m)
+{
+	unsigned	 i;
+
+	for (i = 0; i < CAUSES; i++)
+		if (m->causes[i].more > 0) {
+			logx("%s: %llu more failures:%s", m->a->spec,
+			    (unsigned long long)m->causes[i].more,
+			    m->causes[i].why);
+			m->causes[i].more = 0;
+		}
+}
+
 /* End ss: its relay, its sides; its counters go to the totals. */
 static void
 sess_end(struct sess *ss)
@@ -201,7 +266,7 @@ sess_end(struct sess *ss)
 	status = relay_end(ss->rl);
 	src_leave(m, ss->src);
 	if (status != 0)
-		logx("%s", ss->err);
+		sess_say(m, ss->err);
 	if (m->o->verbose)
 		logx("%s: %s: session ended: 1>2 %llu datagrams, 2>1 %llu "
 		    "datagrams", m->a->spec, ps->peer,
@@ -577,6 +642,7 @@ multi_run(struct addr a[2], struct side s[2], int li,
 	/* a signal: every session ends, what the kernel takes now sent */
 	while (m.all != NULL)
 		sess_end(m.all);
+	causes_flush(&m);
 	if (stats || o->verbose)
 		multi_print(&m);
 	loop_unwatch(&m.loop, &m.lw);

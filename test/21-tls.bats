@@ -496,3 +496,23 @@ psk_refused() {
 	ping_udp "$(port c)" 50
 	as_nobody "$(child_of s)"
 }
+
+@test "tls: a multi server says each failure cause at most once a second, with how many more" {
+	echo_peer e udp
+	relay s -S "tls-listen:127.0.0.1:0,$SRV,multi" "udp:127.0.0.1:$(port e)"
+	# 300 clients that send garbage (half of a plaintext frame)
+	run timeout 60 "$PEER" siege -t 1 300 0 127.0.0.1 "$(port s)"
+	[ "$status" -eq 0 ]
+	stats_until s 'multi: 300 sessions served, 0 running' 30
+	stop s
+	grep 'client 127.0.0.1' "$TMP/s.err" | head -n 5
+	said=$(grep -c 'client 127.0.0.1 [0-9]*: ' "$TMP/s.err")
+	# every failure is said or counted: its line, "and N more like it since"
+	# and, at the end, "N more failures"
+	more=$(sed -n 's/.*(and \([0-9]*\) more like it since)$/\1/p;
+	    s/.*: \([0-9]*\) more failures: .*/\1/p' "$TMP/s.err" |
+	    awk '{ n += $1 } END { print n + 0 }')
+	echo "said $said, more $more"
+	[ $((said + more)) -eq 300 ]
+	[ "$said" -lt 100 ]
+}
