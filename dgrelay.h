@@ -412,6 +412,18 @@ int	sock_pktinfo(struct msghdr *m, int family,
  */
 void	sock_close(struct addr *a, struct side *s);
 
+/*
+ * sock_want_drops(fd): a UDP socket says, on datagrams it receives, how
+ * many the kernel dropped before them (SO_RXQ_OVFL).  0, or -1.
+ */
+int	sock_want_drops(int fd);
+
+/*
+ * sock_drops(m, drops): the kernel's drop count that message m carries
+ * (SO_RXQ_OVFL), into *drops when it is more.
+ */
+void	sock_drops(struct msghdr *m, uint64_t *drops);
+
 /* sock_ntop(sa, len, buf, size): "HOST PORT" (or a path) for sa. */
 void	sock_ntop(const struct sockaddr *sa, socklen_t len, char *buf,
 	    size_t size);
@@ -674,6 +686,8 @@ struct counters {
 					 * for stall-timeout */
 	uint64_t	 slowframe;	/* sessions ended: a frame of the source
 					 * unfinished after frame-timeout */
+	uint64_t	 kdrops;	/* dropped by the kernel at the source's
+					 * full UDP socket (SO_RXQ_OVFL) */
 };
 
 struct relay_opts {

@@ -37,7 +37,8 @@
 
 #include "dgrelay.h"
 
-#define CTL_BYTES	CMSG_SPACE(sizeof(struct in6_pktinfo))
+#define CTL_BYTES	(CMSG_SPACE(sizeof(struct in6_pktinfo)) + \
+			    CMSG_SPACE(sizeof(uint32_t)))
 #define CAUSES		16	/* failure causes remembered (sess_say) */
 
 /* A cause of sessions' failures: said once a second, the rest counted. */
@@ -81,6 +82,8 @@ struct multi {
 	struct sess		*all, *dead, *blocked;
 	size_t			 n;		/* sessions now */
 	uint64_t		 served;	/* sessions made */
+	uint64_t		 kdrops;	/* udp: the listening
+						 * socket's, by the kernel */
 	uint64_t		 dropped;	/* udp: new peers' datagrams
 						 * over max-peers */
 	uint64_t		 full[PUSH_POOL + 1];	/* udp: datagrams
@@ -148,6 +151,7 @@ counters_add(struct counters *t, const struct counters *c)
 	t->down += c->down;
 	t->stalled += c->stalled;
 	t->slowframe += c->slowframe;
+	t->kdrops += c->kdrops;
 }
 
 /*
@@ -493,16 +497,15 @@ udp_read(struct multi *m)
 			h->msg_iovlen = 1;
 			h->msg_name = &m->from[i];
 			h->msg_namelen = sizeof(m->from[i]);
-			if (m->a->pktinfo) {
-				h->msg_control = m->ctl + i * CTL_BYTES;
-				h->msg_controllen = CTL_BYTES;
-			}
+			h->msg_control = m->ctl + i * CTL_BYTES;
+			h->msg_controllen = CTL_BYTES;
 		}
 		if ((r = recvmmsg(m->a->lfd, m->msg, k, MSG_DONTWAIT,
 		    NULL)) <= 0)
 			return;		/* EAGAIN; ICMP errors: no peer's */
 		for (i = 0; i < (unsigned)r; i++) {
 			h = &m->msg[i].msg_hdr;
+			sock_drops(h, &m->kdrops);
 			if ((e = ptab_find(&m->peers, &m->from[i],
 			    h->msg_namelen)) != NULL)
 				se = e->ptr;
@@ -582,14 +585,16 @@ multi_print(struct multi *m)
 	logx("multi: %llu sessions served, %zu running, %llu datagrams from "
 	    "new peers dropped (max-peers), %llu to full sessions dropped "
 	    "(%llu queue full, %llu over the session's share, %llu pool at "
-	    "its cap, %llu ending)", (unsigned long long)m->served, m->n,
+	    "its cap, %llu ending), %llu dropped by the kernel at the listening "
+	    "socket", (unsigned long long)m->served, m->n,
 	    (unsigned long long)m->dropped,
 	    (unsigned long long)(m->full[PUSH_QUEUE] + m->full[PUSH_SHARE] +
 	    m->full[PUSH_POOL] + m->full[PUSH_ENDING]),
 	    (unsigned long long)m->full[PUSH_QUEUE],
 	    (unsigned long long)m->full[PUSH_SHARE],
 	    (unsigned long long)m->full[PUSH_POOL],
-	    (unsigned long long)m->full[PUSH_ENDING]);
+	    (unsigned long long)m->full[PUSH_ENDING],
+	    (unsigned long long)m->kdrops);
 	logx("multi: pool: %zu bytes lent, %zu at most, cap %zu; %zu "
 	    "directions and %zu sources hold bytes", m->pool.lent,
 	    m->pool.peak, m->pool.max, m->pool.holders, m->pool.groups);
@@ -620,7 +625,8 @@ multi_run(struct addr a[2], struct side s[2], int li,
 		logerr("epoll");
 		m.status = 1;
 	} else if (m.udp && (udp_batch_init(&m) == -1 ||
-	    (m.family = sock_family(m.a->lfd)) == -1)) {
+	    (m.family = sock_family(m.a->lfd)) == -1 ||
+	    sock_want_drops(m.a->lfd) == -1)) {
 		logerr("%s: buffers", m.a->spec);
 		m.status = 1;
 	} else if (sock_nonblock(m.a->lfd, NULL) == -1) {

@@ -46,9 +46,11 @@
 #define GSO_BYTES	65507	/* ... and their payload bytes (IPv4's limit) */
 #define GRO_MIN		65527	/* -s that holds any coalesced run (IPv6) */
 #define TLS_STAGE	(64 << 10)	/* bytes gathered for one TLS write */
-/* control bytes a message: UDP_GRO or UDP_SEGMENT, and a packet info */
+/* control bytes a message: UDP_GRO or UDP_SEGMENT, a packet info, and
+ * the kernel's drop count (SO_RXQ_OVFL) */
 #define CTL_SIZE	(CMSG_SPACE(sizeof(int)) + \
-			    CMSG_SPACE(sizeof(struct in6_pktinfo)))
+			    CMSG_SPACE(sizeof(struct in6_pktinfo)) + \
+			    CMSG_SPACE(sizeof(uint32_t)))
 
 /* Frames kept between turns (compact): one block a turn, shared. */
 struct blk {
@@ -105,6 +107,7 @@ struct dir {
 	size_t		 woff;		/* stream sink: bytes of the next written */
 	int		 retried;	/* it was retried after ECONNREFUSED */
 	int		 gro;		/* source: UDP_GRO is on */
+	int		 ovfl;		/* source: says the kernel's drops */
 	size_t		 avg;		/* source: bytes a datagram read, lately */
 	size_t		 gsomax;	/* sink: largest UDP_SEGMENT size, 0: none */
 	int		 eof;		/* source ended or failed */
@@ -686,7 +689,7 @@ dg_prepare(struct relay *rl, struct dir *d, unsigned k)
 			h->msg_name = &d->from[i];
 			h->msg_namelen = sizeof(d->from[i]);
 		}
-		if (d->gro || d->src->pktinfo) {
+		if (d->gro || d->src->pktinfo || d->ovfl) {
 			h->msg_control = d->ctl + i * CTL_SIZE;
 			h->msg_controllen = CTL_SIZE;
 		}
@@ -781,6 +784,8 @@ dg_read(struct relay *rl, struct dir *d)
 	}
 	for (i = 0; i < (unsigned)r && !d->eof; i++) {
 		total += d->msg[i].msg_len;
+		if (d->ovfl)
+			sock_drops(&d->msg[i].msg_hdr, &d->c->kdrops);
 		if (!dg_keep(rl, d, i))
 			continue;
 		/* keep the ring dense: swap the slot over a dropped one */
@@ -1529,6 +1534,10 @@ dir_init(struct relay *rl, struct dir *d, int id, struct side *src,
 		d->gro = 1;
 	if (dst->io == IO_DGRAM && udp_socket(dst->wfd))
 		d->gsomax = GSO_BYTES;
+	/* what the kernel drops at a full socket is counted too */
+	if (src->io == IO_DGRAM && udp_socket(src->rfd) &&
+	    sock_want_drops(src->rfd) == 0)
+		d->ovfl = 1;
 	d->noempty = dst->io == IO_DGRAM && dst->seqpacket;
 }
 
@@ -2213,7 +2222,7 @@ relay_print_counters(const struct counters c[2], const struct side s[2])
 		logx("%s: %llu datagrams, %llu bytes, %llu oversize, "
 		    "%llu send errors, %llu truncated, %llu other peer, "
 		    "%llu unsent, %llu empty dropped, %llu dropped while down, "
-		    "%llu stalled, %llu slow frames",
+		    "%llu stalled, %llu slow frames, %llu dropped by the kernel",
 		    i ? "2>1" : "1>2",
 		    (unsigned long long)c[i].dgrams,
 		    (unsigned long long)c[i].bytes,
@@ -2225,7 +2234,8 @@ relay_print_counters(const struct counters c[2], const struct side s[2])
 		    (unsigned long long)c[i].empty,
 		    (unsigned long long)c[i].down,
 		    (unsigned long long)c[i].stalled,
-		    (unsigned long long)c[i].slowframe);
+		    (unsigned long long)c[i].slowframe,
+		    (unsigned long long)c[i].kdrops);
 	for (i = 0; s != NULL && i < 2; i++)
 		if (s[i].rd != NULL)
 			redial_print(&s[i]);

@@ -415,6 +415,29 @@ sock_reply_source(struct side *s, struct msghdr *h)
 }
 
 int
+sock_want_drops(int fd)
+{
+	int	 on = 1;
+
+	return setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &on, sizeof(on));
+}
+
+void
+sock_drops(struct msghdr *m, uint64_t *drops)
+{
+	struct cmsghdr	*c;
+	uint32_t	 v;
+
+	for (c = CMSG_FIRSTHDR(m); c != NULL; c = CMSG_NXTHDR(m, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL &&
+		    c->cmsg_len >= CMSG_LEN(sizeof(v))) {
+			memcpy(&v, CMSG_DATA(c), sizeof(v));
+			if (v > *drops)	/* the socket's count so far */
+				*drops = v;
+		}
+}
+
+int
 sock_pktinfo(struct msghdr *m, int family, struct sockaddr_storage *ss)
 {
 	struct cmsghdr		*c;

@@ -151,3 +151,30 @@ udp_queued() {
 	[ "$status" -eq 0 ]
 	grep -q 'connected to 127.0.0.1 ' "$TMP/r.err"
 }
+
+# overflow NAME PORT SPORT: with NAME stopped, 300 datagrams from SPORT
+# to PORT (its UDP socket's tiny buffer overflows), then 20 more once it
+# goes on (they carry the kernel's drop count)
+overflow() {
+	local kid
+	kid=$(child_of "$1")
+	kill -STOP "$kid"
+	# shellcheck disable=SC2046 # one argument a datagram
+	"$PEER" send -s "$3" -B 300 127.0.0.1 "$2" $(printf '00112233 %.0s' $(seq 300))
+	kill -CONT "$kid"
+	# shellcheck disable=SC2046
+	"$PEER" send -s "$3" -i 20 127.0.0.1 "$2" $(printf '44556677 %.0s' $(seq 20))
+}
+
+@test "the kernel's drops at a full UDP socket are counted (SO_RXQ_OVFL), pair and multi" {
+	echo_peer e udp
+	relay r -S udp-listen:127.0.0.1:0,rcvbuf=1 udp:127.0.0.1:"$(port e)"
+	sp=$(free_port udp)
+	"$PEER" send -s "$sp" 127.0.0.1 "$(port r)" 00
+	wait_for "$TMP/r.err" 'peer 127.0.0.1'
+	overflow r "$(port r)" "$sp"
+	stats_until r '1>2: .* [1-9][0-9]* dropped by the kernel$'
+	relay m -S udp-listen:127.0.0.1:0,multi,rcvbuf=1 udp:127.0.0.1:"$(port e)"
+	overflow m "$(port m)" "$(free_port udp)"
+	stats_until m ' [1-9][0-9]* dropped by the kernel at the listening socket$'
+}

@@ -126,8 +126,8 @@ pool_peak() {
 	stalled=$(grep -c 'ending the session (stall-timeout' "$TMP/r.err")
 	echo "slow $slow stalled $stalled"
 	[ "$slow" -eq 5 ]
-	grep -q "1>2: .* 0 stalled, 5 slow frames$" "$TMP/r.err"
-	grep -q "2>1: .* $stalled stalled, 0 slow frames$" "$TMP/r.err"
+	grep -q "1>2: .* 0 stalled, 5 slow frames, [0-9]* dropped by the kernel$" "$TMP/r.err"
+	grep -q "2>1: .* $stalled stalled, 0 slow frames, [0-9]* dropped by the kernel$" "$TMP/r.err"
 }
 # per_peer NAME MAX ARGS...: dgpeer ARGS (1,000 peers, "holding" once all
 # are there) in the background; once NAME has a session for each, its PSS

@@ -10,9 +10,9 @@
  *	(which echoes frames).  Prints "port N" once bound.
  *   dgpeer dump [-6] [-b HOST] [-p PORT] [-n N]
  *	bind UDP, print "port N", then one line "LEN HEX" per datagram.
- *   dgpeer send [-B N] [-i MS] HOST PORT HEX...
+ *   dgpeer send [-B N] [-i MS] [-s SPORT] HOST PORT HEX...
  *	send each HEX argument as one UDP datagram ("-" is empty), MS apart
- *	(-B: the first N back to back).
+ *	(-B: the first N back to back; -s: from 127.0.0.1 SPORT).
  *   dgpeer burst [-H SEC] [-t SEC] udp|tcp N HOST PORT
  *	N peers at once, each its own socket (UDP: its own source port; TCP:
  *	its own connection, framed): each sends one datagram naming itself
@@ -708,22 +708,40 @@ cmd_sendseq(int argc, char **argv)
 static int
 cmd_send(int argc, char **argv)
 {
-	static uint8_t	 buf[BUFMAX];
-	long		 ms = 0, burst = 0;
-	int		 ch, fd, i;
-	size_t		 n;
+	static uint8_t		 buf[BUFMAX];
+	struct sockaddr_in	 sin;
+	long			 ms = 0, burst = 0, sport = 0;
+	int			 ch, fd, i, one = 1;
+	size_t			 n;
 
-	while ((ch = getopt(argc, argv, "+B:i:")) != -1)
+	while ((ch = getopt(argc, argv, "+B:i:s:")) != -1)
 		switch (ch) {
 		case 'B': burst = num(optarg, 0, 1000000); break;
 		case 'i': ms = num(optarg, 0, 10000); break;
+		case 's': sport = num(optarg, 1, 65535); break;
 		default: exit(2);
 		}
 	argv += optind;
 	argc -= optind;
 	if (argc < 2)
 		errx(2, "send: HOST PORT HEX...");
-	fd = connect_to(SOCK_DGRAM, argv[0], argv[1]);
+	if (sport == 0)
+		fd = connect_to(SOCK_DGRAM, argv[0], argv[1]);
+	else {	/* from 127.0.0.1:SPORT, to an IPv4 HOST */
+		memset(&sin, 0, sizeof(sin));
+		sin.sin_family = AF_INET;
+		sin.sin_port = htons((uint16_t)sport);
+		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		if ((fd = socket(AF_INET, SOCK_DGRAM, 0)) == -1 ||
+		    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
+		    sizeof(one)) == -1 ||
+		    bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1)
+			err(1, "bind 127.0.0.1 %ld", sport);
+		sin.sin_port = htons((uint16_t)num(argv[1], 1, 65535));
+		if (inet_pton(AF_INET, argv[0], &sin.sin_addr) != 1 ||
+		    connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1)
+			err(1, "connect %s %s", argv[0], argv[1]);
+	}
 	for (i = 2; i < argc; i++) {
 		n = unhex(argv[i], buf);
 		if (send(fd, buf, n, 0) == -1)
