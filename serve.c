@@ -54,6 +54,7 @@ struct newpeer {
 	size_t		 len, cap;
 	struct held	*held;		/* mapped, heldcap bytes */
 	size_t		 nheld, heldcap;
+	uint64_t	 kdrops;	/* its socket's, by the kernel */
 };
 
 struct serve {
@@ -67,6 +68,8 @@ struct serve {
 	size_t			 held;		/* bytes in their hand-overs */
 	struct timespec		 settle;	/* when pending peers fork */
 	uint64_t		 served, dropped, dropwarned, late;
+	uint64_t		 kdrops;	/* by the kernel, at the
+						 * listening socket */
 	time_t			 warned;	/* last max-children warning */
 	struct timespec		 pause;		/* out of descriptors: wait */
 };
@@ -368,12 +371,13 @@ hand_over_sorted(struct newpeer *p)
 static ssize_t
 recv_stamped(int fd, uint8_t *dg, size_t size, struct sockaddr_storage *ss,
     socklen_t *len, struct timespec *ts, struct sockaddr_storage *dst,
-    int *hasdst)
+    int *hasdst, uint64_t *drops)
 {
 	union {
 		struct cmsghdr	 hdr;
 		char		 buf[CMSG_SPACE(sizeof(struct timespec)) +
-			    CMSG_SPACE(sizeof(struct in6_pktinfo))];
+			    CMSG_SPACE(sizeof(struct in6_pktinfo)) +
+			    CMSG_SPACE(sizeof(uint32_t))];
 	}		 cbuf;
 	struct iovec	 iov = { dg, size };
 	struct msghdr	 m;
@@ -398,6 +402,7 @@ recv_stamped(int fd, uint8_t *dg, size_t size, struct sockaddr_storage *ss,
 		    c->cmsg_type == SCM_TIMESTAMPNS)
 			memcpy(ts, CMSG_DATA(c), sizeof(*ts));
 	*hasdst = sock_pktinfo(&m, ss->ss_family, dst) == 0;
+	sock_drops(&m, drops);
 	return r;
 }
 
@@ -434,7 +439,7 @@ udp_drain(struct serve *sv, int fd, ssize_t own)
 	/* np may move as peers are added: indices, not pointers */
 	while (n < DRAIN_MAX && (own < 0 || !held_full(sv, &sv->np[own], 0)) &&
 	    (r = recv_stamped(fd, dg, sizeof(dg), &ss, &len, &ts, &dst,
-	    &hasdst)) != -1) {
+	    &hasdst, own < 0 ? &sv->kdrops : &sv->np[own].kdrops)) != -1) {
 		n++;
 		if ((k = peer_of(sv, &ss, len, hasdst ? &dst : NULL)) < 0)
 			continue;
@@ -551,9 +556,10 @@ static void
 serve_print_counters(const struct serve *sv)
 {
 	logx("fork: %llu children served, %zu running, %llu datagrams from "
-	    "new peers dropped, %llu late", (unsigned long long)sv->served,
+	    "new peers dropped, %llu late, %llu dropped by the kernel at the "
+	    "listening socket", (unsigned long long)sv->served,
 	    sv->nkids, (unsigned long long)sv->dropped,
-	    (unsigned long long)sv->late);
+	    (unsigned long long)sv->late, (unsigned long long)sv->kdrops);
 }
 
 /*

@@ -496,6 +496,8 @@ ip_listen_at(struct addr *a, const struct addrinfo *ai)
 	else if (!tcp && a->fork &&
 	    setopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, 1) == -1)
 		sock_syserr(a, "setsockopt SO_TIMESTAMPNS");
+	else if (!tcp && a->fork && sock_want_drops(fd) == -1)
+		sock_syserr(a, "setsockopt SO_RXQ_OVFL");
 	else if (sock_options(a, fd) == 0 &&
 	    bind_listen(a, fd, ai->ai_addr, ai->ai_addrlen, tcp) == 0)
 		return fd;

@@ -166,7 +166,7 @@ overflow() {
 	"$PEER" send -s "$3" -i 20 127.0.0.1 "$2" $(printf '44556677 %.0s' $(seq 20))
 }
 
-@test "the kernel's drops at a full UDP socket are counted (SO_RXQ_OVFL), pair and multi" {
+@test "the kernel's drops at a full UDP socket are counted (SO_RXQ_OVFL): pair, multi and fork" {
 	echo_peer e udp
 	relay r -S udp-listen:127.0.0.1:0,rcvbuf=1 udp:127.0.0.1:"$(port e)"
 	sp=$(free_port udp)
@@ -177,4 +177,15 @@ overflow() {
 	relay m -S udp-listen:127.0.0.1:0,multi,rcvbuf=1 udp:127.0.0.1:"$(port e)"
 	overflow m "$(port m)" "$(free_port udp)"
 	stats_until m ' [1-9][0-9]* dropped by the kernel at the listening socket$'
+	# fork: the parent's listening socket (the later datagrams from a
+	# new peer: the first one's go to its child's socket)
+	relay f -S udp-listen:127.0.0.1:0,fork,rcvbuf=1 udp:127.0.0.1:"$(port e)"
+	kid=$(child_of f)
+	kill -STOP "$kid"
+	# shellcheck disable=SC2046
+	"$PEER" send -B 300 127.0.0.1 "$(port f)" $(printf '00112233 %.0s' $(seq 300))
+	kill -CONT "$kid"
+	# shellcheck disable=SC2046
+	"$PEER" send -i 20 127.0.0.1 "$(port f)" $(printf '44556677 %.0s' $(seq 20))
+	stats_until f 'fork: .* [1-9][0-9]* dropped by the kernel at the listening socket$'
 }
