@@ -217,16 +217,39 @@ close_side(struct addr *a, struct side *s, int verbose, int status)
 	return failed && status == 0 ? 1 : status;
 }
 
-/* Relay between the open sides; report.  Returns the exit status. */
+/* An address opened by the relay, once the TLS peer before it is known. */
+struct later {
+	struct addr	*a;
+	int		 verbose;
+};
+
 static int
-relay(const struct relay_opts *o, struct side s[2], int stats)
+open_later(void *arg, struct side *s, char *err, size_t size)
+{
+	struct later	*l = arg;
+
+	if (open_side(l->a, s, l->verbose) == 0)
+		return 0;
+	strlcpy(err, l->a->err, size);
+	return -1;
+}
+
+/*
+ * Relay between the sides (one may be pending: opened by the relay with
+ * l, once the TLS server side's peer is authenticated); report.  Returns
+ * the exit status.
+ */
+static int
+relay(const struct relay_opts *o, struct side s[2], int stats,
+    struct later *l)
 {
 	struct counters	 c[2];
 	char		 err[NAME_MAX_ * 2];
 	int		 status;
 
 	memset(c, 0, sizeof(c));
-	status = relay_run(o, s, c, err, sizeof(err));
+	status = relay_run(o, s, c, err, sizeof(err), l != NULL ? open_later :
+	    NULL, l);
 	if (status != 0)
 		logx("%s", err);
 	if (stats || o->verbose)
@@ -243,6 +266,7 @@ run_forking(const struct relay_opts *o, struct addr a[2], struct side s[2],
     int fi, const struct runas *ra, int stats)
 {
 	static char	 name[32];
+	struct later	 l = { &a[!fi], o->verbose };
 	int		 status, oi = !fi;
 
 	if (sock_open(&a[fi], &s[fi]) == -1) {
@@ -268,11 +292,15 @@ run_forking(const struct relay_opts *o, struct addr a[2], struct side s[2],
 	snprintf(name, sizeof(name), "dgrelay[%d]", (int)getpid());
 	setprogname(name);
 	a[fi].unlink = 0;		/* the parent's socket path */
-	if (open_side(&a[oi], &s[oi], o->verbose) == -1) {
+	if (a[fi].tls && !a[oi].listen) {
+		/* opened once the TLS peer is authenticated */
+		sock_pending(&a[oi], &s[oi]);
+		status = relay(o, s, stats, &l);
+	} else if (open_side(&a[oi], &s[oi], o->verbose) == -1) {
 		logx("%s: %s", a[oi].spec, a[oi].err);
 		status = 1;
 	} else
-		status = relay(o, s, stats);
+		status = relay(o, s, stats, NULL);
 	status = close_side(&a[oi], &s[oi], o->verbose, status);
 	sock_close(&a[fi], &s[fi]);
 	free(s[fi].pre);
@@ -410,7 +438,9 @@ main(int argc, char *argv[])
 	struct addr		 a[2];
 	struct side		 s[2];
 	struct runas		 user, *ra;
-	int			 i, opened = 0, stats = 0, status = 1;
+	struct later		 later = { NULL, 0 };
+	int			 i, j, isopen[2] = { 0, 0 }, failed = -1;
+	int			 stats = 0, status = 1;
 
 	setprogname("dgrelay");
 	memset(&user, 0, sizeof(user));
@@ -469,23 +499,36 @@ main(int argc, char *argv[])
 			tls_cleanup(&a[i]);
 		return status;
 	}
-	/* both open before the drop: a command started now runs as -Z too */
+	/* both open before the drop: a command started now runs as -Z too;
+	 * but an address beside a TLS server is opened by the relay, after
+	 * the drop, once the server's peer is authenticated */
 	a[0].runas = a[1].runas = ra;
-	for (opened = 0; opened < 2; opened++)
-		if (open_side(&a[opened], &s[opened], o.verbose) == -1)
-			break;
-	if (opened < 2) {
+	for (i = 0; i < 2; i++)
+		if (a[i].tls && a[i].listen && !a[!i].listen) {
+			later.a = &a[!i];
+			later.verbose = o.verbose;
+			a[!i].runas = NULL;	/* it runs as -Z already */
+		}
+	for (i = 0; i < 2 && failed == -1; i++) {
+		j = later.a == &a[0] ? 1 - i : i;	/* the server first */
+		isopen[j] = 1;		/* the failed one may hold a path */
+		if (later.a == &a[j])
+			sock_pending(&a[j], &s[j]);
+		else if (open_side(&a[j], &s[j], o.verbose) == -1)
+			failed = j;
+	}
+	if (failed != -1) {
 		if (sig_quit)
 			status = 0;	/* asked to stop while waiting */
 		else
-			logx("%s: %s", a[opened].spec, a[opened].err);
-		opened++;		/* the failed one may hold a path */
+			logx("%s: %s", a[failed].spec, a[failed].err);
 	} else if (ra != NULL && exec_runas(ra) == -1)
 		logerr("-Z %s", ra->name);
 	else
-		status = relay(&o, s, stats);
-	for (i = 0; i < opened; i++)
-		status = close_side(&a[i], &s[i], o.verbose, status);
+		status = relay(&o, s, stats, later.a != NULL ? &later : NULL);
+	for (i = 0; i < 2; i++)
+		if (isopen[i])
+			status = close_side(&a[i], &s[i], o.verbose, status);
 	for (i = 0; i < 2; i++)
 		tls_cleanup(&a[i]);
 	return status;

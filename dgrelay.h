@@ -297,6 +297,9 @@ struct side {
 	int		 lockpeer;	/* unconnected: adopt the first sender */
 	int		 locked;	/* lockpeer side has adopted its peer */
 	int		 rflags, wflags;	/* O_ flags to restore, -1: ours */
+	int		 pending;	/* not opened yet: the relay's opener
+					 * opens it once the other side's TLS
+					 * peer is authenticated */
 	const char	*name;		/* the address spec */
 	char		 local[NAME_MAX_];	/* "HOST PORT" we listen on */
 	char		 peer[NAME_MAX_];	/* "HOST PORT" of the peer */
@@ -362,6 +365,12 @@ int	addr_fail(struct addr *a, const char *fmt, ...)
  * Returns 0, or -1 with a->err set.
  */
 int	sock_open(struct addr *a, struct side *s);
+
+/*
+ * sock_pending(a, s): s stands for address a, not opened yet (the relay
+ * opens it later: relay_opener); closing it is harmless.
+ */
+void	sock_pending(struct addr *a, struct side *s);
 
 /*
  * sock_accept(a, s): for a listening address, take the next peer and make
@@ -703,12 +712,23 @@ struct relay_opts {
 };
 
 /*
- * relay_run(o, s, c, err, errsize): relay between s[0] and s[1] until an
- * end condition; counters land in c[0] (1>2) and c[1] (2>1).  Returns 0 for
- * a clean end, 1 for a runtime failure described in err.
+ * relay_run(o, s, c, err, errsize, opener, oarg): relay between s[0] and
+ * s[1] until an end condition; counters land in c[0] (1>2) and c[1] (2>1).
+ * A side marked pending is opened by opener(oarg, side, err, errsize) (0,
+ * or -1 with err set) once the other side is up (relay_opener).  Returns 0
+ * for a clean end, 1 for a runtime failure described in err.
  */
 int	relay_run(const struct relay_opts *o, struct side s[2],
-	    struct counters c[2], char *err, size_t errsize);
+	    struct counters c[2], char *err, size_t errsize,
+	    int (*opener)(void *, struct side *, char *, size_t), void *oarg);
+
+/*
+ * relay_opener(rl, fn, arg): the session's side marked pending is opened
+ * by fn(arg, side, err, errsize) once its other side is up (a TLS
+ * server's handshake done): an unauthenticated peer opens nothing.
+ */
+void	relay_opener(struct relay *rl, int (*fn)(void *, struct side *,
+	    char *, size_t), void *arg);
 
 struct relay;
 

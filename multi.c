@@ -312,6 +312,27 @@ warn_now(time_t *last)
 }
 
 /*
+ * Open the other address for session ss, as side os: at once, or (a TLS
+ * listener) by the relay once the peer is authenticated.  A connecting
+ * stream is dialled by the relay: the loop goes on.  0, or -1 with the
+ * reason in err (and ss->oa.err).
+ */
+static int
+sess_open(void *arg, struct side *os, char *err, size_t size)
+{
+	struct sess	*ss = arg;
+
+	if (sock_open(&ss->oa, os) == -1) {
+		if (err != NULL)
+			strlcpy(err, ss->oa.err, size);
+		return -1;
+	}
+	if (ss->oa.retry != 0 || ss->oa.dial)
+		redial_init(&ss->oa, os, ss->m->o->verbose);
+	return 0;
+}
+
+/*
  * A session for the peer on side ps (made by the caller): the other
  * address opened for it, the relay started.  NULL when it cannot be had
  * (said on stderr; ps is then the caller's to close).
@@ -331,16 +352,15 @@ sess_new(struct multi *m, const struct side *ps)
 	ss->s[m->li] = *ps;
 	ss->oa = *m->oa;
 	os = &ss->s[oi];
-	if (sock_open(&ss->oa, os) == -1) {
+	if (m->a->tls)		/* once the TLS peer is authenticated */
+		sock_pending(&ss->oa, os);
+	else if (sess_open(ss, os, NULL, 0) == -1) {
 		if (warn_now(&m->errwarned))	/* a flood: once a second */
 			logx("%s: %s", ss->oa.spec, ss->oa.err);
 		sock_close(&ss->oa, os);
 		free(ss);
 		return NULL;
 	}
-	/* a connecting stream is dialled by the relay: the loop goes on */
-	if (ss->oa.retry != 0 || ss->oa.dial)
-		redial_init(&ss->oa, os, m->o->verbose);
 	if ((ss->rl = relay_open(&m->loop, &m->pool, m->o, ss->s, ss->c,
 	    ss->err, sizeof(ss->err), sess_over, ss)) == NULL) {
 		logx("%s", ss->err);
@@ -348,6 +368,8 @@ sess_new(struct multi *m, const struct side *ps)
 		free(ss);
 		return NULL;
 	}
+	if (os->pending)
+		relay_opener(ss->rl, sess_open, ss);
 	if ((ss->src = src_join(m, ps)) != NULL)
 		relay_group(ss->rl, ss->src);
 	ss->next = m->all;

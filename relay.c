@@ -142,6 +142,10 @@ struct relay {
 	int		 moved;		/* one was, this turn */
 	int		 dialed[2];	/* side i's connection attempt answered */
 	int		 bound;		/* a stall or frame bound ended it */
+	/* opens a side left pending until its other side's TLS peer is
+	 * authenticated (relay_opener) */
+	int		(*opener)(void *, struct side *, char *, size_t);
+	void		*oarg;
 	struct pool_group *group;	/* its source's (multi), or NULL */
 	/* in the loop */
 	struct loop	*loop;
@@ -321,7 +325,7 @@ static int
 dst_ready(const struct dir *d)
 {
 	return (!d->dst->lockpeer || d->dst->locked) && !down(d->dst) &&
-	    !hs_busy(d->dst);
+	    !hs_busy(d->dst) && !d->dst->pending;
 }
 
 /* The text of a side's end e (0: eof): TLS's own reason for EPROTO. */
@@ -1436,7 +1440,7 @@ dir_finish(struct relay *rl, struct dir *d)
 	if (rl->o->verbose)
 		logx("eof on %s%s", d->src->name, tls_unclean(d->src) ?
 		    " (closed without close_notify)" : "");
-	if (down(d->dst))
+	if (down(d->dst) || d->dst->pending)
 		rl->ending = 1;		/* no connection to pass the end to */
 	else if (d->dst->io == IO_STREAM || d->dst->io == IO_TLS ||
 	    d->dst->seqpacket)
@@ -1499,6 +1503,33 @@ dir_unstarve(struct pool_wait *pw)
 	loop_defer(rl->loop, &rl->kick);
 }
 
+/*
+ * What d does by the kind of its sides: its read and write functions,
+ * GRO, GSO, the kernel's drop count.  Once both sides are open.
+ */
+static void
+dir_sides(struct relay *rl, struct dir *d)
+{
+	struct side	*src = d->src, *dst = d->dst;
+
+	d->read = io_ops[src->io].read;
+	d->write = io_ops[dst->io].write;
+	d->cut = io_ops[src->io].cut;
+	if (!d->on)
+		return;
+	/* GRO only where a slot holds any run the kernel may coalesce */
+	if (src->io == IO_DGRAM && rl->o->size >= GRO_MIN &&
+	    udp_socket(src->rfd) && set_gro(src->rfd, 1) == 0)
+		d->gro = 1;
+	if (dst->io == IO_DGRAM && udp_socket(dst->wfd))
+		d->gsomax = GSO_BYTES;
+	/* what the kernel drops at a full socket is counted too */
+	if (src->io == IO_DGRAM && udp_socket(src->rfd) &&
+	    sock_want_drops(src->rfd) == 0)
+		d->ovfl = 1;
+	d->noempty = dst->io == IO_DGRAM && dst->seqpacket;
+}
+
 static void
 dir_init(struct relay *rl, struct dir *d, int id, struct side *src,
     struct side *dst, struct counters *c)
@@ -1515,9 +1546,6 @@ dir_init(struct relay *rl, struct dir *d, int id, struct side *src,
 	d->dst = dst;
 	d->c = c;
 	d->nq = (unsigned)o->count;
-	d->read = io_ops[src->io].read;
-	d->write = io_ops[dst->io].write;
-	d->cut = io_ops[src->io].cut;
 	if (!d->on)
 		return;
 	d->msg = scratch->msg;
@@ -1528,17 +1556,8 @@ dir_init(struct relay *rl, struct dir *d, int id, struct side *src,
 	d->scratch = scratch->skip;
 	d->stage = scratch->stage;
 	frame_buf_init(&d->fb, NULL, 0, o->size);
-	/* GRO only where a slot holds any run the kernel may coalesce */
-	if (src->io == IO_DGRAM && o->size >= GRO_MIN &&
-	    udp_socket(src->rfd) && set_gro(src->rfd, 1) == 0)
-		d->gro = 1;
-	if (dst->io == IO_DGRAM && udp_socket(dst->wfd))
-		d->gsomax = GSO_BYTES;
-	/* what the kernel drops at a full socket is counted too */
-	if (src->io == IO_DGRAM && udp_socket(src->rfd) &&
-	    sock_want_drops(src->rfd) == 0)
-		d->ovfl = 1;
-	d->noempty = dst->io == IO_DGRAM && dst->seqpacket;
+	if (!src->pending && !dst->pending)
+		dir_sides(rl, d);
 }
 
 static void
@@ -1579,8 +1598,9 @@ want_read(struct dir *d, struct relay *rl)
 	uint8_t	*at;
 
 	if (!d->on || d->eof || rl->ending || d->lost || down(d->src) ||
-	    hs_busy(d->src) || d->starved)
-		return 0;
+	    hs_busy(d->src) || d->starved || d->src->pending ||
+	    d->dst->pending)
+		return 0;		/* (nothing is read for a side not open) */
 	if (d->n == d->nq)
 		return 0;		/* ring full: stop reading the source */
 	if (rl->o->compact && dir_budget(rl, d) == 0)
@@ -1771,6 +1791,33 @@ dir_bounds(struct relay *rl, struct dir *d, long long now)
 }
 
 /*
+ * A side left pending (relay_opener) is opened once the other side is
+ * up: a TLS server's handshake done, its peer authenticated.  Until then
+ * an unauthenticated peer causes nothing beyond its handshake.
+ */
+static void
+open_pending(struct relay *rl)
+{
+	char	 err[NAME_MAX_ * 2];
+	int	 i;
+
+	for (i = 0; i < 2 && !rl->abort; i++) {
+		if (!rl->s[i].pending || hs_busy(&rl->s[!i]) ||
+		    down(&rl->s[!i]) || rl->ending)
+			continue;
+		err[0] = '\0';
+		if (rl->opener(rl->oarg, &rl->s[i], err, sizeof(err)) == -1) {
+			relay_fail(rl, &rl->s[i], "%s", err);
+			rl->abort = 1;
+			return;
+		}
+		rl->s[i].pending = 0;
+		dir_sides(rl, &rl->d[0]);
+		dir_sides(rl, &rl->d[1]);
+	}
+}
+
+/*
  * Write what is queued and notice ended sources: the work of a turn
  * before the wait.
  */
@@ -1790,6 +1837,7 @@ relay_turn(struct relay *rl)
 		    (rl->s[i].tls == NULL || loop_now() >= tls_due(&rl->s[i])))
 			hs_turn(rl, &rl->s[i]);
 	}
+	open_pending(rl);	/* a handshake may just have been done */
 	for (i = 0; i < 2; i++) {
 		d = &rl->d[i];
 		if (!d->on)
@@ -2088,6 +2136,14 @@ relay_group(struct relay *rl, struct pool_group *g)
 }
 
 void
+relay_opener(struct relay *rl, int (*fn)(void *, struct side *, char *,
+    size_t), void *arg)
+{
+	rl->opener = fn;
+	rl->oarg = arg;
+}
+
+void
 relay_unblock(struct relay *rl)
 {
 	int	 i;
@@ -2178,7 +2234,8 @@ pair_over(struct relay *rl, void *arg)
 
 int
 relay_run(const struct relay_opts *o, struct side s[2], struct counters c[2],
-    char *err, size_t errsize)
+    char *err, size_t errsize, int (*opener)(void *, struct side *, char *,
+    size_t), void *oarg)
 {
 	struct loop	 l;
 	struct pool	 pool;
@@ -2193,6 +2250,7 @@ relay_run(const struct relay_opts *o, struct side s[2], struct counters c[2],
 		snprintf(err, errsize, "epoll: %s", strerror(errno));
 	else if ((rl = relay_open(&l, &pool, o, s, c, err, errsize,
 	    pair_over, &over)) != NULL) {
+		relay_opener(rl, opener, oarg);
 		while (!over && !sig_quit) {
 			if (sig_stats) {
 				sig_stats = 0;

@@ -826,6 +826,13 @@ side_init(struct addr *a, struct side *s)
 	a->err[0] = '\0';	/* a long-running server: no stale reason */
 }
 
+void
+sock_pending(struct addr *a, struct side *s)
+{
+	side_init(a, s);
+	s->pending = 1;
+}
+
 int
 sock_open(struct addr *a, struct side *s)
 {

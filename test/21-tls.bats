@@ -516,3 +516,55 @@ psk_refused() {
 	[ $((said + more)) -eq 300 ]
 	[ "$said" -lt 100 ]
 }
+
+# unauthenticated MODE PORT: ten peers that never authenticate (mTLS: no
+# client certificate, or one another CA signed; psk: garbage, plaintext)
+unauthenticated() {
+	local i
+	for i in 1 2 3 4 5; do
+		if [ "$1" = mtls ]; then
+			timeout 10 openssl s_client -connect "127.0.0.1:$2" \
+			    -servername localhost </dev/null >/dev/null 2>&1 ||
+			    true
+			timeout 10 openssl s_client -connect "127.0.0.1:$2" \
+			    -cert "$K/other.pem" -key "$K/other.key" \
+			    </dev/null >/dev/null 2>&1 || true
+		else
+			head -c 517 /dev/urandom | timeout 10 socat -t 1 - \
+			    "TCP:127.0.0.1:$2" >/dev/null 2>&1 || true
+			printf 'GET / HTTP/1.0\r\n\r\n' | timeout 10 socat -t 1 - \
+			    "TCP:127.0.0.1:$2" >/dev/null 2>&1 || true
+		fi
+	done
+	return 0
+}
+started() { grep -c . "$TMP/started" 2>/dev/null || echo 0; }
+
+@test "tls: an unauthenticated peer opens nothing: no command, no backend connection (multi, fork, pair)" {
+	need_cmd socat
+	# an exec: backend that says each start, behind a mutual-TLS server
+	exe="exec:echo started >>$TMP/started; exec cat"
+	relay m "tls-listen:127.0.0.1:0,$SRV,cafile=$K/ca.pem,multi" "$exe"
+	unauthenticated mtls "$(port m)"
+	# ten sessions ended (their failures said once a second a cause)
+	eventually 20 said_n m 'session ended' 10
+	grep -q 'peer did not return a certificate' "$TMP/m.err"
+	[ "$(started)" -eq 0 ]
+	relay c udp-listen:127.0.0.1:0 \
+	    "tls:localhost:$(port m),cafile=$K/ca.pem,cert=$K/cli.pem,key=$K/cli.key"
+	ping_udp "$(port c)" 20
+	[ "$(started)" -eq 1 ]
+	# a TCP backend that counts its connections, behind a PSK server
+	echo_peer e udp
+	relay b tcp-listen:127.0.0.1:0,multi "udp:127.0.0.1:$(port e)"
+	relay f "tls-listen:127.0.0.1:0,psk=$K/psk,fork" "tcp:127.0.0.1:$(port b)"
+	unauthenticated psk "$(port f)"
+	relay p "tls-listen:127.0.0.1:0,psk=$K/psk" "tcp:127.0.0.1:$(port b)"
+	unauthenticated psk "$(port p)"
+	wait_exit p 20
+	[ "$(grep -c 'connection from' "$TMP/b.err")" -eq 0 ]
+	relay c2 udp-listen:127.0.0.1:0 "tls:127.0.0.1:$(port f),psk=$K/psk"
+	ping_udp "$(port c2)" 20
+	[ "$(grep -c 'connection from' "$TMP/b.err")" -eq 1 ]
+}
+said_n() { [ "$(grep -cE -- "$2" "$TMP/$1.err")" -ge "$3" ]; }

@@ -690,7 +690,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (nplays == 1) {
 		cur = &plays[0];
 		status[0] = relay_run(&o, plays[0].s, plays[0].c, plays[0].err,
-		    sizeof(plays[0].err));
+		    sizeof(plays[0].err), NULL, NULL);
 	} else {
 		sigemptyset(&mask);
 		CHECK(loop_init(&l, &mask) == 0);
