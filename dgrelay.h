@@ -29,6 +29,9 @@
 #define NAME_MAX_	256		/* host names, "HOST PORT" strings */
 #define FORK_MAX_DEF	256		/* max-children unless given */
 #define MULTI_MAX_DEF	16384		/* max-peers unless given */
+#define QUARANTINE_MS	30000		/* multi: an ended session's UDP port
+					 * kept from reuse, ms (multi.c) */
+#define QUARANTINE_MAX	4096		/* ... at most this many at once */
 #define ACCEPT_BATCH	64		/* connections accepted a turn: then
 					 * the sessions ready meanwhile */
 #define IDLE_MAX	31536000000LL	/* -t: a year, in ms */

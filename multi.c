@@ -41,6 +41,19 @@
 			    CMSG_SPACE(sizeof(uint32_t)))
 #define CAUSES		16	/* failure causes remembered (sess_say) */
 
+/*
+ * The UDP socket of an ended session, kept open for QUARANTINE_MS: its
+ * local port is not given to another session while the backend may still
+ * answer the old one (a late reply is read and dropped, counted), as a
+ * NAT keeps a mapping.
+ */
+struct quar {
+	struct watch	 w;
+	struct multi	*m;
+	long long	 due;
+	struct quar	*next;
+};
+
 /* A cause of sessions' failures: said once a second, the rest counted. */
 struct cause {
 	char		 why[128];	/* the line's last part: the reason */
@@ -92,6 +105,12 @@ struct multi {
 	int			 status;	/* a failure of the listener */
 	time_t			 warned, errwarned;
 	struct cause		 causes[CAUSES];
+	struct quar		*qhead, *qtail;	/* oldest first */
+	size_t			 nquar;
+	struct timer		 qtimer;
+	uint64_t		 late;		/* replies to ended sessions,
+						 * dropped */
+	int			 udp_other;	/* the other address is udp: */
 	unsigned		 ncause;	/* the next to replace */
 	struct timer		 pause;		/* out of descriptors: a second */
 	int			 paused;
@@ -258,14 +277,94 @@ causes_flush(struct multi *m)
 		}
 }
 
+/* q's quarantine is over: its socket is closed, its port free again. */
+static void
+quar_release(struct multi *m)
+{
+	struct quar	*q = m->qhead;
+
+	m->qhead = q->next;
+	if (m->qhead == NULL)
+		m->qtail = NULL;
+	m->nquar--;
+	loop_unwatch(&m->loop, &q->w);
+	(void)close(q->w.fd);
+	free(q);
+}
+
+static void
+quar_arm(struct multi *m)
+{
+	(void)loop_timer(&m->loop, &m->qtimer, m->qhead != NULL ?
+	    m->qhead->due : 0);
+}
+
+static void
+quar_due(struct timer *t)
+{
+	struct multi	*m = t->arg;
+	long long	 now = loop_now();
+
+	while (m->qhead != NULL && m->qhead->due <= now)
+		quar_release(m);
+	quar_arm(m);
+}
+
+/* Late replies on a quarantined socket: read, dropped and counted. */
+static void
+quar_ready(struct watch *w, uint32_t ev)
+{
+	struct quar	*q = w->arg;
+	uint8_t		 b;
+
+	(void)ev;
+	for (;;)
+		if (recv(w->fd, &b, sizeof(b), MSG_DONTWAIT | MSG_TRUNC) >= 0)
+			q->m->late++;
+		else if (errno != ECONNREFUSED && errno != EINTR)
+			break;		/* EAGAIN: all read */
+}
+
+/*
+ * Keep fd, an ended session's connected UDP socket, out of reuse for
+ * QUARANTINE_MS; at most QUARANTINE_MAX at once (the oldest goes early).
+ * Closed at once when it cannot be watched.
+ */
+static void
+quarantine(struct multi *m, int fd)
+{
+	struct quar	*q;
+
+	if ((q = calloc(1, sizeof(*q))) == NULL) {
+		(void)close(fd);
+		return;
+	}
+	watch_init(&q->w, quar_ready, q);
+	q->m = m;
+	if (loop_watch(&m->loop, &q->w, fd, EPOLLIN) == -1) {
+		(void)close(fd);
+		free(q);
+		return;
+	}
+	q->due = loop_now() + QUARANTINE_MS;
+	if (m->qtail != NULL)
+		m->qtail->next = q;
+	else
+		m->qhead = q;
+	m->qtail = q;
+	if (++m->nquar > QUARANTINE_MAX)
+		quar_release(m);
+	quar_arm(m);
+}
+
 /* End ss: its relay, its sides; its counters go to the totals. */
 static void
 sess_end(struct sess *ss)
 {
 	struct multi	*m = ss->m;
-	struct side	*ps = &ss->s[m->li];
+	struct side	*ps = &ss->s[m->li], *os;
 	struct sess	**pp;
-	int		 status, i;
+	int		 status, i, fd;
 
 	status = relay_end(ss->rl);
 	src_leave(m, ss->src);
@@ -282,7 +381,15 @@ sess_end(struct sess *ss)
 		ptab_del(&m->peers, &ps->peeraddr, ps->peerlen);
 	else if (ps->rfd != -1)
 		(void)close(ps->rfd);
-	sock_close(&ss->oa, &ss->s[!m->li]);
+	os = &ss->s[!m->li];
+	if (ss->oa.kind == ADDR_UDP && !ss->oa.listen && os->rfd != -1 &&
+	    !sig_quit) {
+		/* its port stays ours a while: a late reply is no one's */
+		fd = os->rfd;
+		os->rfd = os->wfd = -1;
+		quarantine(m, fd);
+	}
+	sock_close(&ss->oa, os);
 	if (ss->blocked)
 		for (pp = &m->blocked; *pp != NULL; pp = &(*pp)->bnext)
 			if (*pp == ss) {
@@ -617,6 +724,10 @@ multi_print(struct multi *m)
 	    (unsigned long long)m->full[PUSH_POOL],
 	    (unsigned long long)m->full[PUSH_ENDING],
 	    (unsigned long long)m->kdrops);
+	if (m->udp_other)
+		logx("multi: %zu ended sessions' UDP ports in quarantine, %llu "
+		    "late replies to them dropped", m->nquar,
+		    (unsigned long long)m->late);
 	logx("multi: pool: %zu bytes lent, %zu at most, cap %zu; %zu "
 	    "directions and %zu sources hold bytes", m->pool.lent,
 	    m->pool.peak, m->pool.max, m->pool.holders, m->pool.groups);
@@ -639,10 +750,12 @@ multi_run(struct addr a[2], struct side s[2], int li,
 	m.o = &m.so;
 	m.ls = &s[li];
 	m.udp = m.a->kind == ADDR_UDP;
+	m.udp_other = m.oa->kind == ADDR_UDP;
 	signals_hold(&old, &waitmask, 0);
 	pool_init(&m.pool, relay_slab(o), o->size + FRAME_HDR, POOL_MAX);
 	watch_init(&m.lw, listener_ready, &m);
 	timer_init(&m.pause, unpause, &m);
+	timer_init(&m.qtimer, quar_due, &m);
 	if (loop_init(&m.loop, &waitmask) == -1) {
 		logerr("epoll");
 		m.status = 1;
@@ -675,6 +788,9 @@ multi_run(struct addr a[2], struct side s[2], int li,
 		multi_print(&m);
 	loop_unwatch(&m.loop, &m.lw);
 	loop_untimer(&m.loop, &m.pause);
+	while (m.qhead != NULL)
+		quar_release(&m);
+	loop_untimer(&m.loop, &m.qtimer);
 	loop_free(&m.loop);
 	pool_free(&m.pool);
 	ptab_free(&m.peers);

@@ -342,3 +342,35 @@ two_kids() { [ "$(pgrep -P "$1" | grep -c .)" -eq 2 ]; }
 	exec {fd}>&-
 }
 said_n() { [ "$(grep -c -- "$2" "$TMP/$1.err")" -ge "$3" ]; }
+
+@test "multi: an ended session's UDP port is kept from reuse: a late reply reaches no other peer" {
+	need_root
+	need_cmd ip iproute2
+	two_netns
+	# the relay's host has 16 local ports: an ended session's port is
+	# soon another's (its peers are on the other host)
+	ip netns exec "$NA" sysctl -q -w net.ipv4.ip_local_port_range="40000 40015"
+	# a backend that answers 1.5 s late; sessions idle for 1 s end
+	bg e ip netns exec "$NA" "$PEER" echo -w 1500 udp
+	wait_for "$TMP/e.out" '^port'
+	bg r ip netns exec "$NA" "$DGRELAY" -v -S -t 1 \
+	    udp-listen:10.201.0.1:0,multi "udp:127.0.0.1:$(port e)"
+	wait_for "$TMP/r.err" 'listening on'
+	# waves of peers, each its own datagram: every answer comes after
+	# its session ended; none may reach another peer
+	for w in 1 2 3 4 5 6; do
+		bg "w$w" ip netns exec "$NB" "$PEER" burst -t 3 udp 4 10.201.0.1 \
+		    "$(port r)"
+		sleep 0.4
+	done
+	for w in 1 2 3 4 5 6; do
+		wait_exit "w$w" 30 || true
+	done
+	cat "$TMP"/w*.err
+	[ "$(cat "$TMP"/w*.err | grep -c "someone else's answer")" -eq 0 ]
+	stats_until r 'multi: [0-9]* ended sessions. UDP ports in quarantine, [1-9][0-9]* late replies to them dropped' 20
+}
+teardown() {
+	kill_bg
+	del_netns
+}

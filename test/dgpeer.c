@@ -3,10 +3,11 @@
  * code; it has its own framing so that it checks dgrelay, not itself.
  *
  *   dgpeer echo [-6] [-b HOST] [-d HOST:PORT] [-p PORT] [-r] [-R RCVBUF]
- *	    TYPE [PATH]
+ *	    [-w MS] TYPE [PATH]
  *	serve an echo (TYPE udp, tcp, unix, seqpacket; -R: UDP receive buffer,
  *	4 MiB by default, as it may serve many): datagrams back to
- *	their sender (-d: to HOST:PORT), stream bytes back as they came
+ *	their sender (-d: to HOST:PORT; -w: each MS late, a slow backend),
+ *	stream bytes back as they came
  *	(which echoes frames).  Prints "port N" once bound.
  *   dgpeer dump [-6] [-b HOST] [-p PORT] [-n N]
  *	bind UDP, print "port N", then one line "LEN HEX" per datagram.
@@ -301,6 +302,58 @@ echo_stream_conn(int fd)
 	close(fd);
 }
 
+/* A datagram the slow echo holds until its time. */
+struct late {
+	struct sockaddr_storage	 to;
+	socklen_t		 len;
+	uint8_t			*p;
+	size_t			 n;
+	long long		 due;
+};
+
+/*
+ * The UDP echo with each answer MS late (a slow backend): what comes is
+ * held, up to 4,096 at a time, and sent back when its time comes.
+ */
+static void
+echo_late(int fd, long ms)
+{
+	static uint8_t		 buf[BUFMAX];
+	static struct late	 q[4096];
+	struct pollfd		 pfd = { fd, POLLIN, 0 };
+	size_t			 head = 0, n = 0;
+	long long		 wait;
+	ssize_t			 r;
+	struct late		*l;
+
+	for (;;) {
+		wait = n > 0 ? q[head].due - now_ms() : -1;
+		if (n == 0 || wait > 0)
+			(void)poll(&pfd, 1, n > 0 ? (int)wait : -1);
+		while (n > 0 && q[head].due <= now_ms()) {
+			l = &q[head];
+			(void)sendto(fd, l->p, l->n, 0,
+			    (struct sockaddr *)&l->to, l->len);
+			free(l->p);
+			head = (head + 1) % 4096;
+			n--;
+		}
+		while (n < 4096) {
+			l = &q[(head + n) % 4096];
+			l->len = sizeof(l->to);
+			if ((r = recvfrom(fd, buf, sizeof(buf), MSG_DONTWAIT,
+			    (struct sockaddr *)&l->to, &l->len)) == -1)
+				break;
+			if ((l->p = malloc((size_t)r + 1)) == NULL)
+				err(1, "malloc");
+			memcpy(l->p, buf, (size_t)r);
+			l->n = (size_t)r;
+			l->due = now_ms() + ms;
+			n++;
+		}
+	}
+}
+
 static int
 cmd_echo(int argc, char **argv)
 {
@@ -309,15 +362,16 @@ cmd_echo(int argc, char **argv)
 	socklen_t		 len;
 	struct sockaddr_in	 to;
 	const char		*host = NULL, *type;
-	long			 port = 0;
+	long			 port = 0, late = 0;
 	int			 ch, v6 = 0, reuse = 0, fd, c, fixed = 0;
 	int			 rcvbuf = 4 << 20;	/* shared by many */
 	ssize_t			 r;
 	char			*colon;
 
-	while ((ch = getopt(argc, argv, "+6b:d:p:rR:")) != -1) {
+	while ((ch = getopt(argc, argv, "+6b:d:p:rR:w:")) != -1) {
 		switch (ch) {
 		case '6': v6 = 1; break;
+		case 'w': late = num(optarg, 1, 600000); break;
 		case 'R': rcvbuf = (int)num(optarg, 1024, 1 << 28); break;
 		case 'd':
 			/* reply to HOST:PORT (IPv4), not to the sender */
@@ -358,6 +412,8 @@ cmd_echo(int argc, char **argv)
 		    &rcvbuf, sizeof(rcvbuf)) == -1 && setsockopt(fd,
 		    SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)) == -1)
 			err(1, "SO_RCVBUF");
+		if (late > 0 && !seq)
+			echo_late(fd, late);
 		for (;;) {
 			len = sizeof(ss);
 			r = recvfrom(fd, buf, sizeof(buf), 0,
