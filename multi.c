@@ -282,13 +282,14 @@ static void
 quar_release(struct multi *m)
 {
 	struct quar	*q = m->qhead;
+	int		 fd = q->w.fd;
 
 	m->qhead = q->next;
 	if (m->qhead == NULL)
 		m->qtail = NULL;
 	m->nquar--;
-	loop_unwatch(&m->loop, &q->w);
-	(void)close(q->w.fd);
+	loop_unwatch(&m->loop, &q->w);	/* (it forgets the descriptor) */
+	(void)close(fd);
 	free(q);
 }
 

@@ -217,18 +217,21 @@ said() { [ "$(grep -cE -- "$2" "$TMP/$1.err")" -ge "$3" ]; }
 	# waits for one, then has its own handshake-timeout
 	bg s "$PEER" siege -T -h -t 120 2 0 127.0.0.1 "$(port r)"
 	wait_for "$TMP/s.out" '^holding' 30
+	# both handshakes under way: the server answered each ClientHello
+	# (the stalled clients leave its answer unread)
+	eventually 30 answered_hellos "$(port r)" 2
 	relay c udp-listen:127.0.0.1:0 "tls:localhost:$(port r),verify=0"
 	run timeout 60 "$PEER" ping -n 20 -M 2000 -t 30 udp 127.0.0.1 "$(port c)"
 	echo "$output"
 	[ "$status" -eq 0 ]
 	[[ "$output" == "ok 20 datagrams"* ]]
-	# the good client's handshake was made once a slot came free: the
-	# two "no answer" lines come before its TLSv1 line
-	before=$(grep -E "handshake: no answer in $hs.0 s|TLSv1" "$TMP/r.err" |
-	    sed '/TLSv1/q' | grep -c 'no answer')
-	echo "timed out before the good client's handshake: $before"
+	# the good client's handshake was made once a slot came free: a
+	# stalled session ended before its TLSv1 line (their "no answer"
+	# lines are said once a second, so counted by their sessions)
+	before=$(sed '/TLSv1/q' "$TMP/r.err" | grep -c 'session ended')
+	echo "stalled sessions ended before the good client's handshake: $before"
 	[ "$before" -ge 1 ]
-	[ "$(grep -c "handshake: no answer in $hs.0 s" "$TMP/r.err")" -eq 2 ]
+	grep -q "handshake: no answer in $hs.0 s" "$TMP/r.err"
 }
 
 @test "memory: a server makes no TLS state for a peer that has sent nothing" {
@@ -258,4 +261,9 @@ pool_holds() {
 	sleep 0.2
 	grep -q "multi: pool: .* $2 directions and $3 sources hold bytes" \
 	    "$TMP/$1.err"
+}
+# answered_hellos PORT N: N connections to PORT have bytes unread
+answered_hellos() {
+	[ "$(ss -Htn state established "dport = :$1" |
+	    awk '$1 > 0' | grep -c .)" -ge "$2" ]
 }
