@@ -112,6 +112,21 @@ sock_reply_source(struct side *s, struct msghdr *h)
 	abort();
 }
 
+/* likewise: only a datagram source counts the kernel's drops */
+int
+sock_want_drops(int fd)
+{
+	(void)fd;
+	abort();
+}
+
+void
+sock_drops(struct msghdr *m, uint64_t *drops)
+{
+	(void)m; (void)drops;
+	abort();
+}
+
 void
 signals_hold(sigset_t *old, sigset_t *waitmask, int child)
 {
