@@ -431,6 +431,12 @@ void	sock_close(struct addr *a, struct side *s);
 int	sock_want_drops(int fd);
 
 /*
+ * sock_cmsg(m, level, type, len): the data of m's first control message
+ * of that level and type holding at least len bytes, or NULL.
+ */
+const void *sock_cmsg(struct msghdr *m, int level, int type, size_t len);
+
+/*
  * sock_drops(m, drops): the kernel's drop count that message m carries
  * (SO_RXQ_OVFL), into *drops when it is more.
  */

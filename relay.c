@@ -659,16 +659,13 @@ dg_preload(struct relay *rl, struct dir *d)
 static size_t
 gro_size(struct msghdr *m)
 {
-	struct cmsghdr	*c;
+	const void	*p;
 	int		 v;
 
-	for (c = CMSG_FIRSTHDR(m); c != NULL; c = CMSG_NXTHDR(m, c))
-		if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO &&
-		    c->cmsg_len >= CMSG_LEN(sizeof(v))) {
-			memcpy(&v, CMSG_DATA(c), sizeof(v));
-			return v > 0 ? (size_t)v : 0;
-		}
-	return 0;
+	if ((p = sock_cmsg(m, SOL_UDP, UDP_GRO, sizeof(v))) == NULL)
+		return 0;
+	memcpy(&v, p, sizeof(v));
+	return v > 0 ? (size_t)v : 0;
 }
 
 /*

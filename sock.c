@@ -422,19 +422,29 @@ sock_want_drops(int fd)
 	return setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &on, sizeof(on));
 }
 
+const void *
+sock_cmsg(struct msghdr *m, int level, int type, size_t len)
+{
+	struct cmsghdr	*c;
+
+	for (c = CMSG_FIRSTHDR(m); c != NULL; c = CMSG_NXTHDR(m, c))
+		if (c->cmsg_level == level && c->cmsg_type == type &&
+		    c->cmsg_len >= CMSG_LEN(len))
+			return CMSG_DATA(c);
+	return NULL;
+}
+
 void
 sock_drops(struct msghdr *m, uint64_t *drops)
 {
-	struct cmsghdr	*c;
+	const void	*p;
 	uint32_t	 v;
 
-	for (c = CMSG_FIRSTHDR(m); c != NULL; c = CMSG_NXTHDR(m, c))
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL &&
-		    c->cmsg_len >= CMSG_LEN(sizeof(v))) {
-			memcpy(&v, CMSG_DATA(c), sizeof(v));
-			if (v > *drops)	/* the socket's count so far */
-				*drops = v;
-		}
+	if ((p = sock_cmsg(m, SOL_SOCKET, SO_RXQ_OVFL, sizeof(v))) == NULL)
+		return;
+	memcpy(&v, p, sizeof(v));
+	if (v > *drops)		/* the socket's count so far */
+		*drops = v;
 }
 
 int

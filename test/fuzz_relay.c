@@ -112,6 +112,14 @@ sock_reply_source(struct side *s, struct msghdr *h)
 	abort();
 }
 
+/* likewise: only a datagram source reads control messages */
+const void *
+sock_cmsg(struct msghdr *m, int level, int type, size_t len)
+{
+	(void)m; (void)level; (void)type; (void)len;
+	abort();
+}
+
 /* likewise: only a datagram source counts the kernel's drops */
 int
 sock_want_drops(int fd)
