@@ -198,7 +198,10 @@ lines_at_least() { [ "$(grep -c -- "$2" "$3")" -ge "$1" ]; }
 	[[ "$output" == *"1>2: 3000 datagrams, "*" 0 oversize, 0 send errors, 0 truncated"* ]]
 	eagain=$(grep -c 'sendmmsg.* = -1 EAGAIN' "$TMP/st")
 	echo "EAGAIN $eagain times"
-	[ "$eagain" -ge 20 ]
+	# the storm itself (the sink full again and again) is held in the
+	# plain and ASan runs; under valgrind dgrelay may be too slow to
+	# fill the sink, and only the bytes are checked
+	[ -n "${VG_LOGS:-}" ] || [ "$eagain" -ge 20 ]
 }
 
 @test "faults: 10 MB of random bytes as a stream: every frame that fits is carried, the rest counted, never a crash" {
