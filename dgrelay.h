@@ -656,10 +656,11 @@ void	*pool_get(struct pool *p, int force);
 void	pool_put(struct pool *p, void *buf);
 
 /*
- * pool_take(p, n, force): n held bytes are counted against the cap
- * (allocated by the caller); -1 (ENOBUFS) when over it, unless force.
+ * pool_take(p, n): n held bytes (allocated by the caller) are counted
+ * against the cap; the caller looked at the share and the cap before it
+ * read them (dir_budget, pool_full).
  */
-int	pool_take(struct pool *p, size_t n, int force);
+void	pool_take(struct pool *p, size_t n);
 
 /* pool_give(p, n): n held bytes came back; waiters are woken. */
 void	pool_give(struct pool *p, size_t n);

@@ -102,17 +102,12 @@ pool_put(struct pool *p, void *buf)
 	pool_wake(p);
 }
 
-int
-pool_take(struct pool *p, size_t n, int force)
+void
+pool_take(struct pool *p, size_t n)
 {
-	if (!force && !pool_room(p, n)) {
-		errno = ENOBUFS;
-		return -1;
-	}
 	p->lent += n;
 	if (p->lent > p->peak)
 		p->peak = p->lent;
-	return 0;
 }
 
 void

@@ -398,7 +398,7 @@ hold_add(struct relay *rl, struct dir *d, size_t n)
 	d->held += n;
 	if (rl->group != NULL)
 		pool_group_add(rl->pool, rl->group, (long long)n);
-	(void)pool_take(rl->pool, n, 1);	/* checked before reading */
+	pool_take(rl->pool, n);		/* checked before reading */
 }
 
 static void
