@@ -160,17 +160,17 @@ overflow() {
 	kid=$(child_of "$1")
 	kill -STOP "$kid"
 	# shellcheck disable=SC2046 # one argument a datagram
-	"$PEER" send -s "$3" -B 300 127.0.0.1 "$2" $(printf '00112233 %.0s' $(seq 300))
+	timeout 10 "$PEER" send -s "$3" -B 300 127.0.0.1 "$2" $(printf '00112233 %.0s' $(seq 300))
 	kill -CONT "$kid"
 	# shellcheck disable=SC2046
-	"$PEER" send -s "$3" -i 20 127.0.0.1 "$2" $(printf '44556677 %.0s' $(seq 20))
+	timeout 10 "$PEER" send -s "$3" -i 20 127.0.0.1 "$2" $(printf '44556677 %.0s' $(seq 20))
 }
 
 @test "the kernel's drops at a full UDP socket are counted (SO_RXQ_OVFL): pair, multi and fork" {
 	echo_peer e udp
 	relay r -S udp-listen:127.0.0.1:0,rcvbuf=1 udp:127.0.0.1:"$(port e)"
 	sp=$(free_port udp)
-	"$PEER" send -s "$sp" 127.0.0.1 "$(port r)" 00
+	timeout 10 "$PEER" send -s "$sp" 127.0.0.1 "$(port r)" 00
 	wait_for "$TMP/r.err" 'peer 127.0.0.1'
 	overflow r "$(port r)" "$sp"
 	stats_until r '1>2: .* [1-9][0-9]* dropped by the kernel$'
@@ -183,9 +183,9 @@ overflow() {
 	kid=$(child_of f)
 	kill -STOP "$kid"
 	# shellcheck disable=SC2046
-	"$PEER" send -B 300 127.0.0.1 "$(port f)" $(printf '00112233 %.0s' $(seq 300))
+	timeout 10 "$PEER" send -B 300 127.0.0.1 "$(port f)" $(printf '00112233 %.0s' $(seq 300))
 	kill -CONT "$kid"
 	# shellcheck disable=SC2046
-	"$PEER" send -i 20 127.0.0.1 "$(port f)" $(printf '44556677 %.0s' $(seq 20))
+	timeout 10 "$PEER" send -i 20 127.0.0.1 "$(port f)" $(printf '44556677 %.0s' $(seq 20))
 	stats_until f 'fork: .* [1-9][0-9]* dropped by the kernel at the listening socket$'
 }
