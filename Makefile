@@ -14,9 +14,10 @@ WARN	 = -Wall -Wextra -Wshadow -Wformat=2 -Wmissing-prototypes
 ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARN) $(BSD_CFLAGS) $(SSL_CFLAGS) \
 	     $(CFLAGS)
 
-SRCS	 = dgrelay.c addr.c sock.c fd.c exec.c tun.c relay.c frame.c serve.c \
+SRCS	 = dgrelay.c log.c runas.c addr.c sock.c reply.c fd.c exec.c tun.c relay.c \
+	   ring.c dgram.c stream.c tlsio.c counters.c frame.c fork.c \
 	   redial.c loop.c pool.c ptab.c multi.c tls.c
-HDRS	 = dgrelay.h
+HDRS	 = base.h dgrelay.h relay.h
 SAN	 = -fsanitize=address,undefined -fno-sanitize-recover=all \
 	   -fno-omit-frame-pointer
 FUZZ_SECONDS ?= 30
@@ -73,7 +74,8 @@ FAKES	 = -Dread=fz_read -Dwritev=fz_writev -Dsendmmsg=fz_sendmmsg \
 	   -Dsetsockopt=fz_setsockopt -Dshutdown=fz_shutdown \
 	   -Dclock_gettime=fz_clock_gettime \
 	   -Darc4random_uniform=fz_arc4random_uniform
-FUZZ_RELAY_SRCS = relay.c frame.c redial.c addr.c loop.c pool.c tls.c
+FUZZ_RELAY_SRCS = relay.c ring.c dgram.c stream.c tlsio.c frame.c redial.c addr.c loop.c \
+		  pool.c tls.c
 fuzz/fuzz_relay: test/fuzz_relay.c $(FUZZ_RELAY_SRCS) $(HDRS)
 	@mkdir -p fuzz
 	clang -std=gnu11 -D_GNU_SOURCE -g -O1 -I. $(BSD_CFLAGS) $(FAKES) \

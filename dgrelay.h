@@ -10,15 +10,15 @@
 
 #include <net/if.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
+#include "base.h"
+
 #define DGRELAY_VERSION	"0.1.0"
 
-#define FRAME_HDR	2		/* big-endian payload length */
-#define FRAME_MAX	65535		/* largest payload a frame can carry */
-#define FRAME_HOT	(256 << 10)	/* bytes a stream reads at once; see frame.c */
 #define COUNT_DEF	64		/* -b */
 #define COUNT_MAX	1024		/* sendmmsg/writev take at most 1024 */
 #define SIZE_DEF	65535		/* -s */
@@ -34,6 +34,8 @@
 #define QUARANTINE_MAX	4096		/* ... at most this many at once */
 #define ACCEPT_BATCH	64		/* connections accepted a turn: then
 					 * the sessions ready meanwhile */
+#define ACCEPT_PAUSE	1000		/* ms without accepting, out of
+					 * descriptors or memory */
 #define IDLE_MAX	31536000000LL	/* -t: a year, in ms */
 #define RETRY_FOREVER	-1		/* retry without =N */
 #define INTERVAL_DEF	1000		/* retry: first wait, ms */
@@ -46,109 +48,6 @@
 #define HANDSHAKES_DEF	256		/* tls: max-handshakes unless given */
 #define STALL_DEF	30000		/* multi: stall-timeout, ms */
 #define FRAMEWAIT_DEF	10000		/* multi: frame-timeout, ms */
-
-/* Signal flags: the only mutable globals (set in dgrelay.c). */
-extern volatile sig_atomic_t sig_quit;	/* SIGINT, SIGTERM */
-extern volatile sig_atomic_t sig_stats;	/* SIGUSR1 */
-extern volatile sig_atomic_t sig_child;	/* SIGCHLD */
-
-/* -------------------------------------------------------------- dgrelay.c */
-
-/* logx(fmt, ...): "dgrelay: message" on stderr, in one write. */
-void	logx(const char *, ...) __attribute__((format(printf, 1, 2)));
-
-/* logerr(fmt, ...): as logx, then ": strerror(errno)". */
-void	logerr(const char *, ...) __attribute__((format(printf, 1, 2)));
-
-/*
- * signals_hold(old, waitmask, child): block SIGINT, SIGTERM, SIGUSR1 (and
- * SIGCHLD if child) so that they arrive only inside ppoll(waitmask): no
- * wakeup is lost between a flag test and the wait.  old is the mask before.
- */
-void	signals_hold(sigset_t *old, sigset_t *waitmask, int child);
-
-/* ---------------------------------------------------------------- frame.c */
-
-/* Result of frame_buf_next(). */
-enum frame_res {
-	FRAME_MORE,		/* no complete frame buffered: read more */
-	FRAME_OK,		/* a frame was cut out */
-	FRAME_SKIP		/* a frame longer than max was found: skipped */
-};
-
-/*
- * A byte buffer a stream is read into and frames are cut out of, in place.
- * Bytes [rpos, wpos) are read but not yet cut; frames handed out earlier
- * lie before rpos and stay valid until the caller says it is idle.
- */
-struct frame_buf {
-	uint8_t		*buf;
-	size_t		 cap;		/* bytes in buf */
-	size_t		 max;		/* largest payload kept (-s) */
-	size_t		 rpos;		/* first byte not yet cut */
-	size_t		 wpos;		/* first byte not yet read */
-	size_t		 skip;		/* payload bytes of an oversize frame left */
-};
-
-/* frame_put(hdr, len): write len (<= FRAME_MAX) as a frame header at hdr. */
-void	frame_put(uint8_t *hdr, size_t len);
-
-/* frame_get(hdr): the payload length in the frame header at hdr. */
-size_t	frame_get(const uint8_t *hdr);
-
-/*
- * frame_buf_init(fb, buf, cap, max): use buf (cap bytes, cap >= max + 2) for
- * a stream whose frames may carry at most max payload bytes.
- */
-void	frame_buf_init(struct frame_buf *fb, uint8_t *buf, size_t cap,
-	    size_t max);
-
-/*
- * frame_buf_room(fb, idle, at): how many bytes may be read into *at now.
- * idle says no frame handed out is still in use, so the unfinished frame
- * may be moved to the front; it is moved only when it could not otherwise
- * grow to a full frame.  0 means wait until idle.
- */
-size_t	frame_buf_room(struct frame_buf *fb, int idle, uint8_t **at);
-
-/* frame_buf_fill(fb, n): n bytes were read into the room. */
-void	frame_buf_fill(struct frame_buf *fb, size_t n);
-
-/*
- * frame_buf_next(fb, frame, len): cut the next frame.  On FRAME_OK *frame
- * points at its header (payload follows) and *len is the payload length.
- */
-enum frame_res frame_buf_next(struct frame_buf *fb, uint8_t **frame,
-	    size_t *len);
-
-/* frame_buf_partial(fb): bytes of an unfinished frame are buffered. */
-int	frame_buf_partial(const struct frame_buf *fb);
-
-/*
- * frame_buf_ready(fb): frame_buf_next would cut (or skip) something now.
- */
-int	frame_buf_ready(const struct frame_buf *fb);
-
-/*
- * frame_buf_left(fb, whole): at the end, how many whole frames (that fit
- * max) are buffered but not cut, into *whole; returns whether an
- * unfinished frame follows them (or an oversize one is being skipped).
- */
-int	frame_buf_left(const struct frame_buf *fb, size_t *whole);
-
-/*
- * frame_buf_drop(fb): forget an unfinished frame (its stream was lost);
- * returns whether there was one.  Frames cut before stay valid.
- */
-int	frame_buf_drop(struct frame_buf *fb);
-
-/*
- * frame_buf_toskip(fb): bytes of an oversize frame still to come while
- * nothing else is buffered (they may be read anywhere, then reported with
- * frame_buf_skipped(fb, n)); 0 otherwise.
- */
-size_t	frame_buf_toskip(const struct frame_buf *fb);
-void	frame_buf_skipped(struct frame_buf *fb, size_t n);
 
 /* ----------------------------------------------------------------- addr.c */
 
@@ -175,6 +74,8 @@ struct addrinfo;
 struct addr;
 struct tls_conf;
 struct tls;
+struct cmd;
+struct loop;
 
 /* A string option's value: where it lies in the spec (addr.c). */
 struct optstr {
@@ -216,11 +117,7 @@ struct addr {
 	int		 tap, up, mtu;	/* tun: options */
 	int		 hasaddr, prefix;
 	uint32_t	 ifaddr;	/* tun: addr=, network byte order */
-	pid_t		 pid;		/* exec: the command's process, 0: none */
 	const struct runas *runas;	/* exec: -Z for the command, or NULL */
-	int		 status;	/* exec: its wait status, once reaped */
-	int		 reaped;
-	int		 ended;		/* exec: dgrelay had to end it */
 	int		 rfd, wfd;	/* fd: */
 	char		 fdname[NAME_MAX_];	/* fd:NAME, from LISTEN_FDNAMES */
 	/* options */
@@ -264,6 +161,8 @@ struct addr {
 	int		 pktinfo;	/* udp, wildcard: datagrams say their
 					 * destination (IP_PKTINFO) */
 	int		 unlink;	/* path was created: remove at close */
+	struct addrinfo	*names;		/* multi: the host's addresses, looked
+					 * up once (sock_resolve_once) */
 	struct addrinfo	*dialres, *dialnext;	/* retry: tcp addresses of this
 					 * attempt, and the next to try */
 	struct redial	 rd;		/* retry: the connection's state */
@@ -325,6 +224,8 @@ struct side {
 	 * and freed by the relay, once per connection) */
 	struct tls_conf	*tlsc;
 	struct tls	*tls;
+	/* exec: the command, until exec_end is given it */
+	struct cmd	*cmd;
 };
 
 /*
@@ -382,15 +283,34 @@ void	sock_pending(struct addr *a, struct side *s);
  */
 int	sock_accept(struct addr *a, struct side *s);
 
+/* sock_setopt(fd, level, name, val): an int option; 0 or -1. */
+int	sock_setopt(int fd, int level, int name, int val);
+
 /*
- * sock_udp_peer(a, peer, len, dst, s): for a forking udp-listen a, a
- * socket bound to a->lfd's port (SO_REUSEPORT) and connected to peer, so
- * that the kernel gives peer's datagrams to it from now on.  It is bound
- * to dst, the address peer wrote to, when known (NULL: a->lfd's address).
- * Returns 0, or -1 with a->err set.
+ * sock_options(a, fd): a's socket options (buffers, mark, dev, reuseport)
+ * on fd; 0, or -1 with a->err.
  */
-int	sock_udp_peer(struct addr *a, const struct sockaddr *peer,
-	    socklen_t len, const struct sockaddr_storage *dst, struct side *s);
+int	sock_options(struct addr *a, int fd);
+
+/* sock_side_init(a, s): s, empty, for address a: no descriptors yet. */
+void	sock_side_init(struct addr *a, struct side *s);
+
+/*
+ * sock_resolve_once(a): look a's host name up now, for good: its
+ * connections use those addresses, never asking the resolver again (a
+ * multi server's loop must not wait on DNS).  0, or -1 with a->err.
+ */
+int	sock_resolve_once(struct addr *a);
+void	sock_forget_names(struct addr *a);
+
+/*
+ * sock_accept_failed(a): the policy of a listener that keeps listening
+ * (fork, multi) after sock_accept said -1: 1 when it must pause for
+ * ACCEPT_PAUSE (out of descriptors or memory: said once, with the pause);
+ * 0 when nothing was waiting or the peer gave up (quiet), or after saying
+ * any other error.
+ */
+int	sock_accept_failed(const struct addr *a);
 
 /*
  * sock_want_pktinfo(fd): a UDP socket bound to a wildcard address is made
@@ -419,8 +339,8 @@ int	sock_pktinfo(struct msghdr *m, int family,
 	    struct sockaddr_storage *ss);
 
 /*
- * sock_close(a, s): close s, restore inherited descriptors, unlink paths;
- * for exec:, end the command if it still runs and reap it into a->status.
+ * sock_close(a, s): close s, restore inherited descriptors, unlink paths.
+ * An exec: command (s->cmd) is the caller's to end (exec_end).
  */
 void	sock_close(struct addr *a, struct side *s);
 
@@ -507,184 +427,42 @@ int	fd_activation(void);
  */
 int	exec_open(struct addr *a, struct side *s);
 
-/*
- * exec_runas(r): become r's user with its groups, for good (checked: root
- * cannot be regained).  0, or -1 with errno set.
- */
-int	exec_runas(const struct runas *r);
+/* exec_pid(c): its process. */
+pid_t	exec_pid(const struct cmd *c);
 
 /*
- * exec_reap(a): wait for a's command to end by itself for a moment, then
- * end it (TERM, then KILL); its wait status lands in a->status and
- * a->reaped is set.  Bounded: what it could not end is said in a->err.
+ * exec_end(l, c, keep, verbose): c's side is closed: the command is ended
+ * on l (a moment to end by itself, SIGTERM, then SIGKILL, each on a
+ * timer; never a wait in place).  keep: the caller reads it afterwards
+ * (exec_report) and frees it (exec_free); else it reports and frees
+ * itself once over.
  */
-void	exec_reap(struct addr *a);
+void	exec_end(struct loop *l, struct cmd *c, int keep, int verbose);
 
-/* ----------------------------------------------------------------- loop.c */
-
-/* One descriptor of one owner, and what the owner wants of it. */
-struct watch {
-	int		 fd;
-	uint32_t	 want;		/* EPOLLIN, EPOLLOUT: wanted now */
-	uint32_t	 have;		/* ... as epoll has it (may be more) */
-	int		 added;		/* fd is in the epoll set */
-	int		 nopoll;	/* epoll refused it: always ready */
-	unsigned	 always_at;	/* index + 1 in the always-ready list */
-	int		 deferred;	/* on the list of loop_defer */
-	struct watch	*dnext;
-	int		 tag;		/* the owner's */
-	void		(*fn)(struct watch *, uint32_t events);
-	void		*arg;
-};
-
-/* One deadline of one owner (ms of CLOCK_MONOTONIC; 0: none). */
-struct timer {
-	long long	 due;		/* the deadline now */
-	long long	 key;		/* ... as the heap has it (<= due) */
-	unsigned	 at;		/* index + 1 in the heap, 0: not in it */
-	void		(*fn)(struct timer *);
-	void		*arg;
-};
-
-struct loop {
-	int		 epfd;
-	sigset_t	 waitmask;	/* signals arrive only in the wait */
-	struct timer	**heap;
-	unsigned	 nheap, cheap;
-	struct watch	**always;	/* descriptors epoll refused, wanted */
-	unsigned	 nalways, calways;
-	struct watch	*deferred;	/* to call once, after this pass */
-};
-
-/* loop_init(l, waitmask): an epoll set; -1 with errno. */
-int	loop_init(struct loop *l, const sigset_t *waitmask);
-void	loop_free(struct loop *l);
-
-/* watch_init(w, fn, arg): a watch on no descriptor yet. */
-void	watch_init(struct watch *w, void (*fn)(struct watch *, uint32_t),
-	    void *arg);
+/* exec_wait(l): run l until every command being ended is over. */
+void	exec_wait(struct loop *l);
 
 /*
- * loop_watch(l, w, fd, want): w is fd, wanting want (0: nothing).  epoll
- * is told at once only when more is wanted than it has; less is told
- * when an unwanted event comes (with nothing wanted, epoll then has it
- * not at all: a hang-up cannot wake a loop that would not act on it).
- * -1 with errno.
+ * exec_report(c, verbose, status): say how c ended (always when it failed
+ * by itself or could not be ended; with verbose, anyway); status, or 1
+ * if status is 0 and the command failed.
  */
-int	loop_watch(struct loop *l, struct watch *w, int fd, uint32_t want);
+int	exec_report(struct cmd *c, int verbose, int status);
+void	exec_free(struct cmd *c);
 
-/* loop_unwatch(l, w): forget w's descriptor; before it is closed. */
-void	loop_unwatch(struct loop *l, struct watch *w);
+/* ---------------------------------------------------------------- runas.c */
 
-/* loop_defer(l, w): call w's function (events 0) once this pass is over. */
-void	loop_defer(struct loop *l, struct watch *w);
-
-/* loop_undefer(l, w): not any more (w's owner is going away). */
-void	loop_undefer(struct loop *l, struct watch *w);
-
-void	timer_init(struct timer *t, void (*fn)(struct timer *), void *arg);
-
-/* loop_timer(l, t, due): t fires at due (ms, loop_now's clock; 0: never). */
-int	loop_timer(struct loop *l, struct timer *t, long long due);
-void	loop_untimer(struct loop *l, struct timer *t);
-
-/* loop_now(): ms of CLOCK_MONOTONIC. */
-long long loop_now(void);
+/* runas_lookup(name, r): -Z name into r; NULL, or why not. */
+const char *runas_lookup(const char *name, struct runas *r);
 
 /*
- * loop_once(l): wait for what is wanted or due (or a signal, which the
- * caller then looks at), and hand it to its owners.  -1 with errno.
+ * runas_switch(r): become r's user with its groups, for good (checked:
+ * root cannot be regained).  NULL, or the call that failed (errno set).
  */
-int	loop_once(struct loop *l);
+const char *runas_switch(const struct runas *r);
 
-/* ----------------------------------------------------------------- pool.c */
-
-/* One waiting for something (memory at the pool's cap, a TLS slot). */
-struct pool_wait {
-	struct pool_wait *next, *prev;
-	int		 queued;
-	void		(*fn)(struct pool_wait *);	/* its turn came */
-	void		*arg;
-};
-
-/* Waiters, oldest first. */
-struct waitq {
-	struct pool_wait *head, *tail;
-};
-
-/* waitq_add(q, w): w waits at the back (once); waitq_del(q, w): not. */
-void	waitq_add(struct waitq *q, struct pool_wait *w);
-void	waitq_del(struct waitq *q, struct pool_wait *w);
-
-/*
- * The sessions of one source address (multi): what they hold together is
- * bounded by the source's share, as a direction's by its own.
- */
-struct pool_group {
-	size_t		 held;		/* bytes its directions hold */
-	unsigned	 refs;		/* its sessions */
-	struct sockaddr_storage key;	/* the address, port 0 */
-	socklen_t	 keylen;
-};
-
-struct pool {
-	size_t		 slab;		/* bytes a ring */
-	size_t		 floor;		/* a share is never below this */
-	size_t		 max;		/* bytes lent at most (the cap) */
-	size_t		 lent;		/* rings and held bytes, now */
-	size_t		 peak;		/* ... at most so far */
-	size_t		 holders;	/* directions holding bytes */
-	size_t		 groups;	/* sources holding bytes */
-	void		*free;		/* rings given back, kept */
-	struct waitq	 waiting;
-};
-
-/*
- * pool_init(p, slab, floor, max): rings of slab bytes; a share of at
- * least floor bytes (one largest datagram); at most max bytes lent.
- */
-void	pool_init(struct pool *p, size_t slab, size_t floor, size_t max);
-
-/*
- * pool_get(p, force): a ring, or NULL: at the cap (errno ENOBUFS; then
- * pool_wait), or out of memory (ENOMEM).  force: lent even at the cap
- * (a ring lent only for one turn: at most two are out at once).
- */
-void	*pool_get(struct pool *p, int force);
-
-/* pool_put(p, buf): a ring comes back; waiters are woken (pool.c). */
-void	pool_put(struct pool *p, void *buf);
-
-/*
- * pool_take(p, n): n held bytes (allocated by the caller) are counted
- * against the cap; the caller looked at the share and the cap before it
- * read them (dir_budget, pool_full).
- */
-void	pool_take(struct pool *p, size_t n);
-
-/* pool_give(p, n): n held bytes came back; waiters are woken. */
-void	pool_give(struct pool *p, size_t n);
-
-/* pool_holder(p, delta): a direction starts (1) or stops (-1) holding. */
-void	pool_holder(struct pool *p, int delta);
-
-/* pool_share(p): the bytes a direction may hold now (pool.c says how). */
-size_t	pool_share(const struct pool *p);
-
-/*
- * pool_group_add(p, g, n): n bytes more (or fewer, n < 0) held by source
- * g; pool_group_left(p, g): what g may still take under its share (half
- * the cap over the sources holding, at least one largest datagram).
- */
-void	pool_group_add(struct pool *p, struct pool_group *g, long long n);
-size_t	pool_group_left(const struct pool *p, const struct pool_group *g);
-
-/* pool_full(p): not even a largest datagram fits under the cap. */
-int	pool_full(const struct pool *p);
-
-void	pool_wait(struct pool *p, struct pool_wait *w);
-void	pool_unwait(struct pool *p, struct pool_wait *w);
-void	pool_free(struct pool *p);
+/* runas_become(r): runas_switch, its failure said; 0 or -1. */
+int	runas_become(const struct runas *r);
 
 /* ---------------------------------------------------------------- relay.c */
 
@@ -721,16 +499,8 @@ struct relay_opts {
 	long long	 frame_ms;	/* frame-timeout, 0: none */
 };
 
-/*
- * relay_run(o, s, c, err, errsize, opener, oarg): relay between s[0] and
- * s[1] until an end condition; counters land in c[0] (1>2) and c[1] (2>1).
- * A side marked pending is opened by opener(oarg, side, err, errsize) (0,
- * or -1 with err set) once the other side is up (relay_opener).  Returns 0
- * for a clean end, 1 for a runtime failure described in err.
- */
-int	relay_run(const struct relay_opts *o, struct side s[2],
-	    struct counters c[2], char *err, size_t errsize,
-	    int (*opener)(void *, struct side *, char *, size_t), void *oarg);
+/* relay_abort(rl, why): a failure of the loop itself: end now. */
+void	relay_abort(struct relay *rl, const char *why);
 
 /*
  * relay_opener(rl, fn, arg): the session's side marked pending is opened
@@ -787,13 +557,6 @@ void	relay_group(struct relay *rl, struct pool_group *g);
 
 /* relay_unblock(rl): its shared socket may be written again. */
 void	relay_unblock(struct relay *rl);
-
-/*
- * relay_print_counters(c, s): the counter lines, on stderr; a line more
- * for each side that reconnects (s may be NULL: sums of many sessions).
- */
-void	relay_print_counters(const struct counters c[2],
-	    const struct side s[2]);
 
 /* ----------------------------------------------------------------- redial.c */
 
@@ -913,60 +676,36 @@ void	tls_describe(const struct side *s, char *buf, size_t size);
  */
 int	tun_open(struct addr *a, struct side *s);
 
-/* ----------------------------------------------------------------- ptab.c */
-
-/* A peer's place: a fork child, a pending new peer, or a multi session. */
-struct pent {
-	struct sockaddr_storage	 addr;
-	socklen_t		 len;		/* 0: never used */
-	int			 dead;		/* removed: probe on past it */
-	pid_t			 pid;		/* fork: its child; 0: pending */
-	size_t			 np;		/* fork, pending: index in np */
-	void			*ptr;		/* multi: its session */
-};
-
-struct ptab {
-	struct pent	*e;		/* mapped: a child unmaps it cleanly */
-	size_t		 cap, used;	/* used counts dead slots too */
-	uint8_t		 key[16];	/* the hash's, random (ptab.c) */
-};
-
-/* ptab_siphash(key, in, len): SipHash-2-4 of in under key. */
-uint64_t ptab_siphash(const uint8_t key[16], const uint8_t *in, size_t len);
-
-/* ptab_find(t, ss, len): the live entry of address ss, or NULL. */
-struct pent *ptab_find(const struct ptab *t,
-	    const struct sockaddr_storage *ss, socklen_t len);
-
-/* ptab_add(t, ss, len): a new entry for ss (not in t), NULL: no memory. */
-struct pent *ptab_add(struct ptab *t, const struct sockaddr_storage *ss,
-	    socklen_t len);
-
-/* ptab_del(t, ss, len): ss's entry goes (its slot is probed past). */
-void	ptab_del(struct ptab *t, const struct sockaddr_storage *ss,
-	    socklen_t len);
-
-void	ptab_free(struct ptab *t);
-
 /* ---------------------------------------------------------------- multi.c */
 
 /*
- * multi_run(a, s, li, o, stats): serve every peer of the listening address
+ * multi_run(l, a, s, li, o, stats): serve every peer of the listening address
  * a[li] (open, s[li] its side) with a session of its own in this process,
  * until a signal.  Returns the exit status.
  */
-int	multi_run(struct addr a[2], struct side s[2], int li,
+int	multi_run(struct loop *l, struct addr a[2], struct side s[2], int li,
 	    const struct relay_opts *o, int stats);
 
-/* ---------------------------------------------------------------- serve.c */
+/* ------------------------------------------------------------- counters.c */
+
+/* counters_add(t, c): c's counts added to t's. */
+void	counters_add(struct counters *t, const struct counters *c);
 
 /*
- * serve_run(a, o, s, stats): serve peers on the listening, forking address
- * a, a child per peer.  Returns -1 in a child, with s the peer's side;
- * in the parent, once a signal ends serving (children are ended too), the
- * exit status.
+ * counters_print(c, s): the counter lines, 1>2 and 2>1, on stderr; a
+ * line more for each side that reconnects (s may be NULL).
  */
-int	serve_run(struct addr *a, const struct relay_opts *o, struct side *s,
-	    int stats);
+void	counters_print(const struct counters c[2], const struct side s[2]);
+
+/* ----------------------------------------------------------------- fork.c */
+
+/*
+ * fork_run(l, a, o, s, stats): serve peers on the listening, forking
+ * address a, a child per peer, on loop l.  Returns -1 in a child, with s
+ * the peer's side and l a fresh loop; in the parent, once a signal ends
+ * serving (children are ended too), the exit status.
+ */
+int	fork_run(struct loop *l, struct addr *a, const struct relay_opts *o,
+	    struct side *s, int stats);
 
 #endif /* DGRELAY_H */

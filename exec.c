@@ -3,47 +3,58 @@
  * runs with one end as its standard input and output (SOCK_STREAM, or
  * SOCK_SEQPACKET with option seqpacket); the other end is our side.
  * Under -Z the command runs as that user, like dgrelay itself.
- * Never prints, never exits (but in the child it forks).
+ *
+ * When its side closes, the command is ended on the loop's timers and
+ * SIGCHLD (exec_end): a moment to end by itself, then SIGTERM, then
+ * SIGKILL; nothing waits in place, so one session's command never stalls
+ * the others.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 
 #include <errno.h>
-#include <grp.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "dgrelay.h"
 
-int
-exec_runas(const struct runas *r)
-{
-	if (initgroups(r->name, r->gid) == -1 || setgid(r->gid) == -1 ||
-	    setuid(r->uid) == -1)
-		return -1;
-	/* no way back: a root that could regain privileges did not drop */
-	if (r->uid != 0 && (setuid(0) != -1 || getuid() != r->uid ||
-	    geteuid() != r->uid)) {
-		errno = EPERM;
-		return -1;
-	}
-	return 0;
-}
+#define EXEC_SELF	500	/* ms a command has to end by itself */
+#define EXEC_GRACE	2000	/* ... and after each signal */
+
+/* A command exec: started, until it is over. */
+struct cmd {
+	pid_t		 pid;
+	const char	*spec;		/* its address, for messages */
+	int		 status;	/* its wait status, once reaped */
+	int		 reaped;
+	int		 ended;		/* dgrelay had to end it */
+	int		 stage;		/* signals sent */
+	int		 keep;		/* its owner reports and frees it */
+	int		 verbose;
+	char		 err[128];	/* why it could not be ended */
+	struct loop	*l;
+	struct child	 ch;
+	struct timer	 tm;
+	struct cmd	*next;		/* on the list of those ending */
+};
 
 /* In the child: the command, as a shell would start it. */
 static void __attribute__((noreturn))
 exec_child(struct addr *a, int fd)
 {
 	sigset_t	 none;
+	const char	*call;
 
 	signal(SIGPIPE, SIG_DFL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	if (a->runas != NULL && exec_runas(a->runas) == -1) {
-		logerr("%s: -Z %s", a->spec, a->runas->name);
+	if (a->runas != NULL && (call = runas_switch(a->runas)) != NULL) {
+		logerr("%s: -Z %s: %s", a->spec, a->runas->name, call);
 		_exit(126);
 	}
 	if (dup2(fd, 0) == -1 || dup2(fd, 1) == -1)
@@ -55,69 +66,166 @@ exec_child(struct addr *a, int fd)
 int
 exec_open(struct addr *a, struct side *s)
 {
-	int	 sv[2], type;
+	struct cmd	*c;
+	int		 sv[2], type;
 
 	type = a->seqpacket ? SOCK_SEQPACKET : SOCK_STREAM;
-	if (socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv) == -1)
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return sock_syserr(a, "calloc");
+	if (socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv) == -1) {
+		free(c);
 		return sock_syserr(a, "socketpair");
-	if ((a->pid = fork()) == -1) {
-		a->pid = 0;
+	}
+	if ((c->pid = fork()) == -1) {
+		free(c);
 		close(sv[0]);
 		close(sv[1]);
 		return sock_syserr(a, "fork");
 	}
-	if (a->pid == 0)
+	if (c->pid == 0)
 		exec_child(a, sv[1]);
 	close(sv[1]);
+	c->spec = a->spec;
+	s->cmd = c;
 	return sock_side(a, s, sv[0], type);
 }
 
-/* Wait up to ms for the command to end; 1 once it is reaped. */
-static int
-reaped_within(struct addr *a, int ms)
-{
-	struct timespec	 ts = { 0, 10 * 1000000L };
-	pid_t		 r;
+/* The commands being ended; exec_wait runs the loop until none is. */
+static struct cmd	*ending;
+static int		 waiting;
 
-	for (; ms >= 0; ms -= 10) {
-		if ((r = waitpid(a->pid, &a->status, WNOHANG)) != 0) {
-			if (r == -1)
-				a->status = 0;	/* reaped elsewhere */
-			return 1;
+static void
+unlist(struct cmd *c)
+{
+	struct cmd	**pp;
+
+	for (pp = &ending; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			break;
 		}
-		if (ms > 0)
-			nanosleep(&ts, NULL);
-	}
-	return 0;
+}
+
+/* c is over: reaped, or given up on; an orphan says so and goes. */
+static void
+cmd_done(struct cmd *c)
+{
+	loop_untimer(c->l, &c->tm);
+	loop_unchild(c->l, &c->ch);
+	unlist(c);
+	if (ending == NULL && waiting)
+		loop_stop(c->l);
+	if (c->keep)
+		return;
+	(void)exec_report(c, c->verbose, 0);
+	free(c);
+}
+
+static void
+cmd_reaped(struct child *ch, int status)
+{
+	struct cmd	*c = ch->arg;
+
+	c->status = status;
+	c->reaped = 1;
+	cmd_done(c);
 }
 
 /*
- * The command ends with its socket (it saw end of input), or is told to:
- * SIGTERM, then SIGKILL after 2 seconds.  Every wait is bounded: a command
- * dgrelay may not signal, or that will not die, is reported in a->err and
- * left behind.
+ * The command had a moment to end by itself (it sees end of input), then
+ * SIGTERM and a grace period, then SIGKILL and another: each step a
+ * timer of the loop, never a wait in place.  One dgrelay may not signal,
+ * or that outlives SIGKILL, is left behind, said in c->err.
  */
-void
-exec_reap(struct addr *a)
+static void
+cmd_step(struct timer *t)
 {
-	a->err[0] = '\0';
-	if (reaped_within(a, 500))	/* a moment to end by itself */
-		goto done;
-	a->ended = 1;			/* we ended it: not its failure */
-	if (kill(a->pid, SIGTERM) == -1 && errno != ESRCH) {
-		sock_syserr(a, "kill");
+	struct cmd	*c = t->arg;
+	int		 sig = c->stage == 0 ? SIGTERM : SIGKILL;
+
+	if (c->stage == 2) {
+		snprintf(c->err, sizeof(c->err), "pid %d did not end after "
+		    "SIGKILL", (int)c->pid);
+		cmd_done(c);
 		return;
 	}
-	if (reaped_within(a, 2000))
-		goto done;
-	if (kill(a->pid, SIGKILL) == -1 && errno != ESRCH) {
-		sock_syserr(a, "kill");
+	c->ended = 1;			/* we ended it: not its failure */
+	if (kill(c->pid, sig) == -1 && errno != ESRCH) {
+		snprintf(c->err, sizeof(c->err), "kill pid %d: %s",
+		    (int)c->pid, strerror(errno));
+		cmd_done(c);
 		return;
 	}
-	if (!reaped_within(a, 2000)) {
-		addr_fail(a, "pid %d did not end after SIGKILL", (int)a->pid);
+	c->stage++;
+	if (loop_timer(c->l, t, loop_now() + EXEC_GRACE) == -1) {
+		snprintf(c->err, sizeof(c->err), "timer: %s", strerror(errno));
+		cmd_done(c);
+	}
+}
+
+void
+exec_end(struct loop *l, struct cmd *c, int keep, int verbose)
+{
+	pid_t	 r;
+
+	c->l = l;
+	c->keep = keep;
+	c->verbose = verbose;
+	c->next = ending;
+	ending = c;
+	timer_init(&c->tm, cmd_step, c);
+	if ((r = waitpid(c->pid, &c->status, WNOHANG)) != 0) {
+		if (r == -1)
+			c->status = 0;	/* reaped elsewhere */
+		c->reaped = 1;
+		cmd_done(c);
 		return;
 	}
-done:
-	a->reaped = 1;
+	loop_child(l, &c->ch, c->pid, cmd_reaped, c);
+	if (loop_timer(l, &c->tm, loop_now() + EXEC_SELF) == -1) {
+		snprintf(c->err, sizeof(c->err), "timer: %s", strerror(errno));
+		cmd_done(c);
+	}
+}
+
+void
+exec_wait(struct loop *l)
+{
+	if (ending == NULL)
+		return;
+	waiting = 1;
+	(void)loop_run(l);	/* bounded by the commands' timers */
+	waiting = 0;
+}
+
+int
+exec_report(struct cmd *c, int verbose, int status)
+{
+	int	 st = c->status, failed;
+
+	if (!c->reaped) {
+		logx("%s: could not end the command, pid %d: %s", c->spec,
+		    (int)c->pid, c->err);
+		return 1;
+	}
+	failed = !c->ended && (WIFSIGNALED(st) || WEXITSTATUS(st) != 0);
+	if (failed || verbose) {
+		if (WIFSIGNALED(st))
+			logx("%s: killed by signal %d", c->spec, WTERMSIG(st));
+		else
+			logx("%s: exit %d", c->spec, WEXITSTATUS(st));
+	}
+	return failed && status == 0 ? 1 : status;
+}
+
+void
+exec_free(struct cmd *c)
+{
+	free(c);
+}
+
+pid_t
+exec_pid(const struct cmd *c)
+{
+	return c->pid;
 }

@@ -4,7 +4,7 @@
  */
 #include <string.h>
 
-#include "dgrelay.h"
+#include "base.h"
 
 void
 frame_put(uint8_t *hdr, size_t len)

@@ -20,6 +20,7 @@
  */
 #include <sys/types.h>
 #include <sys/epoll.h>
+#include <sys/wait.h>
 
 #include <errno.h>
 #include <signal.h>
@@ -28,9 +29,62 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "dgrelay.h"
+#include "base.h"
 
 #define EVENTS_MAX	256	/* epoll events taken a wait */
+
+/* Set by the handlers, read by loop_run and loop_once only. */
+static volatile sig_atomic_t sig_quit;		/* SIGINT, SIGTERM */
+static volatile sig_atomic_t sig_stats;	/* SIGUSR1 */
+static volatile sig_atomic_t sig_child;	/* SIGCHLD */
+
+static void
+on_signal(int sig)
+{
+	if (sig == SIGUSR1)
+		sig_stats = 1;
+	else if (sig == SIGCHLD)
+		sig_child = 1;
+	else
+		sig_quit = 1;
+}
+
+void
+loop_signals(void)
+{
+	struct sigaction	 sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);	/* a closed stream is an EPIPE */
+	sa.sa_handler = on_signal;
+	/* no SA_RESTART: a blocking accept or connect (a pair's, before its
+	 * loop) must see SIGTERM */
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sa.sa_flags = SA_RESTART;	/* counters on demand never interrupt */
+	sigaction(SIGUSR1, &sa, NULL);
+	sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+	sigaction(SIGCHLD, &sa, NULL);
+}
+
+int
+loop_signalled(void)
+{
+	return sig_quit;
+}
+
+/* The signals loop_run takes: blocked but in its wait. */
+static void
+signal_set(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGUSR1);
+	sigaddset(set, SIGCHLD);
+}
 
 long long
 loop_now(void)
@@ -42,10 +96,17 @@ loop_now(void)
 }
 
 int
-loop_init(struct loop *l, const sigset_t *waitmask)
+loop_init(struct loop *l)
 {
+	sigset_t	 ours;
+	int		 i;
+
 	memset(l, 0, sizeof(*l));
-	l->waitmask = *waitmask;
+	sigprocmask(SIG_BLOCK, NULL, &l->waitmask);
+	signal_set(&ours);
+	for (i = 1; i < NSIG; i++)
+		if (sigismember(&ours, i) == 1)
+			sigdelset(&l->waitmask, i);
 	if ((l->epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
 		return -1;
 	return 0;
@@ -334,6 +395,53 @@ timers_run(struct loop *l)
 	return ms > 3600000 ? 3600000 : (int)ms;
 }
 
+/* ------------------------------------------------------------ children */
+
+void
+loop_child(struct loop *l, struct child *c, pid_t pid,
+    void (*fn)(struct child *, int), void *arg)
+{
+	c->pid = pid;
+	c->fn = fn;
+	c->arg = arg;
+	c->next = l->children;
+	l->children = c;
+}
+
+void
+loop_unchild(struct loop *l, struct child *c)
+{
+	struct child	**pp;
+
+	for (pp = &l->children; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+}
+
+/* SIGCHLD: the children that ended, to their owners. */
+static void
+children_reap(struct loop *l)
+{
+	struct child	**pp, *c;
+	pid_t		  r;
+	int		  st;
+
+	for (pp = &l->children; (c = *pp) != NULL;) {
+		st = 0;
+		if ((r = waitpid(c->pid, &st, WNOHANG)) == 0 ||
+		    (r == -1 && errno == EINTR)) {
+			pp = &c->next;
+			continue;
+		}
+		*pp = c->next;		/* ended (or reaped elsewhere: 0) */
+		c->fn(c, r == -1 ? 0 : st);
+	}
+	if (l->on_child != NULL)
+		l->on_child(l->arg);
+}
+
 /* ---------------------------------------------------------------- wait */
 
 int
@@ -349,9 +457,9 @@ loop_once(struct loop *l)
 		ms = 0;
 	if ((n = epoll_pwait(l->epfd, ev, EVENTS_MAX, ms, &l->waitmask)) ==
 	    -1) {
-		if (errno == EINTR)
-			return 0;	/* a signal: the owner looks */
-		return -1;
+		if (errno != EINTR)
+			return -1;
+		n = 0;		/* a signal: looked at below, or by loop_run */
 	}
 	for (i = 0; i < (unsigned)n; i++) {
 		w = ev[i].data.ptr;
@@ -376,5 +484,51 @@ loop_once(struct loop *l)
 		w->deferred = 0;
 		w->fn(w, 0);
 	}
+	if (sig_child) {
+		sig_child = 0;
+		children_reap(l);
+	}
 	return 0;
+}
+
+int
+loop_run(struct loop *l)
+{
+	sigset_t	 ours, old;
+	int		 r = 0;
+
+	signal_set(&ours);
+	sigprocmask(SIG_BLOCK, &ours, &old);
+	l->stopped = 0;
+	while (!l->stopped) {
+		if (sig_quit) {		/* taken: the owner ends, and may
+					 * run the loop again to do so */
+			sig_quit = 0;
+			l->quit = 1;
+			break;
+		}
+		if (sig_stats) {
+			sig_stats = 0;
+			if (l->on_stats != NULL)
+				l->on_stats(l->arg);
+		}
+		if ((r = loop_once(l)) == -1)
+			break;
+		if (l->on_turn != NULL)
+			l->on_turn(l->arg);
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return r;
+}
+
+void
+loop_stop(struct loop *l)
+{
+	l->stopped = 1;
+}
+
+int
+loop_quitting(const struct loop *l)
+{
+	return l->quit;
 }

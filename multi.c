@@ -85,7 +85,7 @@ struct multi {
 	const struct relay_opts	*o;
 	struct relay_opts	 so;		/* the sessions' (compact) */
 	struct side		*ls;		/* the listening side */
-	struct loop		 loop;
+	struct loop		*loop;
 	struct pool		 pool;
 	struct watch		 lw;		/* the listening socket */
 	int			 udp;
@@ -154,23 +154,6 @@ sess_blocked(void *arg, struct relay *rl)
 	ss->bnext = m->blocked;
 	m->blocked = ss;
 	listener_arm(m);
-}
-
-static void
-counters_add(struct counters *t, const struct counters *c)
-{
-	t->dgrams += c->dgrams;
-	t->bytes += c->bytes;
-	t->oversize += c->oversize;
-	t->senderr += c->senderr;
-	t->truncated += c->truncated;
-	t->otherpeer += c->otherpeer;
-	t->unsent += c->unsent;
-	t->empty += c->empty;
-	t->down += c->down;
-	t->stalled += c->stalled;
-	t->slowframe += c->slowframe;
-	t->kdrops += c->kdrops;
 }
 
 /*
@@ -288,7 +271,7 @@ quar_release(struct multi *m)
 	if (m->qhead == NULL)
 		m->qtail = NULL;
 	m->nquar--;
-	loop_unwatch(&m->loop, &q->w);	/* (it forgets the descriptor) */
+	loop_unwatch(m->loop, &q->w);	/* (it forgets the descriptor) */
 	(void)close(fd);
 	free(q);
 }
@@ -296,7 +279,7 @@ quar_release(struct multi *m)
 static void
 quar_arm(struct multi *m)
 {
-	(void)loop_timer(&m->loop, &m->qtimer, m->qhead != NULL ?
+	(void)loop_timer(m->loop, &m->qtimer, m->qhead != NULL ?
 	    m->qhead->due : 0);
 }
 
@@ -342,7 +325,7 @@ quarantine(struct multi *m, int fd)
 	}
 	watch_init(&q->w, quar_ready, q);
 	q->m = m;
-	if (loop_watch(&m->loop, &q->w, fd, EPOLLIN) == -1) {
+	if (loop_watch(m->loop, &q->w, fd, EPOLLIN) == -1) {
 		(void)close(fd);
 		free(q);
 		return;
@@ -356,6 +339,16 @@ quarantine(struct multi *m, int fd)
 	if (++m->nquar > QUARANTINE_MAX)
 		quar_release(m);
 	quar_arm(m);
+}
+
+/* Close a session's other side; its command, if any, ends on the loop. */
+static void
+other_close(struct sess *ss, struct side *os)
+{
+	sock_close(&ss->oa, os);
+	if (os->cmd != NULL)
+		exec_end(ss->m->loop, os->cmd, 0, ss->m->o->verbose);
+	os->cmd = NULL;
 }
 
 /* End ss: its relay, its sides; its counters go to the totals. */
@@ -384,13 +377,13 @@ sess_end(struct sess *ss)
 		(void)close(ps->rfd);
 	os = &ss->s[!m->li];
 	if (ss->oa.kind == ADDR_UDP && !ss->oa.listen && os->rfd != -1 &&
-	    !sig_quit) {
+	    !loop_quitting(m->loop)) {
 		/* its port stays ours a while: a late reply is no one's */
 		fd = os->rfd;
 		os->rfd = os->wfd = -1;
 		quarantine(m, fd);
 	}
-	sock_close(&ss->oa, os);
+	other_close(ss, os);
 	if (ss->blocked)
 		for (pp = &m->blocked; *pp != NULL; pp = &(*pp)->bnext)
 			if (*pp == ss) {
@@ -405,18 +398,6 @@ sess_end(struct sess *ss)
 		ss->next->prev = ss->prev;
 	m->n--;
 	free(ss);
-}
-
-/* Time to say so again (once a second at most)? */
-static int
-warn_now(time_t *last)
-{
-	time_t	 now = time(NULL);
-
-	if (now == *last)
-		return 0;
-	*last = now;
-	return 1;
 }
 
 /*
@@ -463,16 +444,16 @@ sess_new(struct multi *m, const struct side *ps)
 	if (m->a->tls)		/* once the TLS peer is authenticated */
 		sock_pending(&ss->oa, os);
 	else if (sess_open(ss, os, NULL, 0) == -1) {
-		if (warn_now(&m->errwarned))	/* a flood: once a second */
+		if (log_due(&m->errwarned))	/* a flood: once a second */
 			logx("%s: %s", ss->oa.spec, ss->oa.err);
-		sock_close(&ss->oa, os);
+		other_close(ss, os);
 		free(ss);
 		return NULL;
 	}
-	if ((ss->rl = relay_open(&m->loop, &m->pool, m->o, ss->s, ss->c,
+	if ((ss->rl = relay_open(m->loop, &m->pool, m->o, ss->s, ss->c,
 	    ss->err, sizeof(ss->err), sess_over, ss)) == NULL) {
 		logx("%s", ss->err);
-		sock_close(&ss->oa, os);
+		other_close(ss, os);
 		free(ss);
 		return NULL;
 	}
@@ -520,25 +501,16 @@ accept_peers(struct multi *m)
 	struct side	 s;
 	int		 batch = 0;
 
-	while (m->n < (size_t)m->a->maxpeers && !sig_quit &&
-	    batch++ < ACCEPT_BATCH) {
-		memset(&s, 0, sizeof(s));
-		s.rfd = s.wfd = -1;
-		s.rflags = s.wflags = -1;
-		s.name = m->a->spec;
+	while (m->n < (size_t)m->a->maxpeers && batch++ < ACCEPT_BATCH) {
+		sock_side_init(m->a, &s);
 		if (sock_accept(m->a, &s) == -1) {
-			if (errno == EMFILE || errno == ENFILE ||
-			    errno == ENOBUFS || errno == ENOMEM) {
+			if (sock_accept_failed(m->a)) {
 				/* not a spin on a listener we cannot take
-				 * from: a second's pause, said once */
-				logx("%s: %s; accepting again in 1 s",
-				    m->a->spec, m->a->err);
+				 * from: a pause */
 				m->paused = 1;
-				(void)loop_timer(&m->loop, &m->pause,
-				    loop_now() + 1000);
-			} else if (errno != EAGAIN && errno != EINTR &&
-			    errno != ECONNABORTED)
-				logx("%s: %s", m->a->spec, m->a->err);
+				(void)loop_timer(m->loop, &m->pause,
+				    loop_now() + ACCEPT_PAUSE);
+			}
 			return;
 		}
 		if (sess_new(m, &s) == NULL)
@@ -574,16 +546,14 @@ udp_peer(struct multi *m, const struct sockaddr_storage *ss, socklen_t len,
 
 	if (m->n >= (size_t)m->a->maxpeers) {
 		m->dropped++;
-		if (m->o->verbose && warn_now(&m->warned))
+		if (m->o->verbose && log_due(&m->warned))
 			logx("%s: max-peers=%d reached: datagrams of new peers "
 			    "dropped (%llu so far)", m->a->spec,
 			    m->a->maxpeers, (unsigned long long)m->dropped);
 		return NULL;
 	}
-	memset(&s, 0, sizeof(s));
-	s.rfd = -1;
+	sock_side_init(m->a, &s);
 	s.wfd = m->a->lfd;
-	s.rflags = s.wflags = -1;
 	s.io = IO_DGRAM;
 	s.wsock = 1;
 	s.shared = 1;
@@ -685,10 +655,11 @@ listener_arm(struct multi *m)
 		want |= EPOLLIN;
 	if (m->blocked != NULL)
 		want |= EPOLLOUT;
-	if (loop_watch(&m->loop, &m->lw, m->a->lfd, want) == -1 &&
+	if (loop_watch(m->loop, &m->lw, m->a->lfd, want) == -1 &&
 	    m->status == 0) {
-		logerr("%s: epoll", m->a->spec);
+		logerr("%s: epoll_ctl", m->a->spec);
 		m->status = 1;
+		loop_stop(m->loop);
 	}
 }
 
@@ -732,15 +703,51 @@ multi_print(struct multi *m)
 	logx("multi: pool: %zu bytes lent, %zu at most, cap %zu; %zu "
 	    "directions and %zu sources hold bytes", m->pool.lent,
 	    m->pool.peak, m->pool.max, m->pool.holders, m->pool.groups);
-	relay_print_counters(t, NULL);
+	counters_print(t, NULL);
+}
+
+/* Ready to listen: 0, or -1 with the failed call said. */
+static int
+multi_setup(struct multi *m)
+{
+	if (m->udp && udp_batch_init(m) == -1) {
+		logerr("%s: receive batch (-b %zu, -s %zu)", m->a->spec,
+		    m->o->count, m->o->size);
+		return -1;
+	}
+	if (m->udp && (m->family = sock_family(m->a->lfd)) == -1) {
+		logerr("%s: getsockname", m->a->spec);
+		return -1;
+	}
+	if (m->udp && sock_want_drops(m->a->lfd) == -1) {
+		logerr("%s: setsockopt SO_RXQ_OVFL", m->a->spec);
+		return -1;
+	}
+	if (sock_nonblock(m->a->lfd, NULL) == -1) {
+		logerr("%s: fcntl O_NONBLOCK", m->a->spec);
+		return -1;
+	}
+	listener_arm(m);
+	return m->status == 0 ? 0 : -1;
+}
+
+static void
+multi_stats(void *arg)
+{
+	multi_print(arg);
+}
+
+static void
+multi_turn(void *arg)
+{
+	reap(arg);
 }
 
 int
-multi_run(struct addr a[2], struct side s[2], int li,
+multi_run(struct loop *l, struct addr a[2], struct side s[2], int li,
     const struct relay_opts *o, int stats)
 {
 	struct multi	 m;
-	sigset_t	 old, waitmask;
 
 	memset(&m, 0, sizeof(m));
 	m.a = &a[li];
@@ -752,47 +759,36 @@ multi_run(struct addr a[2], struct side s[2], int li,
 	m.ls = &s[li];
 	m.udp = m.a->kind == ADDR_UDP;
 	m.udp_other = m.oa->kind == ADDR_UDP;
-	signals_hold(&old, &waitmask, 0);
+	m.loop = l;
 	pool_init(&m.pool, relay_slab(o), o->size + FRAME_HDR, POOL_MAX);
 	watch_init(&m.lw, listener_ready, &m);
 	timer_init(&m.pause, unpause, &m);
 	timer_init(&m.qtimer, quar_due, &m);
-	if (loop_init(&m.loop, &waitmask) == -1) {
-		logerr("epoll");
+	l->on_stats = multi_stats;
+	l->on_turn = multi_turn;
+	l->arg = &m;
+	if (multi_setup(&m) == -1)
 		m.status = 1;
-	} else if (m.udp && (udp_batch_init(&m) == -1 ||
-	    (m.family = sock_family(m.a->lfd)) == -1 ||
-	    sock_want_drops(m.a->lfd) == -1)) {
-		logerr("%s: buffers", m.a->spec);
-		m.status = 1;
-	} else if (sock_nonblock(m.a->lfd, NULL) == -1) {
-		logerr("%s: fcntl O_NONBLOCK", m.a->spec);
-		m.status = 1;
-	} else
-		listener_arm(&m);
-	while (m.status == 0 && !sig_quit) {
-		if (sig_stats) {
-			sig_stats = 0;
-			multi_print(&m);
-		}
-		if (loop_once(&m.loop) == -1) {
-			logerr("epoll");
+	while (m.status == 0 && !loop_quitting(l))
+		if (loop_run(l) == -1) {
+			logerr("%s: epoll_pwait", m.a->spec);
 			m.status = 1;
 		}
-		reap(&m);
-	}
-	/* a signal: every session ends, what the kernel takes now sent */
+	l->on_turn = NULL;
+	/* a signal: every session ends, what the kernel takes now sent;
+	 * their commands end on the loop */
 	while (m.all != NULL)
 		sess_end(m.all);
+	exec_wait(l);
+	l->on_stats = NULL;
 	causes_flush(&m);
 	if (stats || o->verbose)
 		multi_print(&m);
-	loop_unwatch(&m.loop, &m.lw);
-	loop_untimer(&m.loop, &m.pause);
+	loop_unwatch(l, &m.lw);
+	loop_untimer(l, &m.pause);
 	while (m.qhead != NULL)
 		quar_release(&m);
-	loop_untimer(&m.loop, &m.qtimer);
-	loop_free(&m.loop);
+	loop_untimer(l, &m.qtimer);
 	pool_free(&m.pool);
 	ptab_free(&m.peers);
 	ptab_free(&m.sources);
@@ -801,6 +797,5 @@ multi_run(struct addr a[2], struct side s[2], int li,
 	free(m.iov);
 	free(m.from);
 	free(m.ctl);
-	sigprocmask(SIG_SETMASK, &old, NULL);
 	return m.status;
 }

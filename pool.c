@@ -31,7 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dgrelay.h"
+#include "base.h"
 
 struct slab {
 	struct slab	*next;

@@ -1,6 +1,6 @@
 /*
  * ptab.c: peers by their address, a hash table with open addressing, kept
- * at most half full: serve.c's UDP children and multi.c's sessions are
+ * at most half full: fork.c's UDP children and multi.c's sessions are
  * found with one hash, never a scan.  Its memory is mapped, so that a
  * forked child can unmap it cleanly.
  *
@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dgrelay.h"
+#include "base.h"
 
 #define ROTL(x, b)	(uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
 #define SIPROUND do {							\

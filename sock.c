@@ -1,8 +1,9 @@
 /*
  * sock.c: from a parsed address to an open side.  sock_open() is the one
  * door: a table by address kind names the opener (the IP, unix and vsock
- * sockets are here; fd.c, exec.c and tun.c have theirs).  Also accepting,
- * a forking udp-listen's per-peer sockets, and closing.  Never prints,
+ * sockets are here; fd.c, exec.c and tun.c have theirs).  Also a dialled
+ * side's non-blocking connect (retry and multi: redial.c drives it),
+ * accepting, and closing.  Never prints,
  * never exits: failures come back as -1 with the reason in a->err.
  */
 #include <sys/types.h>
@@ -30,6 +31,18 @@ int
 sock_syserr(struct addr *a, const char *what)
 {
 	return addr_fail(a, "%s: %s", what, strerror(errno));
+}
+
+/* A connect to sa failed: the reason names where it went. */
+static int
+connect_failed(struct addr *a, const struct sockaddr *sa, socklen_t len)
+{
+	char	 to[NAME_MAX_];
+	int	 e = errno;
+
+	sock_ntop(sa, len, to, sizeof(to));
+	errno = e;
+	return addr_fail(a, "connect to %s: %s", to, strerror(e));
 }
 
 /* ------------------------------------------------------------- opening */
@@ -94,8 +107,8 @@ sock_nonblock(int fd, int *saved)
 	return fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
-static int
-setopt(int fd, int level, int name, int val)
+int
+sock_setopt(int fd, int level, int name, int val)
 {
 	return setsockopt(fd, level, name, &val, sizeof(val));
 }
@@ -110,29 +123,29 @@ setopt(int fd, int level, int name, int val)
  * 4 MiB did, and under a flood that never ends a deeper queue only goes
  * cold in the CPU's cache (65,000-byte datagrams: about 15% slower).
  */
-static int
+int
 sock_options(struct addr *a, int fd)
 {
-	if (a->rcvbuf && setopt(fd, SOL_SOCKET, SO_RCVBUF, a->rcvbuf) == -1)
+	if (a->rcvbuf && sock_setopt(fd, SOL_SOCKET, SO_RCVBUF, a->rcvbuf) == -1)
 		return sock_syserr(a, "setsockopt SO_RCVBUF");
-	if (a->sndbuf && setopt(fd, SOL_SOCKET, SO_SNDBUF, a->sndbuf) == -1)
+	if (a->sndbuf && sock_setopt(fd, SOL_SOCKET, SO_SNDBUF, a->sndbuf) == -1)
 		return sock_syserr(a, "setsockopt SO_SNDBUF");
 	/* a listener of many peers takes their bursts on one socket: a
 	 * deeper queue, forced past rmem_max where privileged */
 	if (a->kind == ADDR_UDP && a->rcvbuf == 0 && a->listen && a->many) {
-		if (setopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, UDP_LISTEN_BUF) == -1)
-			(void)setopt(fd, SOL_SOCKET, SO_RCVBUF, UDP_LISTEN_BUF);
+		if (sock_setopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, UDP_LISTEN_BUF) == -1)
+			(void)sock_setopt(fd, SOL_SOCKET, SO_RCVBUF, UDP_LISTEN_BUF);
 	} else if (a->kind == ADDR_UDP && a->rcvbuf == 0)
-		(void)setopt(fd, SOL_SOCKET, SO_RCVBUF, UDP_BUF_DEF);
+		(void)sock_setopt(fd, SOL_SOCKET, SO_RCVBUF, UDP_BUF_DEF);
 	if (a->kind == ADDR_UDP && a->sndbuf == 0)
-		(void)setopt(fd, SOL_SOCKET, SO_SNDBUF, UDP_BUF_DEF);
+		(void)sock_setopt(fd, SOL_SOCKET, SO_SNDBUF, UDP_BUF_DEF);
 	if (a->hasmark &&
-	    setopt(fd, SOL_SOCKET, SO_MARK, (int)a->mark) == -1)
+	    sock_setopt(fd, SOL_SOCKET, SO_MARK, (int)a->mark) == -1)
 		return sock_syserr(a, "setsockopt SO_MARK");
 	if (a->dev[0] != '\0' && setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE,
 	    a->dev, (socklen_t)strlen(a->dev)) == -1)
 		return sock_syserr(a, "setsockopt SO_BINDTODEVICE");
-	if (a->reuseport && setopt(fd, SOL_SOCKET, SO_REUSEPORT, 1) == -1)
+	if (a->reuseport && sock_setopt(fd, SOL_SOCKET, SO_REUSEPORT, 1) == -1)
 		return sock_syserr(a, "setsockopt SO_REUSEPORT");
 	return 0;
 }
@@ -161,13 +174,13 @@ tcp_options(struct addr *a, int fd)
 	size_t	 i;
 	int	 v;
 
-	if (setopt(fd, IPPROTO_TCP, TCP_NODELAY, a->nodelay) == -1)
+	if (sock_setopt(fd, IPPROTO_TCP, TCP_NODELAY, a->nodelay) == -1)
 		return sock_syserr(a, "setsockopt TCP_NODELAY");
-	if (a->keepalive && setopt(fd, SOL_SOCKET, SO_KEEPALIVE, 1) == -1)
+	if (a->keepalive && sock_setopt(fd, SOL_SOCKET, SO_KEEPALIVE, 1) == -1)
 		return sock_syserr(a, "setsockopt SO_KEEPALIVE");
 	for (i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
 		memcpy(&v, (char *)a + opts[i].off, sizeof(v));
-		if (v > 0 && setopt(fd, IPPROTO_TCP, opts[i].name, v) == -1)
+		if (v > 0 && sock_setopt(fd, IPPROTO_TCP, opts[i].name, v) == -1)
 			return sock_syserr(a, opts[i].what);
 	}
 	return 0;
@@ -196,7 +209,7 @@ sock_side(struct addr *a, struct side *s, int fd, int type)
 	if (a->kind == ADDR_TCP && tcp_options(a, fd) == -1)
 		return -1;
 	if (sock_nonblock(fd, NULL) == -1)
-		return sock_syserr(a, "fcntl");
+		return sock_syserr(a, "fcntl O_NONBLOCK");
 	return 0;
 }
 
@@ -204,6 +217,10 @@ static int
 resolve(struct addr *a, const char *host, const char *port, int family,
     int passive, struct addrinfo **res)
 {
+	if (!passive && host == a->host && a->names != NULL) {
+		*res = a->names;	/* looked up once (multi) */
+		return 0;
+	}
 	struct addrinfo	 hints;
 	int		 e;
 
@@ -228,7 +245,9 @@ bind_local(struct addr *a, int fd, int family)
 	r = bind(fd, res->ai_addr, res->ai_addrlen);
 	freeaddrinfo(res);
 	if (r == -1)
-		return sock_syserr(a, "bind");
+		return addr_fail(a, "bind=%s%s%s: %s", a->bindhost,
+		    a->bindport[0] != '\0' ? ":" : "", a->bindport,
+		    strerror(errno));
 	return 0;
 }
 
@@ -251,6 +270,31 @@ ip_socket(struct addr *a, const struct addrinfo *ai)
 	return fd;
 }
 
+/* A list resolve() gave, let go of (not the one kept in a->names). */
+static void
+res_free(const struct addr *a, struct addrinfo *res)
+{
+	if (res != NULL && res != a->names)
+		freeaddrinfo(res);
+}
+
+int
+sock_resolve_once(struct addr *a)
+{
+	a->err[0] = '\0';
+	if (a->listen || (a->kind != ADDR_TCP && a->kind != ADDR_UDP))
+		return 0;
+	return resolve(a, a->host, a->port, AF_UNSPEC, 0, &a->names);
+}
+
+void
+sock_forget_names(struct addr *a)
+{
+	if (a->names != NULL)
+		freeaddrinfo(a->names);
+	a->names = NULL;
+}
+
 /* udp:, tcp: connect to the first address of HOST that answers. */
 static int
 open_ip_connect(struct addr *a, struct side *s)
@@ -267,12 +311,12 @@ open_ip_connect(struct addr *a, struct side *s)
 		    (!a->hasbind || bind_local(a, fd, ai->ai_family) == 0)) {
 			if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
 				break;
-			sock_syserr(a, "connect");
+			connect_failed(a, ai->ai_addr, ai->ai_addrlen);
 		}
 		close(fd);
 		fd = -1;
 	}
-	freeaddrinfo(res);
+	res_free(a, res);
 	if (fd == -1)
 		return -1;
 	return sock_side(a, s, fd,
@@ -298,7 +342,7 @@ sock_getname(struct addr *a, int fd, int peer, char *buf, size_t size)
  * kernel may hash other senders' datagrams to it.  This program makes the
  * group pick socket 0, the listener; a connected socket still gets its own
  * peer's datagrams, by the kernel's lookup score.  It narrows the window
- * but does not close it on every kernel: serve.c also drains each new
+ * but does not close it on every kernel: fork.c also drains each new
  * socket before its child starts and routes what it finds.
  */
 static int
@@ -333,157 +377,6 @@ bind_listen(struct addr *a, int fd, const struct sockaddr *sa,
 	return 0;
 }
 
-/* ss is a wildcard address: 0.0.0.0 or :: */
-static int
-is_any(const struct sockaddr_storage *ss)
-{
-	const struct sockaddr_in	*sin = (const struct sockaddr_in *)ss;
-	const struct sockaddr_in6	*sin6 = (const struct sockaddr_in6 *)ss;
-
-	if (ss->ss_family == AF_INET)
-		return sin->sin_addr.s_addr == htonl(INADDR_ANY);
-	return ss->ss_family == AF_INET6 &&
-	    IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr);
-}
-
-int
-sock_want_pktinfo(int fd)
-{
-	struct sockaddr_storage	 ss;
-	socklen_t		 len = sizeof(ss);
-	int			 proto;
-
-	if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &len) == -1 ||
-	    proto != IPPROTO_UDP)
-		return 0;
-	len = sizeof(ss);
-	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1 ||
-	    !is_any(&ss))
-		return 0;
-	if (ss.ss_family == AF_INET6 &&
-	    setopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, 1) == -1)
-		return 0;
-	return setopt(fd, IPPROTO_IP, IP_PKTINFO, 1) == 0 ||
-	    ss.ss_family == AF_INET6;
-}
-
-/* The addresses (not ports) of a and b are the same. */
-static int
-same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
-{
-	if (a->ss_family != b->ss_family)
-		return 0;
-	if (a->ss_family == AF_INET)
-		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
-		    ((const struct sockaddr_in *)b)->sin_addr.s_addr;
-	return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
-	    &((const struct sockaddr_in6 *)b)->sin6_addr,
-	    sizeof(struct in6_addr)) == 0;
-}
-
-/*
- * The first peer of a wildcard-bound side s wrote to the address h names.
- * If the kernel would answer it from another (the route's preferred
- * source: a probe socket connected to the peer says which), connecting
- * would also stop the socket hearing that address: it stays unconnected,
- * and every reply names the peer and its source (IP_PKTINFO).  A peer
- * with a connected socket accepts answers only from where it wrote.
- */
-int
-sock_reply_source(struct side *s, struct msghdr *h)
-{
-	struct sockaddr_storage	 dst, own;
-	socklen_t		 len = sizeof(own);
-	int			 fd, r;
-
-	s->pktinfo = 0;		/* no longer needed: the peer is known */
-	(void)setopt(s->rfd, IPPROTO_IP, IP_PKTINFO, 0);
-	(void)setopt(s->rfd, IPPROTO_IPV6, IPV6_RECVPKTINFO, 0);
-	if (sock_pktinfo(h, s->peeraddr.ss_family, &dst) == -1 ||
-	    (fd = socket(s->peeraddr.ss_family, SOCK_DGRAM | SOCK_CLOEXEC,
-	    0)) == -1)
-		return 0;
-	r = connect(fd, h->msg_name, h->msg_namelen) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&own, &len) == 0 &&
-	    !same_host(&own, &dst);
-	close(fd);
-	if (r) {
-		s->replyfrom = dst;
-		s->hasreplyfrom = 1;
-	}
-	return r;
-}
-
-int
-sock_want_drops(int fd)
-{
-	int	 on = 1;
-
-	return setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &on, sizeof(on));
-}
-
-const void *
-sock_cmsg(struct msghdr *m, int level, int type, size_t len)
-{
-	struct cmsghdr	*c;
-
-	for (c = CMSG_FIRSTHDR(m); c != NULL; c = CMSG_NXTHDR(m, c))
-		if (c->cmsg_level == level && c->cmsg_type == type &&
-		    c->cmsg_len >= CMSG_LEN(len))
-			return CMSG_DATA(c);
-	return NULL;
-}
-
-void
-sock_drops(struct msghdr *m, uint64_t *drops)
-{
-	const void	*p;
-	uint32_t	 v;
-
-	if ((p = sock_cmsg(m, SOL_SOCKET, SO_RXQ_OVFL, sizeof(v))) == NULL)
-		return;
-	memcpy(&v, p, sizeof(v));
-	if (v > *drops)		/* the socket's count so far */
-		*drops = v;
-}
-
-int
-sock_pktinfo(struct msghdr *m, int family, struct sockaddr_storage *ss)
-{
-	struct cmsghdr		*c;
-	struct in_pktinfo	 pi;
-	struct in6_pktinfo	 pi6;
-	struct sockaddr_in	*sin = (struct sockaddr_in *)ss;
-	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)ss;
-
-	memset(ss, 0, sizeof(*ss));
-	for (c = CMSG_FIRSTHDR(m); c != NULL; c = CMSG_NXTHDR(m, c)) {
-		if (c->cmsg_level == IPPROTO_IPV6 &&
-		    c->cmsg_type == IPV6_PKTINFO &&
-		    c->cmsg_len >= CMSG_LEN(sizeof(pi6))) {
-			memcpy(&pi6, CMSG_DATA(c), sizeof(pi6));
-			sin6->sin6_family = AF_INET6;
-			sin6->sin6_addr = pi6.ipi6_addr;
-			return 0;
-		}
-		if (c->cmsg_level != IPPROTO_IP || c->cmsg_type != IP_PKTINFO ||
-		    c->cmsg_len < CMSG_LEN(sizeof(pi)))
-			continue;
-		memcpy(&pi, CMSG_DATA(c), sizeof(pi));
-		if (family == AF_INET) {
-			sin->sin_family = AF_INET;
-			sin->sin_addr = pi.ipi_addr;
-		} else {	/* an IPv4 datagram on an IPv6 socket */
-			sin6->sin6_family = AF_INET6;
-			sin6->sin6_addr.s6_addr[10] = 0xff;
-			sin6->sin6_addr.s6_addr[11] = 0xff;
-			memcpy(&sin6->sin6_addr.s6_addr[12], &pi.ipi_addr, 4);
-		}
-		return 0;
-	}
-	return -1;
-}
-
 /*
  * One listening socket at ai.  A forking udp-listen joins a reuseport
  * group (each peer's child socket binds here too, connected to it), and
@@ -497,14 +390,14 @@ ip_listen_at(struct addr *a, const struct addrinfo *ai)
 	if ((fd = ip_socket(a, ai)) == -1)
 		return -1;
 	if (ai->ai_family == AF_INET6 && a->host[0] == '\0')
-		(void)setopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, 0);
+		(void)sock_setopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, 0);
 	if (tcp)
-		(void)setopt(fd, SOL_SOCKET, SO_REUSEADDR, 1);
+		(void)sock_setopt(fd, SOL_SOCKET, SO_REUSEADDR, 1);
 	if (!tcp && a->fork &&
-	    setopt(fd, SOL_SOCKET, SO_REUSEPORT, 1) == -1)
+	    sock_setopt(fd, SOL_SOCKET, SO_REUSEPORT, 1) == -1)
 		sock_syserr(a, "setsockopt SO_REUSEPORT");
 	else if (!tcp && a->fork &&
-	    setopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, 1) == -1)
+	    sock_setopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, 1) == -1)
 		sock_syserr(a, "setsockopt SO_TIMESTAMPNS");
 	else if (!tcp && a->fork && sock_want_drops(fd) == -1)
 		sock_syserr(a, "setsockopt SO_RXQ_OVFL");
@@ -604,7 +497,7 @@ open_at(struct addr *a, struct side *s, int type, const struct sockaddr *sa,
 		return 0;
 	}
 	if (connect(fd, sa, len) == -1) {
-		sock_syserr(a, "connect");
+		connect_failed(a, sa, len);
 		goto bad;
 	}
 	if (sock_getname(a, fd, 1, s->peer, sizeof(s->peer)) == -1)
@@ -722,9 +615,12 @@ dial_one(struct addr *a, struct side *s, const struct addrinfo *ai)
 		return dial_done(a, s, fd);
 	if (errno == EINPROGRESS || errno == EINTR) {
 		s->rfd = s->wfd = fd;
+		/* where this attempt goes, for its failure's message */
+		sock_ntop(ai->ai_addr, ai->ai_addrlen, s->peer,
+		    sizeof(s->peer));
 		return 1;
 	}
-	sock_syserr(a, "connect");
+	connect_failed(a, ai->ai_addr, ai->ai_addrlen);
 bad:
 	close(fd);
 	return -1;
@@ -743,7 +639,7 @@ dial_next(struct addr *a, struct side *s)
 			break;
 	}
 	if (r != 1 && a->dialres != NULL) {
-		freeaddrinfo(a->dialres);
+		res_free(a, a->dialres);
 		a->dialres = a->dialnext = NULL;
 	}
 	return r;
@@ -795,8 +691,8 @@ sock_dial_end(struct addr *a, struct side *s)
 		return dial_done(a, s, fd);
 	close(fd);
 	s->rfd = s->wfd = -1;
-	errno = e;
-	sock_syserr(a, "connect");
+	addr_fail(a, "connect to %s: %s", s->peer, strerror(e));
+	s->peer[0] = '\0';
 	return dial_next(a, s);
 }
 
@@ -809,7 +705,7 @@ sock_hangup(struct addr *a, struct side *s)
 		close(s->wfd);
 	s->rfd = s->wfd = -1;
 	if (a->dialres != NULL)
-		freeaddrinfo(a->dialres);
+		res_free(a, a->dialres);
 	a->dialres = a->dialnext = NULL;
 }
 
@@ -826,8 +722,8 @@ static int (*const openers[])(struct addr *, struct side *) = {
 	[ADDR_TUN] = tun_open,
 };
 
-static void
-side_init(struct addr *a, struct side *s)
+void
+sock_side_init(struct addr *a, struct side *s)
 {
 	memset(s, 0, sizeof(*s));
 	s->rfd = s->wfd = -1;
@@ -839,14 +735,14 @@ side_init(struct addr *a, struct side *s)
 void
 sock_pending(struct addr *a, struct side *s)
 {
-	side_init(a, s);
+	sock_side_init(a, s);
 	s->pending = 1;
 }
 
 int
 sock_open(struct addr *a, struct side *s)
 {
-	side_init(a, s);
+	sock_side_init(a, s);
 	if ((size_t)a->kind >= sizeof(openers) / sizeof(openers[0]) ||
 	    openers[a->kind] == NULL)
 		return addr_fail(a, "no opener for this address kind");
@@ -868,8 +764,7 @@ sock_accept(struct addr *a, struct side *s)
 	do
 		fd = accept4(a->lfd, (struct sockaddr *)&ss, &len,
 		    SOCK_CLOEXEC);
-	while (fd == -1 && (errno == EINTR || errno == ECONNABORTED) &&
-	    !sig_quit && !a->many);
+	while (fd == -1 && errno == ECONNABORTED && !a->many);
 	if (fd == -1)
 		return sock_syserr(a, "accept");
 	if (!a->many) {
@@ -887,61 +782,18 @@ sock_accept(struct addr *a, struct side *s)
 	return sock_side(a, s, fd, type);
 }
 
-/* The steps of a per-peer UDP socket, each named when it fails. */
-static int
-udp_peer_socket(struct addr *a, int fd, const struct sockaddr *local,
-    socklen_t llen, const struct sockaddr *peer, socklen_t plen)
-{
-	if (local->sa_family == AF_INET6)
-		(void)setopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, 0);
-	if (setopt(fd, SOL_SOCKET, SO_REUSEPORT, 1) == -1)
-		return sock_syserr(a, "setsockopt SO_REUSEPORT");
-	if (setopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, 1) == -1)
-		return sock_syserr(a, "setsockopt SO_TIMESTAMPNS");
-	if (sock_options(a, fd) == -1)
-		return -1;
-	if (bind(fd, local, llen) == -1)
-		return sock_syserr(a, "bind");
-	if (connect(fd, peer, plen) == -1)
-		return sock_syserr(a, "connect");
-	if (sock_nonblock(fd, NULL) == -1)
-		return sock_syserr(a, "fcntl O_NONBLOCK");
-	return 0;
-}
-
 int
-sock_udp_peer(struct addr *a, const struct sockaddr *peer, socklen_t plen,
-    const struct sockaddr_storage *dst, struct side *s)
+sock_accept_failed(const struct addr *a)
 {
-	struct sockaddr_storage	 ss;
-	socklen_t		 len = sizeof(ss);
-	int			 fd;
+	int	 e = errno;
 
-	side_init(a, s);
-	if (getsockname(a->lfd, (struct sockaddr *)&ss, &len) == -1)
-		return sock_syserr(a, "getsockname");
-	/* the address the peer wrote to, on the listener's port: replies
-	 * leave from it, not from whichever address the route prefers */
-	if (dst != NULL && dst->ss_family == ss.ss_family) {
-		if (ss.ss_family == AF_INET)
-			((struct sockaddr_in *)&ss)->sin_addr =
-			    ((const struct sockaddr_in *)dst)->sin_addr;
-		else
-			((struct sockaddr_in6 *)&ss)->sin6_addr =
-			    ((const struct sockaddr_in6 *)dst)->sin6_addr;
+	if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
+		logx("%s: %s; accepting again in %d s", a->spec, a->err,
+		    ACCEPT_PAUSE / 1000);
+		return 1;
 	}
-	if ((fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
-		return sock_syserr(a, "socket");
-	if (udp_peer_socket(a, fd, (struct sockaddr *)&ss, len, peer,
-	    plen) == -1) {
-		close(fd);
-		return -1;
-	}
-	s->rfd = s->wfd = fd;
-	s->wsock = 1;
-	memcpy(&s->peeraddr, peer, plen);
-	s->peerlen = plen;
-	sock_ntop(peer, plen, s->peer, sizeof(s->peer));
+	if (e != EAGAIN && e != EINTR && e != ECONNABORTED)
+		logx("%s: %s", a->spec, a->err);
 	return 0;
 }
 
@@ -963,11 +815,9 @@ sock_close(struct addr *a, struct side *s)
 	}
 	s->rfd = s->wfd = a->lfd = -1;
 	if (a->dialres != NULL)
-		freeaddrinfo(a->dialres);
+		res_free(a, a->dialres);
 	a->dialres = a->dialnext = NULL;
 	if (a->unlink)
 		(void)unlink(a->path);
 	a->unlink = 0;
-	if (a->pid > 0)
-		exec_reap(a);
 }

@@ -355,11 +355,14 @@ use_cert(struct addr *a, SSL_CTX *ctx)
 	if (readable(a, "cert", cert) == -1 || readable(a, "key", key) == -1)
 		return -1;
 	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1)
-		return addr_fail(a, "cert %s: %s", cert, ssl_reason());
+		return addr_fail(a, "cert %s: reading a PEM certificate chain: "
+		    "%s", cert, ssl_reason());
 	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1)
-		return addr_fail(a, "key %s: %s", key, ssl_reason());
+		return addr_fail(a, "key %s: reading a PEM private key: %s",
+		    key, ssl_reason());
 	if (SSL_CTX_check_private_key(ctx) != 1)
-		return addr_fail(a, "key %s: %s", key, ssl_reason());
+		return addr_fail(a, "key %s: does not match cert %s: %s", key,
+		    cert, ssl_reason());
 	return 0;
 }
 
@@ -402,7 +405,7 @@ setup_ctx(struct addr *a, struct tls_conf *c)
 	c->ctx = SSL_CTX_new(c->client ? TLS_client_method() :
 	    TLS_server_method());
 	if (c->ctx == NULL)
-		return addr_fail(a, "TLS: %s", ssl_reason());
+		return addr_fail(a, "SSL_CTX_new: %s", ssl_reason());
 	SSL_CTX_set_app_data(c->ctx, c);
 	if (SSL_CTX_set_min_proto_version(c->ctx, TLS1_2_VERSION) != 1)
 		return addr_fail(a, "TLS 1.2: %s", ssl_reason());
@@ -461,7 +464,7 @@ tls_setup(struct addr *a)
 	if (a->tlsc != NULL)
 		return 0;
 	if ((c = calloc(1, sizeof(*c))) == NULL)
-		return addr_fail(a, "TLS: %s", strerror(errno));
+		return addr_fail(a, "TLS settings: %s", strerror(errno));
 	a->tlsc = c;
 	c->client = !a->listen;
 	c->verify = a->verify;
@@ -513,7 +516,7 @@ tls_start(struct side *s, void (*wake)(void *), void *arg, char *err,
 	struct tls	*t;
 
 	if ((t = calloc(1, sizeof(*t))) == NULL) {
-		snprintf(err, size, "TLS: %s", strerror(errno));
+		snprintf(err, size, "TLS connection: %s", strerror(errno));
 		return -1;
 	}
 	t->c = s->tlsc;
@@ -596,7 +599,8 @@ tls_make(struct side *s, struct tls *t)
 		SSL_set_accept_state(t->ssl);
 	return 0;
 bad:
-	snprintf(t->why, sizeof(t->why), "TLS: %s", ssl_reason());
+	snprintf(t->why, sizeof(t->why), "TLS connection setup: %s",
+	    ssl_reason());
 	t->dead = 1;
 	return -1;
 }

@@ -51,7 +51,7 @@ load helpers
 	bad -b +5 stdio stdio "count +5: invalid"
 	bad -s " 100" stdio stdio "size  100: invalid"
 	bad -u -U stdio stdio "-u and -U together relay nothing"
-	bad -Z no-such-user-here stdio stdio "user no-such-user-here: no such user"
+	bad -Z no-such-user-here stdio stdio "dgrelay: -Z no-such-user-here: no such user"
 }
 
 @test "malformed addresses exit 2 with one line naming the address" {
@@ -115,11 +115,17 @@ load helpers
 	[ "$status" -eq 0 ]
 }
 
+@test "bind= that cannot be had: exit 1 naming the option, not a listener's bind" {
+	run --separate-stderr timeout 30 "$DGRELAY" stdio tcp:127.0.0.1:9,bind=192.0.2.1:0 </dev/null
+	[ "$status" -eq 1 ]
+	[ "$stderr" = "dgrelay: tcp:127.0.0.1:9,bind=192.0.2.1:0: bind=192.0.2.1:0: Cannot assign requested address" ]
+}
+
 @test "connect refused: exit 1, one line naming the address and the error" {
 	p=$(free_port tcp)
 	run --separate-stderr timeout 30 "$DGRELAY" tcp:127.0.0.1:"$p" stdio
 	[ "$status" -eq 1 ]
-	[ "$stderr" = "dgrelay: tcp:127.0.0.1:$p: connect: Connection refused" ]
+	[ "$stderr" = "dgrelay: tcp:127.0.0.1:$p: connect to 127.0.0.1 $p: Connection refused" ]
 }
 
 @test "address in use: exit 1 naming the address and bind, the call that failed" {
@@ -146,7 +152,7 @@ load helpers
 @test "missing unix socket path: exit 1 naming it" {
 	run --separate-stderr timeout 30 "$DGRELAY" unix:"$TMP/nope" stdio
 	[ "$status" -eq 1 ]
-	[ "$stderr" = "dgrelay: unix:$TMP/nope: connect: No such file or directory" ]
+	[ "$stderr" = "dgrelay: unix:$TMP/nope: connect to $TMP/nope: No such file or directory" ]
 }
 
 @test "fd: of a descriptor that is not open: exit 1" {

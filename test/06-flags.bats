@@ -77,10 +77,16 @@ start_echo_relay() {
 	grep -q 'idle for 300 ms' "$TMP/r.err"
 }
 
+# counted NAME TEXT: NAME's counters, asked for now (SIGUSR1), say TEXT.
+counted() {
+	barrier "$1"
+	tail -n 2 "$TMP/$1.err" | grep -q -- "$2"
+}
+
 @test "-u relays only first to second" {
 	start_echo_relay -u -S
 	"$PEER" send -i 20 127.0.0.1 "$(port r)" 01 02 03
-	sleep 0.3
+	eventually 30 counted r '1>2: 3 datagrams, 3 bytes'
 	stop r
 	grep -q '1>2: 3 datagrams, 3 bytes' "$TMP/r.err"
 	grep -q '2>1: 0 datagrams, 0 bytes' "$TMP/r.err"
@@ -90,7 +96,7 @@ start_echo_relay() {
 	echo_peer e udp
 	relay r -U -S udp:127.0.0.1:"$(port e)" udp-listen:127.0.0.1:0
 	"$PEER" send -i 20 127.0.0.1 "$(port r)" 01 02 03
-	sleep 0.3
+	eventually 30 counted r '2>1: 3 datagrams, 3 bytes'
 	stop r
 	grep -q '2>1: 3 datagrams, 3 bytes' "$TMP/r.err"
 	grep -q '1>2: 0 datagrams, 0 bytes' "$TMP/r.err"

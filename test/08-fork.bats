@@ -49,7 +49,7 @@ clients() {
 	no_kids r
 	[ "$(fds r)" -eq "$before" ]
 	[ "$(grep -c ': connection from 127.0.0.1 ' "$TMP/r.err")" -eq 100 ]
-	[ "$(grep -cE '^dgrelay: child [0-9]+: exit 0$' "$TMP/r.err")" -eq 100 ]
+	[ "$(grep -cE '^dgrelay: tcp-listen:[^ ]*: child [0-9]+ for 127\.0\.0\.1 [0-9]+: exit 0$' "$TMP/r.err")" -eq 100 ]
 }
 
 @test "50 UDP peers through udp-listen,fork: each gets its own replies, first datagram too" {
@@ -131,7 +131,7 @@ clients() {
 	done
 	wait_exit g 20
 	wait_exit rc 40
-	wait_for "$TMP/r.err" 'child [0-9]*: exit 0' 20
+	wait_for "$TMP/r.err" 'child [0-9]+ for 127.0.0.1 [0-9]+: exit 0' 20
 	cat "$TMP/rc.out"
 	grep -E '^dgrelay(\[[0-9]*\])?: (1>2|fork)' "$TMP/r.err"
 	echo "parent RSS kB: $rss0 before, at most $max during"
@@ -171,7 +171,8 @@ clients() {
 	[ "$status_of" -eq 0 ]
 	no_kids r
 	# one child ended idle; the busy one ended with its client's end
-	[ "$(grep -cE '^dgrelay\[[0-9]+\]: idle for 1000 ms: ending$' "$TMP/r.err")" -eq 1 ]
+	# the idle line names the session: the side with a peer
+	[ "$(grep -cE '^dgrelay\[[0-9]+\]: tcp-listen:[^ ]*: 127\.0\.0\.1 [0-9]+: idle for 1000 ms: ending$' "$TMP/r.err")" -eq 1 ]
 	[ "$(grep -cE '^dgrelay\[[0-9]+\]: eof on tcp-listen' "$TMP/r.err")" -eq 1 ]
 }
 
@@ -218,7 +219,7 @@ clients() {
 	eventually 5 nkids r 1
 	# SIGABRT, as abort(3) would: sanitizers turn a SIGSEGV into exit 1
 	kill -ABRT "$(kids r)"
-	wait_for "$TMP/r.err" 'child [0-9]+: killed by signal 6'
+	wait_for "$TMP/r.err" 'child [0-9]+ for 127.0.0.1 [0-9]+: killed by signal 6'
 	run "$PEER" ping -n 20 tcp 127.0.0.1 "$(port r)"
 	[ "$status" -eq 0 ]
 }
@@ -226,7 +227,8 @@ clients() {
 @test "fork: bad combinations exit 2" {
 	run --separate-stderr timeout 30 "$DGRELAY" tcp-listen:0,fork udp-listen:0,fork
 	[ "$status" -eq 2 ]
-	[ "$stderr" = "dgrelay: udp-listen:0,fork: fork or multi on one address only" ]
+	# a rule between the two addresses names both
+	[ "$stderr" = "dgrelay: tcp-listen:0,fork udp-listen:0,fork: fork or multi on one address only" ]
 	run --separate-stderr timeout 30 "$DGRELAY" tcp-listen:0,max-children=3 stdio
 	[ "$status" -eq 2 ]
 	[[ "$stderr" == *"option max-children needs fork" ]]

@@ -66,6 +66,24 @@ load helpers
 	kill -0 "$(child_of other)"	# another sleep lives on
 }
 
+@test "multi: a command slow to end stalls no other session (it ends on the loop's timers)" {
+	# A's session ends idle after 2 s; its command ignores SIGTERM, so
+	# ending it takes 2.5 s (a moment, TERM, a grace, KILL).  Waited for
+	# in place, that would stop the loop past B's 2 s idle limit: B's
+	# session ended, a datagram lost.  Ended on the loop, B loses nothing.
+	relay r -v -t 2 udp-listen:127.0.0.1:0,multi 'exec:trap "" TERM; cat; sleep 8'
+	run timeout 60 "$PEER" ping -n 1 udp 127.0.0.1 "$(port r)"
+	[ "$status" -eq 0 ]
+	bg b "$PEER" ping -t 50 -i 100 -n 60 udp 127.0.0.1 "$(port r)"
+	wait_exit b 60
+	cat "$TMP/b.out"
+	[ "$status_of" -eq 0 ]
+	grep -q '^ok 60 datagrams' "$TMP/b.out"
+	# A's command was killed while B went on, and B had one session
+	eventually 20 grep -q "exec:trap .*: killed by signal 9" "$TMP/r.err"
+	[ "$(grep -c ': peer from ' "$TMP/r.err")" -eq 2 ]
+}
+
 @test "exec: bad forms exit 2" {
 	run --separate-stderr timeout 30 "$DGRELAY" stdio exec:
 	[ "$status" -eq 2 ]

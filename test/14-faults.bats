@@ -34,13 +34,6 @@ udp_mib() {
 	    $1 == "Udp:" { print $c[n] }'
 }
 
-# counter NAME DIR FIELD: a number from NAME's "-S" counter line of DIR
-counter() {
-	sed -n "s/.*$2: .* \\([0-9]*\\) $3.*/\\1/p; s/.*$2: \\([0-9]*\\) $3,.*/\\1/p" \
-	    "$TMP/$1.err" | tail -n 1
-}
-
-
 # ns_tunnel IDLE_MS: in $NS, a checking receiver "rc" (ends IDLE_MS after
 # its last datagram), the exit relay "x" (tcp-listen to rc) and the entry
 # "e" (udp-listen to x).
@@ -278,9 +271,10 @@ lines_at_least() { [ "$(grep -c -- "$2" "$3")" -ge "$1" ]; }
 @test "faults: out of descriptors in fork mode: a child that cannot open its address fails alone; accept backs off, no spin" {
 	not_under_valgrind "valgrind itself needs descriptors"
 	p=$(free_port udp)
-	# 0-2, the listener (3), an accepted connection (4); a child closes
-	# the listener, and its exec: needs two more (a socketpair): no room
-	bg_fds r 5 "$DGRELAY" -v tcp-listen:127.0.0.1:0,fork exec:cat
+	# 0-2, the loop's epoll (3), the listener (4), an accepted connection
+	# (5); a child closes the listener, makes a loop of its own, and its
+	# exec: needs two more (a socketpair): no room
+	bg_fds r 6 "$DGRELAY" -v tcp-listen:127.0.0.1:0,fork exec:cat
 	wait_for "$TMP/r.err" 'listening on'
 	for i in 1 2 3; do
 		timeout 10 "$PEER" rst -w 100 127.0.0.1 "$(port r)" </dev/null
@@ -288,21 +282,10 @@ lines_at_least() { [ "$(grep -c -- "$2" "$3")" -ge "$1" ]; }
 	eventually 10 lines_at_least 3 'exit 1$' "$TMP/r.err"
 	cat "$TMP/r.err"
 	[ "$(grep -c '^dgrelay\[[0-9]*\]: exec:cat: socketpair: Too many open files$' "$TMP/r.err")" -eq 3 ]
-	[ "$(grep -c '^dgrelay: child [0-9]*: exit 1$' "$TMP/r.err")" -eq 3 ]
+	[ "$(grep -c '^dgrelay: tcp-listen:[^ ]*: child [0-9]* for 127\.0\.0\.1 [0-9]*: exit 1$' "$TMP/r.err")" -eq 3 ]
 	kill -0 "$(pid_of r)"		# the parent serves on
 	stop r
 	[ "$status_of" -eq 0 ]
 	# no room even to accept: it says so and waits, it does not spin
-	bg_fds r2 4 "$DGRELAY" -v tcp-listen:127.0.0.1:0,fork \
-	    udp:127.0.0.1:"$p"
-	wait_for "$TMP/r2.err" 'listening on'
-	bg_in c /dev/null "$PEER" rst -w 2000 127.0.0.1 "$(port r2)"
-	wait_for "$TMP/r2.err" 'accept: Too many open files' 10
-	pid=$(pid_of r2)
-	no_spin r2
-	wait_exit c
-	kill -0 "$pid"
-	[ "$(grep -c 'accept: Too many open files' "$TMP/r2.err")" -le 4 ]
-	stop r2
-	[ "$status_of" -eq 0 ]
+	accept_backs_off fork "$p"
 }

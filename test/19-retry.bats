@@ -42,11 +42,16 @@ sink() {
 }
 listening() { ss -Htln "sport = :$1" | grep -q .; }
 
-# counter NAME DIR FIELD: a number from NAME's last counter line of DIR.
-counter() {
-	sed -n "s/.*$2: \\([0-9]*\\) $3,.*/\\1/p; s/.*$2: .* \\([0-9]*\\) $3\\(,.*\\)*\$/\\1/p" \
-	    "$TMP/$1.err" | tail -n 1
+# handled NAME N: NAME's counters, asked for now, say N datagrams 1>2
+# were delivered or dropped while down.
+handled() {
+	barrier "$1"
+	[ $(($(counter "$1" '1>2' datagrams) +
+	    $(counter "$1" '1>2' 'dropped while down'))) -ge "$2" ]
 }
+
+# last_index FILE N: the last frame in FILE is datagram N.
+last_index() { [ "$(indices "$1" | tail -n 1)" = "$2" ]; }
 
 @test "retry: bad values exit 2; it applies to connecting stream addresses only" {
 	bad tcp:127.0.0.1:5,retry=0 stdio "option retry=0: too small"
@@ -66,14 +71,14 @@ counter() {
 	run --separate-stderr timeout 30 "$DGRELAY" udp-listen:127.0.0.1:0 \
 	    "tcp:127.0.0.1:$p,retry=3,interval=0.1"
 	[ "$status" -eq 1 ]
-	[ "$stderr" = "dgrelay: tcp:127.0.0.1:$p,retry=3,interval=0.1: connect: Connection refused (3 attempts)" ]
+	[ "$stderr" = "dgrelay: tcp:127.0.0.1:$p,retry=3,interval=0.1: connect to 127.0.0.1 $p: Connection refused (3 attempts)" ]
 	run --separate-stderr timeout 30 "$DGRELAY" -v udp-listen:127.0.0.1:0 \
 	    "tcp:127.0.0.1:$p,retry=3,interval=0.1"
 	[ "$status" -eq 1 ]
 	[ "$(grep -c ': connecting$' <<<"$stderr")" -eq 3 ]
 	# the waits double: 0.1 s, then 0.2 s (less up to a fifth)
-	grep -qE 'connect: Connection refused; retrying in 0\.[01] s$' <<<"$stderr"
-	grep -qE 'connect: Connection refused; retrying in 0\.[12] s$' <<<"$stderr"
+	grep -qE "connect to 127.0.0.1 $p: Connection refused; retrying in 0\\.[01] s$" <<<"$stderr"
+	grep -qE "connect to 127.0.0.1 $p: Connection refused; retrying in 0\\.[12] s$" <<<"$stderr"
 }
 
 @test "retry: an attempt that TCP connects to itself is a failed one" {
@@ -90,18 +95,20 @@ counter() {
 
 @test "retry: the server starts 2 s after the client; nothing before it is delivered late or twice" {
 	p=$(free_port tcp)
+	# the datagrams made before the relay starts dialling: on a slow
+	# machine making them takes seconds
+	seq_hex 0 199
 	relay c -S udp-listen:127.0.0.1:0 "tcp:127.0.0.1:$p,retry,interval=0.2"
 	# 10 s of datagrams: the backoff's attempt after the server is up
 	# (at most 6.2 s in) comes before they end, however slow the machine
-	seq_hex 0 199
 	bg snd "$PEER" send -i 50 127.0.0.1 "$(port c)" "${DG[@]}"
 	sleep 2
 	sink s "$p"
 	wait_exit snd 30
 	[ "$status_of" -eq 0 ]
 	wait_for "$TMP/c.err" 'connected to 127.0.0.1'
-	eventually 10 has_bytes "$TMP/s.bin" 6
-	sleep 0.5
+	# the last datagram arrived: nothing is in flight any more
+	eventually 30 last_index "$TMP/s.bin" 199
 	stop c
 	[ "$status_of" -eq 0 ]
 	indices "$TMP/s.bin" >"$TMP/got"
@@ -124,6 +131,9 @@ counter() {
 	ip netns add "$NS"
 	ip -n "$NS" link set lo up
 	p=40611
+	# 400 datagrams, 20 a second, from one socket: one peer (made
+	# before the relay starts: on a slow machine that takes seconds)
+	seq_hex 0 399
 	bg c ip netns exec "$NS" "$DGRELAY" -v -S udp-listen:127.0.0.1:0 \
 	    "tcp:127.0.0.1:$p,retry,interval=0.2"
 	wait_for "$TMP/c.err" 'listening on'
@@ -132,8 +142,6 @@ counter() {
 	    awk '$1 == "Udp:" && ++n == 2 { print $2 }')
 	bg s1 ip netns exec "$NS" socat -u "tcp-listen:$p,reuseaddr" \
 	    "create:$TMP/s1.bin"
-	# 400 datagrams, 20 a second, from one socket: one peer
-	seq_hex 0 399
 	bg snd ip netns exec "$NS" "$PEER" send -i 50 127.0.0.1 "$u" "${DG[@]}"
 	for i in 1 2 3; do
 		# 30 frames: the connection lasted, the next starts afresh
@@ -147,7 +155,7 @@ counter() {
 	eventually 15 has_bytes "$TMP/s4.bin" 60
 	wait_exit snd 60
 	[ "$status_of" -eq 0 ]
-	sleep 0.5
+	eventually 30 last_index "$TMP/s4.bin" 399
 	# the client never left, and holds the same UDP port
 	kid=$(child_of c)
 	ip netns exec "$NS" ss -Hunp "sport = :$u" | grep -q "pid=$kid,"
@@ -220,7 +228,8 @@ counter() {
 	wait_for "$TMP/c.err" ': lost: ' 20
 	sink s2 "$p"
 	wait_exit snd 60
-	sleep 0.5
+	# all 20 delivered or dropped while down: nothing left in flight
+	eventually 30 handled c 20
 	stop c
 	[ "$status_of" -eq 0 ]
 	run "$PEER" frames "$TMP/s2.bin"
@@ -241,7 +250,7 @@ counter() {
 @test "retry on unix: a server that appears late" {
 	sock=$TMP/srv.sock
 	relay c -S udp-listen:127.0.0.1:0 "unix:$sock,retry,interval=0.2"
-	wait_for "$TMP/c.err" 'connect: No such file or directory; retrying'
+	wait_for "$TMP/c.err" "connect to $sock: No such file or directory; retrying"
 	bg s socat -u "unix-listen:$sock" "create:$TMP/s.bin"
 	wait_for "$TMP/c.err" "connected to $sock" 15
 	run timeout 10 "$PEER" send 127.0.0.1 "$(port c)" 0102 030405

@@ -159,8 +159,6 @@ settled() {
 	[ -n "$a" ] && [ "$a" = "$b" ]
 }
 
-# said NAME REGEX N: NAME's log has N lines matching REGEX (at least)
-said() { [ "$(grep -cE -- "$2" "$TMP/$1.err")" -ge "$3" ]; }
 
 @test "memory: bad stall-timeout and frame-timeout values exit 2" {
 	bad tcp-listen:0,multi,stall-timeout=x udp:127.0.0.1:9 "option stall-timeout=x: invalid (seconds, 0 for none)"

@@ -1,5 +1,5 @@
 /*
- * libFuzzer target for relay.c itself: the real relay_run() loop, a stream
+ * libFuzzer target for relay.c itself: the real loop (loop.c), a stream
  * source, and a datagram or stream sink, with the system calls the loop
  * makes replaced (at compile time, -Dread=fz_read and so on: see the
  * Makefile) by fakes that play out the fuzz input:
@@ -62,7 +62,6 @@
 #define DST_FD	1000002		/* session's are 10 more */
 #define PLAYS	2
 
-volatile sig_atomic_t sig_quit, sig_stats, sig_child;
 static struct timespec P_now;
 
 void
@@ -133,14 +132,6 @@ sock_drops(struct msghdr *m, uint64_t *drops)
 {
 	(void)m; (void)drops;
 	abort();
-}
-
-void
-signals_hold(sigset_t *old, sigset_t *waitmask, int child)
-{
-	(void)child;
-	sigprocmask(SIG_BLOCK, NULL, old);
-	*waitmask = *old;
 }
 
 /* ------------------------------------------------------------ the play */
@@ -681,7 +672,7 @@ play_check(struct play *p, size_t max, int stream_sink, int status)
 }
 
 /*
- * One session through relay_run, or (byte 2's top bit) two sessions on
+ * One session as a pair runs, or (byte 2's top bit) two sessions on
  * one loop, sharing its pool, each playing the same script with a sink
  * of its own behaviour.
  */
@@ -692,7 +683,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct relay		*rl[PLAYS];
 	struct loop		 l;
 	struct pool		 pool;
-	sigset_t		 mask;
 	size_t			 max, slot;
 	int			 status[PLAYS], stream_sink, k, over;
 
@@ -710,39 +700,36 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	o.dir[0] = 1;			/* -u: the stream to the sink */
 	for (k = 0; k < nplays; k++)
 		play_setup(k, data, size, stream_sink);
-	if (nplays == 1) {
+	CHECK(loop_init(&l) == 0);
+	slot = o.size + FRAME_HDR;
+	if (nplays == 1) {	/* a pair, as dgrelay.c runs it */
 		cur = &plays[0];
-		status[0] = relay_run(&o, plays[0].s, plays[0].c, plays[0].err,
-		    sizeof(plays[0].err), NULL, NULL);
+		pool_init(&pool, relay_slab(&o), slot, POOL_MAX);
 	} else {
-		sigemptyset(&mask);
-		CHECK(loop_init(&l, &mask) == 0);
 		/* room for both sessions' queues, an unfinished frame
 		 * each and a ring for a turn: never at the cap (each
 		 * ending inside a frame would wait on the other forever
 		 * without frame-timeout), but shares below a ring */
 		o.compact = 1;
-		slot = o.size + FRAME_HDR;
 		pool_init(&pool, relay_slab(&o), slot, 3 * relay_slab(&o) +
 		    3 * slot + 2 * o.count * 64);
-		for (k = 0; k < nplays; k++) {
-			rl[k] = relay_open(&l, &pool, &o, plays[k].s,
-			    plays[k].c, plays[k].err, sizeof(plays[k].err),
-			    play_over, &plays[k]);
-			CHECK(rl[k] != NULL);
-		}
-		do {
-			CHECK(loop_once(&l) == 0);
-			for (over = 1, k = 0; k < nplays; k++)
-				over &= plays[k].over;
-		} while (!over);
-		for (k = 0; k < nplays; k++)
-			status[k] = relay_end(rl[k]);
-		CHECK(pool.lent == 0);		/* every byte came back */
-		CHECK(pool.holders == 0);
-		pool_free(&pool);
-		loop_free(&l);
 	}
+	for (k = 0; k < nplays; k++) {
+		rl[k] = relay_open(&l, &pool, &o, plays[k].s, plays[k].c,
+		    plays[k].err, sizeof(plays[k].err), play_over, &plays[k]);
+		CHECK(rl[k] != NULL);
+	}
+	do {
+		CHECK(loop_once(&l) == 0);
+		for (over = 1, k = 0; k < nplays; k++)
+			over &= plays[k].over;
+	} while (!over);
+	for (k = 0; k < nplays; k++)
+		status[k] = relay_end(rl[k]);
+	CHECK(pool.lent == 0);		/* every byte came back */
+	CHECK(pool.holders == 0);
+	pool_free(&pool);
+	loop_free(&l);
 	for (k = 0; k < nplays; k++)
 		play_check(&plays[k], max, stream_sink, status[k]);
 	return 0;

@@ -307,3 +307,41 @@ unbound_dot() {
 	eventually 20 listening_tcp "$2"
 }
 listening_tcp() { ss -Htln "sport = :$1" | grep -q .; }
+
+# said NAME REGEX N: NAME's stderr has at least N lines matching REGEX.
+said() { [ "$(grep -cE -- "$2" "$TMP/$1.err")" -ge "$3" ]; }
+
+# counter NAME DIR FIELD: a number from NAME's last counter line of DIR
+# (1>2 or 2>1), the one before " FIELD".
+counter() {
+	sed -n "s/.*$2: \\([0-9]*\\) $3,.*/\\1/p; s/.*$2: .* \\([0-9]*\\) $3\\(,.*\\)*\$/\\1/p" \
+	    "$TMP/$1.err" | tail -n 1
+}
+
+# barrier NAME: NAME (a dgrelay) has printed its counters once more on
+# SIGUSR1: everything it had been handed before is handled.  A check that
+# nothing more happened waits for this, not for a fixed time.
+barrier() {
+	local n
+	n=$(grep -c '1>2: ' "$TMP/$1.err")
+	kill -USR1 "$(child_of "$1")"
+	eventually 30 said "$1" '1>2: ' $((n + 1))
+}
+
+# accept_backs_off MODE PORT: a tcp-listen,MODE (fork or multi) relay to
+# udp PORT with no descriptor to spare for a connection: accept fails,
+# it says so (one policy for both modes), pauses a second and does not
+# spin; it serves on and ends cleanly.
+accept_backs_off() {
+	bg_fds r2 5 "$DGRELAY" -v "tcp-listen:127.0.0.1:0,$1" \
+	    udp:127.0.0.1:"$2"
+	wait_for "$TMP/r2.err" 'listening on'
+	bg_in c /dev/null "$PEER" rst -w 2000 127.0.0.1 "$(port r2)"
+	wait_for "$TMP/r2.err" 'accept: Too many open files; accepting again in 1 s' 10
+	no_spin r2
+	wait_exit c
+	kill -0 "$(pid_of r2)"
+	[ "$(grep -c 'accept: Too many open files' "$TMP/r2.err")" -le 4 ]
+	stop r2
+	[ "$status_of" -eq 0 ]
+}

@@ -1,8 +1,10 @@
 /*
- * serve.c: the fork option.  The parent keeps the listening socket and the
+ * fork.c: the fork option.  The parent keeps the listening socket and the
  * pids of its children, nothing else; every peer gets a child that runs one
- * relay.  serve_run() returns in a child with the peer's side ready, and in
- * the parent only when serving ends.
+ * relay.  fork_run() returns in a child with the peer's side ready, and in
+ * the parent only when serving ends.  The parent runs on the loop (loop.c)
+ * like every relay: the listener is a watch, the settle and pause
+ * deadlines are timers, ended children come with SIGCHLD.
  *
  * Stream listeners: a child per accepted connection.
  * udp-listen: a child per new source address.  The parent makes a socket
@@ -12,6 +14,7 @@
  * buffer, in order, before the child starts: nothing lost, nothing twice.
  */
 #include <sys/types.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -19,7 +22,6 @@
 #include <netinet/in.h>
 
 #include <errno.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +40,7 @@ struct kid {
 	pid_t			 pid;
 	struct sockaddr_storage	 peer;
 	socklen_t		 peerlen;
+	char			 name[NAME_MAX_];	/* the peer's */
 };
 
 /* A handed-over datagram: where its frame is, when the kernel took it. */
@@ -66,12 +69,19 @@ struct serve {
 	struct newpeer		*np;		/* udp: pending new peers */
 	size_t			 nnp, npcap;
 	size_t			 held;		/* bytes in their hand-overs */
-	struct timespec		 settle;	/* when pending peers fork */
 	uint64_t		 served, dropped, dropwarned, late;
 	uint64_t		 kdrops;	/* by the kernel, at the
 						 * listening socket */
 	time_t			 warned;	/* last max-children warning */
-	struct timespec		 pause;		/* out of descriptors: wait */
+	struct loop		*l;
+	struct watch		 lw;		/* the listener */
+	struct timer		 settle;	/* pending peers fork */
+	struct timer		 pause;		/* out of descriptors: wait */
+	int			 paused;
+	int			 child;		/* this is a child now */
+	int			 stopping;	/* children ended: wait */
+	int			 status;
+	struct side		*cs;		/* the child's side */
 };
 
 static int
@@ -92,6 +102,7 @@ kid_add(struct serve *sv, pid_t pid, const struct side *s)
 	k->pid = pid;
 	memcpy(&k->peer, &s->peeraddr, s->peerlen);
 	k->peerlen = s->peerlen;
+	strlcpy(k->name, s->peer, sizeof(k->name));
 	sv->served++;
 	if ((e = ptab_find(&sv->peers, &s->peeraddr, s->peerlen)) != NULL)
 		e->pid = pid;		/* from now on, its child's */
@@ -102,25 +113,27 @@ kid_add(struct serve *sv, pid_t pid, const struct side *s)
 static void
 reap(struct serve *sv, int block)
 {
-	pid_t	 pid;
-	size_t	 i;
-	int	 st;
+	struct kid	 k;
+	pid_t		 pid;
+	size_t		 i;
+	int		 st;
 
 	while ((pid = waitpid(-1, &st, block ? 0 : WNOHANG)) > 0) {
-		for (i = 0; i < sv->nkids; i++)
-			if (sv->kids[i].pid == pid) {
-				ptab_del(&sv->peers, &sv->kids[i].peer,
-				    sv->kids[i].peerlen);
-				sv->kids[i] = sv->kids[--sv->nkids];
-				break;
-			}
+		for (i = 0; i < sv->nkids && sv->kids[i].pid != pid; i++)
+			;
+		if (i == sv->nkids)
+			continue;	/* not one of ours */
+		k = sv->kids[i];
+		ptab_del(&sv->peers, &k.peer, k.peerlen);
+		sv->kids[i] = sv->kids[--sv->nkids];
 		if (!sv->o->verbose)
 			continue;
 		if (WIFSIGNALED(st))
-			logx("child %d: killed by signal %d", (int)pid,
-			    WTERMSIG(st));
+			logx("%s: child %d for %s: killed by signal %d",
+			    sv->a->spec, (int)pid, k.name, WTERMSIG(st));
 		else
-			logx("child %d: exit %d", (int)pid, WEXITSTATUS(st));
+			logx("%s: child %d for %s: exit %d", sv->a->spec,
+			    (int)pid, k.name, WEXITSTATUS(st));
 	}
 }
 
@@ -135,14 +148,11 @@ full(const struct serve *sv)
 static void
 drop_new(struct serve *sv)
 {
-	time_t	 now = time(NULL);
-
 	sv->dropped++;
-	if (sv->o->verbose && now != sv->warned) {
+	if (sv->o->verbose && log_due(&sv->warned)) {
 		logx("%s: max-children %d reached: %llu datagrams from new "
 		    "peers dropped", sv->a->spec, sv->a->maxchildren,
-		    (unsigned long long)(sv->dropped - sv->dropwarned + 1));
-		sv->warned = now;
+		    (unsigned long long)(sv->dropped - sv->dropwarned));
 		sv->dropwarned = sv->dropped;
 	}
 }
@@ -166,18 +176,17 @@ spawn(struct serve *sv, const struct side *s)
 		logerr("%s: child list (child %d runs; SIGTERM will miss "
 		    "it)", sv->a->spec, (int)pid);
 	if (sv->o->verbose)
-		logx("child %d: %s %s", (int)pid,
+		logx("%s: child %d: %s %s", sv->a->spec, (int)pid,
 		    s->io != IO_DGRAM ? "connection from" : "peer", s->peer);
 	return 0;
 }
 
-/* Out of descriptors or memory: stop taking peers for a moment. */
+/* Out of descriptors or memory: stop taking peers for a second. */
 static void
-pause_accepting(struct serve *sv, const char *what)
+pause_accepting(struct serve *sv)
 {
-	logx("%s: %s", sv->a->spec, what);
-	clock_gettime(CLOCK_MONOTONIC, &sv->pause);
-	sv->pause.tv_sec += 1;
+	sv->paused = 1;
+	(void)loop_timer(sv->l, &sv->pause, loop_now() + ACCEPT_PAUSE);
 }
 
 /* One connection: 1 in its child, 2 in the parent, 0: none taken. */
@@ -187,12 +196,8 @@ serve_stream(struct serve *sv, struct side *s)
 	int	 r;
 
 	if (sock_accept(sv->a, s) == -1) {
-		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
-		    errno == ENOMEM)
-			pause_accepting(sv, sv->a->err);
-		else if (errno != EAGAIN && errno != EINTR &&
-		    errno != ECONNABORTED)
-			logx("%s: %s", sv->a->spec, sv->a->err);
+		if (sock_accept_failed(sv->a))
+			pause_accepting(sv);
 		return 0;
 	}
 	if ((r = spawn(sv, s)) != 0)
@@ -200,7 +205,6 @@ serve_stream(struct serve *sv, struct side *s)
 	(void)close(s->rfd);	/* the child has it */
 	return 2;
 }
-
 
 /*
  * The pending entry for the sender of ss, made when new; NULL: dropped.
@@ -224,15 +228,67 @@ np_room(struct serve *sv)
 	return 0;
 }
 
-static void
-settle_from_now(struct serve *sv)
+/* The steps of a per-peer UDP socket, each named when it fails. */
+static int
+udp_peer_socket(struct addr *a, int fd, const struct sockaddr *local,
+    socklen_t llen, const struct sockaddr *peer, socklen_t plen)
 {
-	clock_gettime(CLOCK_MONOTONIC, &sv->settle);
-	sv->settle.tv_nsec += SETTLE_MS * 1000000L;
-	if (sv->settle.tv_nsec >= 1000000000L) {
-		sv->settle.tv_sec++;
-		sv->settle.tv_nsec -= 1000000000L;
+	if (local->sa_family == AF_INET6)
+		(void)sock_setopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, 0);
+	if (sock_setopt(fd, SOL_SOCKET, SO_REUSEPORT, 1) == -1)
+		return sock_syserr(a, "setsockopt SO_REUSEPORT");
+	if (sock_setopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, 1) == -1)
+		return sock_syserr(a, "setsockopt SO_TIMESTAMPNS");
+	if (sock_options(a, fd) == -1)
+		return -1;
+	if (bind(fd, local, llen) == -1)
+		return sock_syserr(a, "bind");
+	if (connect(fd, peer, plen) == -1)
+		return sock_syserr(a, "connect");
+	if (sock_nonblock(fd, NULL) == -1)
+		return sock_syserr(a, "fcntl O_NONBLOCK");
+	return 0;
+}
+
+/*
+ * For the udp-listen a: a socket bound where the listener is (SO_REUSEPORT),
+ * replies leaving from dst (where the peer wrote), connected to the new
+ * peer, so that the kernel hands it that peer's later datagrams.
+ */
+static int
+peer_socket(struct addr *a, const struct sockaddr *peer, socklen_t plen,
+    const struct sockaddr_storage *dst, struct side *s)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 len = sizeof(ss);
+	int			 fd;
+
+	sock_side_init(a, s);
+	if (getsockname(a->lfd, (struct sockaddr *)&ss, &len) == -1)
+		return sock_syserr(a, "getsockname");
+	/* the address the peer wrote to, on the listener's port: replies
+	 * leave from it, not from whichever address the route prefers */
+	if (dst != NULL && dst->ss_family == ss.ss_family) {
+		if (ss.ss_family == AF_INET)
+			((struct sockaddr_in *)&ss)->sin_addr =
+			    ((const struct sockaddr_in *)dst)->sin_addr;
+		else
+			((struct sockaddr_in6 *)&ss)->sin6_addr =
+			    ((const struct sockaddr_in6 *)dst)->sin6_addr;
 	}
+	if ((fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
+		return sock_syserr(a, "socket");
+	if (udp_peer_socket(a, fd, (struct sockaddr *)&ss, len, peer,
+	    plen) == -1) {
+		close(fd);
+		return -1;
+	}
+	s->rfd = s->wfd = fd;
+	s->wsock = 1;
+	memcpy(&s->peeraddr, peer, plen);
+	s->peerlen = plen;
+	sock_ntop(peer, plen, s->peer, sizeof(s->peer));
+	return 0;
 }
 
 /*
@@ -248,6 +304,7 @@ peer_of(struct serve *sv, const struct sockaddr_storage *ss, socklen_t len,
 {
 	struct newpeer	*p;
 	struct pent	*e;
+	char		 name[NAME_MAX_];
 
 	if ((e = ptab_find(&sv->peers, ss, len)) != NULL) {
 		if (e->pid == 0)
@@ -260,22 +317,27 @@ peer_of(struct serve *sv, const struct sockaddr_storage *ss, socklen_t len,
 		return -1;
 	}
 	if (np_room(sv) == -1 || (e = ptab_add(&sv->peers, ss, len)) == NULL) {
-		pause_accepting(sv, "new peer table: out of memory");
+		logx("%s: new peer table: out of memory; taking new peers "
+		    "again in 1 s", sv->a->spec);
+		pause_accepting(sv);
 		sv->dropped++;
 		return -1;
 	}
 	p = &sv->np[sv->nnp];
 	memset(p, 0, sizeof(*p));
-	if (sock_udp_peer(sv->a, (const struct sockaddr *)ss, len, dst,
+	if (peer_socket(sv->a, (const struct sockaddr *)ss, len, dst,
 	    &p->s) == -1) {
 		e->dead = 1;
-		pause_accepting(sv, sv->a->err);
+		sock_ntop((const struct sockaddr *)ss, len, name, sizeof(name));
+		logx("%s: peer %s: %s; taking new peers again in 1 s",
+		    sv->a->spec, name, sv->a->err);
+		pause_accepting(sv);
 		sv->dropped++;
 		return -1;
 	}
 	e->np = sv->nnp;
-	if (sv->nnp++ == 0)
-		settle_from_now(sv);
+	if (sv->nnp++ == 0)	/* the stragglers' moment */
+		(void)loop_timer(sv->l, &sv->settle, loop_now() + SETTLE_MS);
 	return (ssize_t)e->np;
 }
 
@@ -513,48 +575,25 @@ udp_fork(struct serve *sv, struct side *child)
 	return in_child;
 }
 
-/* Milliseconds until a deadline, 0 when past. */
-static int
-until(const struct timespec *t)
-{
-	struct timespec	 now;
-	long long	 left;
+static void	listener_arm(struct serve *);
 
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	left = (t->tv_sec - now.tv_sec) * 1000LL +
-	    (t->tv_nsec - now.tv_nsec + 999999) / 1000000;
-	return left <= 0 ? 0 : left > 1000000 ? 1000000 : (int)left;
+/* SIGCHLD: ended children reaped; room again, maybe. */
+static void
+children_ended(void *arg)
+{
+	struct serve	*sv = arg;
+
+	reap(sv, 0);
+	if (sv->stopping && sv->nkids == 0)
+		loop_stop(sv->l);
+	listener_arm(sv);
 }
 
 static void
-stop_children(struct serve *sv)
+print_counters(void *arg)
 {
-	struct timespec	 ts = { 0, 20 * 1000000L };
-	size_t		 i;
-	int		 n;
+	struct serve	*sv = arg;
 
-	for (i = 0; i < sv->nkids; i++)
-		(void)kill(sv->kids[i].pid, SIGTERM);
-	for (n = 0; n < 250 && sv->nkids > 0; n++) {	/* 5 s */
-		nanosleep(&ts, NULL);
-		reap(sv, 0);
-	}
-	for (i = 0; i < sv->nkids; i++)
-		(void)kill(sv->kids[i].pid, SIGKILL);
-	reap(sv, 1);
-}
-
-static int
-paused(const struct serve *sv, int *ms)
-{
-	if (sv->pause.tv_sec == 0 || (*ms = until(&sv->pause)) == 0)
-		return 0;
-	return 1;
-}
-
-static void
-serve_print_counters(const struct serve *sv)
-{
 	logx("fork: %llu children served, %zu running, %llu datagrams from "
 	    "new peers dropped, %llu late, %llu dropped by the kernel at the "
 	    "listening socket", (unsigned long long)sv->served,
@@ -562,97 +601,160 @@ serve_print_counters(const struct serve *sv)
 	    (unsigned long long)sv->late, (unsigned long long)sv->kdrops);
 }
 
+/* This process is a child now: the parent's loop is not its own. */
+static void
+became_child(struct serve *sv)
+{
+	sv->child = 1;
+	loop_stop(sv->l);
+}
+
 /*
  * A burst: accept until the backlog is empty (or max-children, or a
  * pause), not one peer a wakeup, but at most ACCEPT_BATCH before the
- * signals (ended children, SIGUSR1) are looked at again.  Returns 1 in
- * a child.
+ * loop's other work (ended children, SIGUSR1) is looked at again.
  */
-static int
-serve_streams(struct serve *sv, struct side *s)
+static void
+listener_ready(struct watch *w, uint32_t ev)
 {
-	int	 r, ms, batch = 1;
+	struct serve	*sv = w->arg;
+	int		 r, batch = 1;
 
-	while ((r = serve_stream(sv, s)) == 2 && !full(sv) && !sig_quit &&
-	    !paused(sv, &ms) && batch++ < ACCEPT_BATCH)
-		;
-	return r == 1;
+	(void)ev;
+	if (sv->child)
+		return;
+	if (sv->a->kind == ADDR_UDP)
+		udp_drain_all(sv);
+	else {
+		while ((r = serve_stream(sv, sv->cs)) == 2 && !sv->paused &&
+		    !full(sv) && batch++ < ACCEPT_BATCH)
+			;
+		if (r == 1) {
+			became_child(sv);
+			return;
+		}
+	}
+	listener_arm(sv);
 }
 
-/* Wait for the listener, a settle deadline, a pause's end or a signal. */
-static int
-serve_wait(struct serve *sv, const sigset_t *waitmask)
+/* The listener, unless paused; a full stream listener leaves peers
+ * waiting in the backlog. */
+static void
+listener_arm(struct serve *sv)
 {
-	struct pollfd	 pfd;
-	struct timespec	 ts;
-	int		 ms = -1, udp = sv->a->kind == ADDR_UDP;
+	uint32_t	 want = EPOLLIN;
 
-	/* a full stream listener leaves peers waiting in the backlog */
-	pfd.fd = paused(sv, &ms) || (!udp && full(sv)) ? -1 : sv->a->lfd;
-	pfd.events = POLLIN;
-	if (sv->nnp > 0 && (ms == -1 || until(&sv->settle) < ms))
-		ms = until(&sv->settle);
-	ts.tv_sec = ms / 1000;
-	ts.tv_nsec = (ms % 1000) * 1000000L;
-	return ppoll(&pfd, 1, ms >= 0 ? &ts : NULL, waitmask) > 0;
+	if (sv->child || sv->stopping)
+		return;
+	if (sv->paused || (sv->a->kind != ADDR_UDP && full(sv)))
+		want = 0;
+	if (loop_watch(sv->l, &sv->lw, sv->a->lfd, want) == -1) {
+		logerr("%s: epoll_ctl", sv->a->spec);
+		sv->status = 1;
+		loop_stop(sv->l);
+	}
 }
 
-/* Serving ended by a signal: pending peers dropped, children ended. */
+static void
+settled(struct timer *t)
+{
+	struct serve	*sv = t->arg;
+
+	if (sv->child)
+		return;
+	if (udp_fork(sv, sv->cs))
+		became_child(sv);
+}
+
+static void
+unpause(struct timer *t)
+{
+	struct serve	*sv = t->arg;
+
+	sv->paused = 0;
+	listener_arm(sv);
+}
+
+static void
+kill_children(struct timer *t)
+{
+	struct serve	*sv = t->arg;
+	size_t		 i;
+
+	for (i = 0; i < sv->nkids; i++)
+		(void)kill(sv->kids[i].pid, SIGKILL);
+	loop_stop(sv->l);
+}
+
+/*
+ * Serving ended by a signal: pending peers dropped; children told to end
+ * (SIGTERM), waited for on the loop for 5 s, then killed.
+ */
 static void
 serve_end(struct serve *sv, int stats)
 {
-	size_t	 i;
+	struct timer	 t;
+	size_t		 i;
 
+	loop_unwatch(sv->l, &sv->lw);
+	loop_untimer(sv->l, &sv->settle);
+	loop_untimer(sv->l, &sv->pause);
 	for (i = 0; i < sv->nnp; i++) {	/* ended before they forked */
 		(void)close(sv->np[i].s.rfd);
 		newpeer_free(&sv->np[i]);
 	}
 	free(sv->np);
 	ptab_free(&sv->peers);
-	stop_children(sv);
+	sv->stopping = 1;
+	for (i = 0; i < sv->nkids; i++)
+		(void)kill(sv->kids[i].pid, SIGTERM);
+	timer_init(&t, kill_children, sv);
+	if (sv->nkids > 0 && loop_timer(sv->l, &t, loop_now() + 5000) == 0) {
+		(void)loop_run(sv->l);
+		loop_untimer(sv->l, &t);
+	}
+	for (i = 0; i < sv->nkids; i++)	/* a second signal: at once */
+		(void)kill(sv->kids[i].pid, SIGKILL);
+	reap(sv, 1);
 	if (stats || sv->o->verbose)
-		serve_print_counters(sv);
+		print_counters(sv);
 	free(sv->kids);
 }
 
 int
-serve_run(struct addr *a, const struct relay_opts *o, struct side *s,
-    int stats)
+fork_run(struct loop *l, struct addr *a, const struct relay_opts *o,
+    struct side *s, int stats)
 {
 	struct serve	 sv;
-	sigset_t	 old, waitmask;
-	int		 udp = a->kind == ADDR_UDP, child = 0;
 
 	memset(&sv, 0, sizeof(sv));
 	sv.a = a;
 	sv.o = o;
-	signals_hold(&old, &waitmask, 1);
-	while (!sig_quit && !child) {
-		if (sig_child) {
-			sig_child = 0;
-			reap(&sv, 0);
+	sv.l = l;
+	sv.cs = s;
+	watch_init(&sv.lw, listener_ready, &sv);
+	timer_init(&sv.settle, settled, &sv);
+	timer_init(&sv.pause, unpause, &sv);
+	l->on_child = children_ended;
+	l->on_stats = print_counters;
+	l->arg = &sv;
+	listener_arm(&sv);
+	while (sv.status == 0 && !sv.child && !loop_quitting(l))
+		if (loop_run(l) == -1) {
+			logerr("%s: epoll_pwait", a->spec);
+			sv.status = 1;
 		}
-		if (sig_stats) {
-			sig_stats = 0;
-			serve_print_counters(&sv);
+	if (sv.child) {
+		/* the child relays on a loop of its own */
+		loop_free(l);
+		if (loop_init(l) == -1) {
+			logerr("epoll_create1");
+			return 1;	/* this child's exit status */
 		}
-		if (sv.nnp > 0 && until(&sv.settle) == 0)
-			child = udp_fork(&sv, s);
-		else if (serve_wait(&sv, &waitmask)) {
-			if (udp)
-				udp_drain_all(&sv);
-			else
-				child = serve_streams(&sv, s);
-		}
-	}
-	if (child) {
-		/* the child relays with the signal state it started with */
-		signal(SIGCHLD, SIG_DFL);
-		sig_stats = 0;
-		sigprocmask(SIG_SETMASK, &old, NULL);
 		return -1;
 	}
 	serve_end(&sv, stats);
-	sigprocmask(SIG_SETMASK, &old, NULL);
-	return 0;
+	l->on_child = NULL;
+	l->on_stats = NULL;
+	return sv.status;
 }
