@@ -10,7 +10,7 @@ BSD_LIBS   != pkg-config --libs libbsd-overlay
 SSL_CFLAGS != pkg-config --cflags openssl
 SSL_LIBS   != pkg-config --libs openssl
 CFLAGS	?= -O2 -g
-WARN	 = -Wall -Wextra -Wshadow -Wformat=2 -Wmissing-prototypes
+WARN	 = -Wall -Wextra -Wshadow -Wformat=2 -Wmissing-prototypes -Winit-self
 ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARN) $(BSD_CFLAGS) $(SSL_CFLAGS) \
 	     $(CFLAGS)
 

@@ -549,6 +549,11 @@ parse_bound(struct addr *a, const char *name, const char *v, long long *ms)
 	return 0;
 }
 
+/*
+ * One NAME[=VALUE] option into a: its row in addr_opts says where a flag
+ * or a ranged number goes; the rest is a case each.  Long, as a table of
+ * cases is: each case is a few lines, and one place lists them all.
+ */
 static int
 parse_option(struct addr *a, const struct addr_type *t, char *s,
     const char *base)
@@ -672,6 +677,44 @@ tls_check(struct addr *a)
 	return 0;
 }
 
+/*
+ * The rules between a's options, and the defaults that follow from them.
+ * 0, or -1 with a->err.
+ */
+static int
+options_agree(struct addr *a)
+{
+	if (a->maxchildren && !a->fork)
+		return addr_fail(a, "option max-children needs fork");
+	/* a keepalive setting means keepalive */
+	if (a->keepidle || a->keepintvl || a->keepcnt)
+		a->keepalive = 1;
+	if (a->interval_ms && !a->retry)
+		return addr_fail(a, "option interval needs retry");
+	if (a->retry && a->interval_ms == 0)
+		a->interval_ms = INTERVAL_DEF;
+	if (a->maxpeers && !a->multi)
+		return addr_fail(a, "option max-peers needs multi");
+	if (a->fork && a->multi)
+		return addr_fail(a, "options fork and multi exclude each other");
+	if (a->multi && a->maxpeers == 0)
+		a->maxpeers = MULTI_MAX_DEF;
+	/* a crowd of peers: one that stalls is ended, not waited on */
+	if (a->multi && a->stall_ms == -1)
+		a->stall_ms = STALL_DEF;
+	if (a->multi && a->frame_ms == -1)
+		a->frame_ms = FRAMEWAIT_DEF;
+	a->many = a->fork || a->multi;
+	if (a->fork && a->maxchildren == 0)
+		a->maxchildren = FORK_MAX_DEF;	/* bounded unless told */
+	if (a->tls && tls_check(a) == -1)
+		return -1;
+	if (a->many && a->kind == ADDR_FD && a->rfd != a->wfd)
+		return addr_fail(a, "option %s needs fd:N, not fd:R:W",
+		    a->fork ? "fork" : "multi");
+	return 0;
+}
+
 int
 addr_parse(const char *spec, struct addr *a)
 {
@@ -682,7 +725,7 @@ addr_parse(const char *spec, struct addr *a)
 	memset(a, 0, sizeof(*a));
 	a->spec = spec;
 	a->nodelay = 1;
-	a->lfd = a->rfd = a->wfd = -1;
+	a->rfd = a->wfd = -1;
 	a->stall_ms = a->frame_ms = -1;
 	if (copy(buf, sizeof(buf), spec) == -1)
 		return addr_fail(a, "address longer than %d bytes",
@@ -718,33 +761,5 @@ addr_parse(const char *spec, struct addr *a)
 		if (parse_option(a, t, o, buf) == -1)
 			return -1;
 	}
-	if (a->maxchildren && !a->fork)
-		return addr_fail(a, "option max-children needs fork");
-	/* a keepalive setting means keepalive */
-	if (a->keepidle || a->keepintvl || a->keepcnt)
-		a->keepalive = 1;
-	if (a->interval_ms && !a->retry)
-		return addr_fail(a, "option interval needs retry");
-	if (a->retry && a->interval_ms == 0)
-		a->interval_ms = INTERVAL_DEF;
-	if (a->maxpeers && !a->multi)
-		return addr_fail(a, "option max-peers needs multi");
-	if (a->fork && a->multi)
-		return addr_fail(a, "options fork and multi exclude each other");
-	if (a->multi && a->maxpeers == 0)
-		a->maxpeers = MULTI_MAX_DEF;
-	/* a crowd of peers: one that stalls is ended, not waited on */
-	if (a->multi && a->stall_ms == -1)
-		a->stall_ms = STALL_DEF;
-	if (a->multi && a->frame_ms == -1)
-		a->frame_ms = FRAMEWAIT_DEF;
-	a->many = a->fork || a->multi;
-	if (a->fork && a->maxchildren == 0)
-		a->maxchildren = FORK_MAX_DEF;	/* bounded unless told */
-	if (a->tls && tls_check(a) == -1)
-		return -1;
-	if (a->many && a->kind == ADDR_FD && a->rfd != a->wfd)
-		return addr_fail(a, "option %s needs fd:N, not fd:R:W",
-		    a->fork ? "fork" : "multi");
-	return 0;
+	return options_agree(a);
 }

@@ -69,6 +69,5 @@ counters_print(const struct counters c[2], const struct side s[2])
 		logx("%s: %s", d ? "2>1" : "1>2", line);
 	}
 	for (d = 0; s != NULL && d < 2; d++)
-		if (s[d].rd != NULL)
-			redial_print(&s[d]);
+		redial_print(&s[d]);
 }

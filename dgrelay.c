@@ -56,9 +56,10 @@ parse_idle(const char *s)
 	return ms;
 }
 
-/* Open address i: connect, or listen and accept.  -1: reason in a->err. */
+/* Open address a as s: connect, or listen and accept.  -1: s->err says
+ * why. */
 static int
-open_side(struct addr *a, struct side *s, int verbose)
+open_side(const struct addr *a, struct side *s, int verbose)
 {
 	if (sock_open(a, s) == -1)
 		return -1;
@@ -74,9 +75,9 @@ open_side(struct addr *a, struct side *s, int verbose)
 		logx("%s: listening on %s", a->spec, s->local);
 	if (verbose && s->peer[0] != '\0')
 		logx("%s: connected to %s", a->spec, s->peer);
-	if (a->lfd == -1)
+	if (s->lfd == -1)
 		return 0;
-	if (sock_accept(a, s) == -1)
+	if (sock_accept(a, s, s) == -1)
 		return -1;
 	if (verbose)
 		logx("%s: connection from %s", a->spec, s->peer);
@@ -124,7 +125,7 @@ open_later(void *arg, struct side *s, char *err, size_t size)
 
 	if (open_side(l->a, s, l->verbose) == 0)
 		return 0;
-	strlcpy(err, l->a->err, size);
+	strlcpy(err, s->err, size);
 	return -1;
 }
 
@@ -206,7 +207,7 @@ run_forking(struct loop *l, const struct relay_opts *o, struct addr a[2],
 	int		 status, oi = !fi, isopen[2] = { 0, 0 };
 
 	if (sock_open(&a[fi], &s[fi]) == -1) {
-		logx("%s: %s", a[fi].spec, a[fi].err);
+		logx("%s: %s", a[fi].spec, s[fi].err);
 		sock_close(&a[fi], &s[fi]);
 		return 1;
 	}
@@ -226,14 +227,14 @@ run_forking(struct loop *l, const struct relay_opts *o, struct addr a[2],
 	/* a child: messages say which */
 	snprintf(name, sizeof(name), "dgrelay[%d]", (int)getpid());
 	setprogname(name);
-	a[fi].unlink = 0;		/* the parent's socket path */
+	s[fi].unlink = 0;		/* the parent's socket path */
 	isopen[0] = isopen[1] = 1;
 	if (a[fi].tls && !a[oi].listen) {
 		/* opened once the TLS peer is authenticated */
 		sock_pending(&a[oi], &s[oi]);
 		status = relay(l, o, s, stats, &lt);
 	} else if (open_side(&a[oi], &s[oi], o->verbose) == -1) {
-		logx("%s: %s", a[oi].spec, a[oi].err);
+		logx("%s: %s", a[oi].spec, s[oi].err);
 		status = 1;
 	} else
 		status = relay(l, o, s, stats, NULL);
@@ -253,11 +254,11 @@ run_multi(struct loop *l, const struct relay_opts *o, struct addr a[2],
 	int	 status;
 
 	if (sock_open(&a[mi], &s[mi]) == -1) {
-		logx("%s: %s", a[mi].spec, a[mi].err);
+		logx("%s: %s", a[mi].spec, s[mi].err);
 		sock_close(&a[mi], &s[mi]);
 		return 1;
 	}
-	if (a[mi].lfd == -1) {
+	if (s[mi].lfd == -1) {
 		logx("%s: option multi needs a listening socket", a[mi].spec);
 		sock_close(&a[mi], &s[mi]);
 		return 1;
@@ -426,7 +427,7 @@ run_pair(struct loop *l, const struct relay_opts *o, struct addr a[2],
 		if (loop_signalled())
 			status = 0;	/* asked to stop while waiting */
 		else
-			logx("%s: %s", a[failed].spec, a[failed].err);
+			logx("%s: %s", a[failed].spec, s[failed].err);
 	} else if (ra == NULL || runas_become(ra) == 0)
 		status = relay(l, o, s, stats, later.a != NULL ? &later : NULL);
 	return close_sides(l, a, s, isopen, o->verbose, status);

@@ -91,10 +91,11 @@ enum redial_state {
 };
 
 struct redial {
-	struct addr	*a;
+	const struct addr *a;
 	enum redial_state state;
-	struct timespec	 due;		/* WAIT: next attempt; DIAL: deadline */
-	struct timespec	 since;		/* UP: connected at; else down since */
+	long long	 due;		/* ms (loop_now): WAIT: next attempt;
+					 * DIAL: its deadline */
+	long long	 since;		/* UP: connected at; else down since */
 	long long	 wait_ms;	/* the next wait (backoff) */
 	int		 failed;	/* attempts failed in a row */
 	uint64_t	 connects;	/* connections made */
@@ -156,17 +157,10 @@ struct addr {
 	int		 dial;		/* connected by the relay, without
 					 * blocking (a multi session's other
 					 * address; retry implies it) */
-	/* state of addr_open() */
-	int		 lfd;		/* listening socket, -1 when none */
-	int		 pktinfo;	/* udp, wildcard: datagrams say their
-					 * destination (IP_PKTINFO) */
-	int		 unlink;	/* path was created: remove at close */
+	/* made by the setup before serving, then only read */
 	struct addrinfo	*names;		/* multi: the host's addresses, looked
 					 * up once (sock_resolve_once) */
-	struct addrinfo	*dialres, *dialnext;	/* retry: tcp addresses of this
-					 * attempt, and the next to try */
-	struct redial	 rd;		/* retry: the connection's state */
-	char		 err[NAME_MAX_];	/* what failed, for the message */
+	char		 err[NAME_MAX_];	/* why parsing or setup failed */
 };
 
 /*
@@ -226,6 +220,15 @@ struct side {
 	struct tls	*tls;
 	/* exec: the command, until exec_end is given it */
 	struct cmd	*cmd;
+	/* what opening it keeps (sock.c): a listener's socket (the side a
+	 * pair or a child accepts into is the listener's), a path made to
+	 * remove at close, a dial's addresses and the next to try, retry's
+	 * state (rd points to it), and why the last step failed */
+	int		 lfd;
+	int		 unlink;
+	struct addrinfo	*dialres, *dialnext;
+	struct redial	 redial;
+	char		 err[NAME_MAX_];
 };
 
 /*
@@ -268,20 +271,20 @@ int	addr_fail(struct addr *a, const char *fmt, ...)
  * and listen (s->local then says where; a->lfd is the listening socket).
  * Returns 0, or -1 with a->err set.
  */
-int	sock_open(struct addr *a, struct side *s);
+int	sock_open(const struct addr *a, struct side *s);
 
 /*
  * sock_pending(a, s): s stands for address a, not opened yet (the relay
  * opens it later: relay_opener); closing it is harmless.
  */
-void	sock_pending(struct addr *a, struct side *s);
+void	sock_pending(const struct addr *a, struct side *s);
 
 /*
  * sock_accept(a, s): for a listening address, take the next peer and make
  * s ready to relay (s->peer says who); nothing to do for other addresses.
  * Returns 0, or -1 with a->err set (errno as accept left it).
  */
-int	sock_accept(struct addr *a, struct side *s);
+int	sock_accept(const struct addr *a, struct side *ls, struct side *s);
 
 /* sock_setopt(fd, level, name, val): an int option; 0 or -1. */
 int	sock_setopt(int fd, int level, int name, int val);
@@ -290,10 +293,10 @@ int	sock_setopt(int fd, int level, int name, int val);
  * sock_options(a, fd): a's socket options (buffers, mark, dev, reuseport)
  * on fd; 0, or -1 with a->err.
  */
-int	sock_options(struct addr *a, int fd);
+int	sock_options(const struct addr *a, struct side *s, int fd);
 
 /* sock_side_init(a, s): s, empty, for address a: no descriptors yet. */
-void	sock_side_init(struct addr *a, struct side *s);
+void	sock_side_init(const struct addr *a, struct side *s);
 
 /*
  * sock_resolve_once(a): look a's host name up now, for good: its
@@ -310,7 +313,7 @@ void	sock_forget_names(struct addr *a);
  * 0 when nothing was waiting or the peer gave up (quiet), or after saying
  * any other error.
  */
-int	sock_accept_failed(const struct addr *a);
+int	sock_accept_failed(const struct addr *a, const struct side *s);
 
 /*
  * sock_want_pktinfo(fd): a UDP socket bound to a wildcard address is made
@@ -342,7 +345,7 @@ int	sock_pktinfo(struct msghdr *m, int family,
  * sock_close(a, s): close s, restore inherited descriptors, unlink paths.
  * An exec: command (s->cmd) is the caller's to end (exec_end).
  */
-void	sock_close(struct addr *a, struct side *s);
+void	sock_close(const struct addr *a, struct side *s);
 
 /*
  * sock_want_drops(fd): a UDP socket says, on datagrams it receives, how
@@ -370,7 +373,7 @@ void	sock_ntop(const struct sockaddr *sa, socklen_t len, char *buf,
  * sock_getname(a, fd, peer, buf, size): "HOST PORT" of fd's own end (peer
  * 0) or of its peer (peer 1) into buf.  0, or -1 with a->err set.
  */
-int	sock_getname(struct addr *a, int fd, int peer, char *buf,
+int	sock_getname(struct side *s, int fd, int peer, char *buf,
 	    size_t size);
 
 /*
@@ -379,25 +382,30 @@ int	sock_getname(struct addr *a, int fd, int peer, char *buf,
  * (wait until s->rfd is writable, then sock_dial_end), -1 failed, the
  * last reason in a->err.
  */
-int	sock_dial(struct addr *a, struct side *s);
+int	sock_dial(const struct addr *a, struct side *s);
 
 /* sock_dial_end(a, s): the attempt under way has an answer: as sock_dial. */
-int	sock_dial_end(struct addr *a, struct side *s);
+int	sock_dial_end(const struct addr *a, struct side *s);
 
 /*
  * sock_hangup(a, s): close s's connection (retry: it was lost, or an
  * attempt is abandoned); the address stays ready for sock_dial.
  */
-void	sock_hangup(struct addr *a, struct side *s);
+void	sock_hangup(const struct addr *a, struct side *s);
 
 /* sock_syserr(a, what): "what: strerror(errno)" into a->err; returns -1. */
-int	sock_syserr(struct addr *a, const char *what);
+int	sock_syserr(struct side *s, const char *what);
+
+/* side_fail(s, fmt, ...): why opening s failed, one line, into s->err;
+ * returns -1. */
+int	side_fail(struct side *s, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
 
 /*
  * sock_side(a, s, fd, type): s relays on fd, a connected socket of this
  * type (SOCK_STREAM: framed); fd is made non-blocking.  0, or -1.
  */
-int	sock_side(struct addr *a, struct side *s, int fd, int type);
+int	sock_side(const struct addr *a, struct side *s, int fd, int type);
 
 /* sock_family(fd): the address family of socket fd, -1 with errno. */
 int	sock_family(int fd);
@@ -408,10 +416,10 @@ int	sock_nonblock(int fd, int *saved);
 /* ------------------------------------------------------------------- fd.c */
 
 /* fd_open(a, s): fd:N, fd:R:W, fd:NAME.  0, or -1 with a->err set. */
-int	fd_open(struct addr *a, struct side *s);
+int	fd_open(const struct addr *a, struct side *s);
 
 /* fd_stdio(a, s): stdio, frames on descriptors 0 and 1. */
-int	fd_stdio(struct addr *a, struct side *s);
+int	fd_stdio(const struct addr *a, struct side *s);
 
 /*
  * fd_activation(): how many descriptors systemd passed us (LISTEN_FDS,
@@ -425,7 +433,7 @@ int	fd_activation(void);
  * exec_open(a, s): start a's command on a socketpair (as a->runas, when
  * set); s is our end.
  */
-int	exec_open(struct addr *a, struct side *s);
+int	exec_open(const struct addr *a, struct side *s);
 
 /* exec_pid(c): its process. */
 pid_t	exec_pid(const struct cmd *c);
@@ -564,7 +572,7 @@ void	relay_unblock(struct relay *rl);
  * redial_init(a, s, verbose): s, of address a (retry), starts down; the
  * first attempt is made at once by redial_step.
  */
-void	redial_init(struct addr *a, struct side *s, int verbose);
+void	redial_init(const struct addr *a, struct side *s, int verbose);
 
 /*
  * redial_lost(s, why): s's connection ended (why: "eof", or an errno's
@@ -591,6 +599,16 @@ void	redial_up(struct side *s);
  * attempt.  Returns the state after (RD_GONE: retry=N used up).
  */
 enum redial_state redial_fail(struct side *s, const char *why);
+
+/* redial_state(s): where s stands (RD_UP for a side without retry). */
+enum redial_state redial_state(const struct side *s);
+
+/* redial_retries(s): its retry=N, RETRY_FOREVER, or 0 (none, or a multi
+ * session's one attempt). */
+int	redial_retries(const struct side *s);
+
+/* redial_why(s, buf, size): why it gave up, with its attempts. */
+void	redial_why(const struct side *s, char *buf, size_t size);
 
 /* redial_ms(s): ms until s needs redial_step again, -1: only when writable */
 int	redial_ms(const struct side *s);
@@ -674,7 +692,7 @@ void	tls_describe(const struct side *s, char *buf, size_t size);
  * packet info), set its MTU, address and state as asked; s->local names
  * the device.  Returns 0, or -1 with a->err set.
  */
-int	tun_open(struct addr *a, struct side *s);
+int	tun_open(const struct addr *a, struct side *s);
 
 /* ---------------------------------------------------------------- multi.c */
 

@@ -45,7 +45,7 @@ struct cmd {
 
 /* In the child: the command, as a shell would start it. */
 static void __attribute__((noreturn))
-exec_child(struct addr *a, int fd)
+exec_child(const struct addr *a, int fd)
 {
 	sigset_t	 none;
 	const char	*call;
@@ -64,23 +64,23 @@ exec_child(struct addr *a, int fd)
 }
 
 int
-exec_open(struct addr *a, struct side *s)
+exec_open(const struct addr *a, struct side *s)
 {
 	struct cmd	*c;
 	int		 sv[2], type;
 
 	type = a->seqpacket ? SOCK_SEQPACKET : SOCK_STREAM;
 	if ((c = calloc(1, sizeof(*c))) == NULL)
-		return sock_syserr(a, "calloc");
+		return sock_syserr(s, "calloc");
 	if (socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv) == -1) {
 		free(c);
-		return sock_syserr(a, "socketpair");
+		return sock_syserr(s, "socketpair");
 	}
 	if ((c->pid = fork()) == -1) {
 		free(c);
 		close(sv[0]);
 		close(sv[1]);
-		return sock_syserr(a, "fork");
+		return sock_syserr(s, "fork");
 	}
 	if (c->pid == 0)
 		exec_child(a, sv[1]);

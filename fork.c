@@ -81,7 +81,9 @@ struct serve {
 	int			 child;		/* this is a child now */
 	int			 stopping;	/* children ended: wait */
 	int			 status;
-	struct side		*cs;		/* the child's side */
+	struct side		*ls;		/* the listener's side: a stream
+						 * peer is accepted into it, and
+						 * it is the child's side then */
 };
 
 static int
@@ -167,8 +169,8 @@ spawn(struct serve *sv, const struct side *s)
 		return -1;
 	}
 	if (pid == 0) {
-		(void)close(sv->a->lfd);
-		sv->a->lfd = -1;
+		(void)close(sv->ls->lfd);
+		sv->ls->lfd = -1;
 		free(sv->kids);
 		return 1;
 	}
@@ -195,8 +197,8 @@ serve_stream(struct serve *sv, struct side *s)
 {
 	int	 r;
 
-	if (sock_accept(sv->a, s) == -1) {
-		if (sock_accept_failed(sv->a))
+	if (sock_accept(sv->a, sv->ls, s) == -1) {
+		if (sock_accept_failed(sv->a, s))
 			pause_accepting(sv);
 		return 0;
 	}
@@ -230,23 +232,24 @@ np_room(struct serve *sv)
 
 /* The steps of a per-peer UDP socket, each named when it fails. */
 static int
-udp_peer_socket(struct addr *a, int fd, const struct sockaddr *local,
-    socklen_t llen, const struct sockaddr *peer, socklen_t plen)
+udp_peer_socket(const struct addr *a, struct side *s, int fd,
+    const struct sockaddr *local, socklen_t llen, const struct sockaddr *peer,
+    socklen_t plen)
 {
 	if (local->sa_family == AF_INET6)
 		(void)sock_setopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, 0);
 	if (sock_setopt(fd, SOL_SOCKET, SO_REUSEPORT, 1) == -1)
-		return sock_syserr(a, "setsockopt SO_REUSEPORT");
+		return sock_syserr(s, "setsockopt SO_REUSEPORT");
 	if (sock_setopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, 1) == -1)
-		return sock_syserr(a, "setsockopt SO_TIMESTAMPNS");
-	if (sock_options(a, fd) == -1)
+		return sock_syserr(s, "setsockopt SO_TIMESTAMPNS");
+	if (sock_options(a, s, fd) == -1)
 		return -1;
 	if (bind(fd, local, llen) == -1)
-		return sock_syserr(a, "bind");
+		return sock_syserr(s, "bind");
 	if (connect(fd, peer, plen) == -1)
-		return sock_syserr(a, "connect");
+		return sock_syserr(s, "connect");
 	if (sock_nonblock(fd, NULL) == -1)
-		return sock_syserr(a, "fcntl O_NONBLOCK");
+		return sock_syserr(s, "fcntl O_NONBLOCK");
 	return 0;
 }
 
@@ -256,16 +259,16 @@ udp_peer_socket(struct addr *a, int fd, const struct sockaddr *local,
  * peer, so that the kernel hands it that peer's later datagrams.
  */
 static int
-peer_socket(struct addr *a, const struct sockaddr *peer, socklen_t plen,
-    const struct sockaddr_storage *dst, struct side *s)
+peer_socket(const struct addr *a, int lfd, const struct sockaddr *peer,
+    socklen_t plen, const struct sockaddr_storage *dst, struct side *s)
 {
 	struct sockaddr_storage	 ss;
 	socklen_t		 len = sizeof(ss);
 	int			 fd;
 
 	sock_side_init(a, s);
-	if (getsockname(a->lfd, (struct sockaddr *)&ss, &len) == -1)
-		return sock_syserr(a, "getsockname");
+	if (getsockname(lfd, (struct sockaddr *)&ss, &len) == -1)
+		return sock_syserr(s, "getsockname");
 	/* the address the peer wrote to, on the listener's port: replies
 	 * leave from it, not from whichever address the route prefers */
 	if (dst != NULL && dst->ss_family == ss.ss_family) {
@@ -277,8 +280,8 @@ peer_socket(struct addr *a, const struct sockaddr *peer, socklen_t plen,
 			    ((const struct sockaddr_in6 *)dst)->sin6_addr;
 	}
 	if ((fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
-		return sock_syserr(a, "socket");
-	if (udp_peer_socket(a, fd, (struct sockaddr *)&ss, len, peer,
+		return sock_syserr(s, "socket");
+	if (udp_peer_socket(a, s, fd, (struct sockaddr *)&ss, len, peer,
 	    plen) == -1) {
 		close(fd);
 		return -1;
@@ -325,12 +328,12 @@ peer_of(struct serve *sv, const struct sockaddr_storage *ss, socklen_t len,
 	}
 	p = &sv->np[sv->nnp];
 	memset(p, 0, sizeof(*p));
-	if (peer_socket(sv->a, (const struct sockaddr *)ss, len, dst,
-	    &p->s) == -1) {
+	if (peer_socket(sv->a, sv->ls->lfd, (const struct sockaddr *)ss, len,
+	    dst, &p->s) == -1) {
 		e->dead = 1;
 		sock_ntop((const struct sockaddr *)ss, len, name, sizeof(name));
 		logx("%s: peer %s: %s; taking new peers again in 1 s",
-		    sv->a->spec, name, sv->a->err);
+		    sv->a->spec, name, p->s.err);
 		pause_accepting(sv);
 		sv->dropped++;
 		return -1;
@@ -526,7 +529,7 @@ udp_drain_all(struct serve *sv)
 	int	 pass = 0;
 
 	do {
-		n = udp_drain(sv, sv->a->lfd, -1);
+		n = udp_drain(sv, sv->ls->lfd, -1);
 		for (i = 0; i < sv->nnp; i++)
 			n += udp_drain(sv, sv->np[i].s.rfd, (ssize_t)i);
 	} while (n > 0 && ++pass < DRAIN_PASSES);
@@ -626,7 +629,7 @@ listener_ready(struct watch *w, uint32_t ev)
 	if (sv->a->kind == ADDR_UDP)
 		udp_drain_all(sv);
 	else {
-		while ((r = serve_stream(sv, sv->cs)) == 2 && !sv->paused &&
+		while ((r = serve_stream(sv, sv->ls)) == 2 && !sv->paused &&
 		    !full(sv) && batch++ < ACCEPT_BATCH)
 			;
 		if (r == 1) {
@@ -648,7 +651,7 @@ listener_arm(struct serve *sv)
 		return;
 	if (sv->paused || (sv->a->kind != ADDR_UDP && full(sv)))
 		want = 0;
-	if (loop_watch(sv->l, &sv->lw, sv->a->lfd, want) == -1) {
+	if (loop_watch(sv->l, &sv->lw, sv->ls->lfd, want) == -1) {
 		logerr("%s: epoll_ctl", sv->a->spec);
 		sv->status = 1;
 		loop_stop(sv->l);
@@ -662,7 +665,7 @@ settled(struct timer *t)
 
 	if (sv->child)
 		return;
-	if (udp_fork(sv, sv->cs))
+	if (udp_fork(sv, sv->ls))
 		became_child(sv);
 }
 
@@ -731,7 +734,7 @@ fork_run(struct loop *l, struct addr *a, const struct relay_opts *o,
 	sv.a = a;
 	sv.o = o;
 	sv.l = l;
-	sv.cs = s;
+	sv.ls = s;
 	watch_init(&sv.lw, listener_ready, &sv);
 	timer_init(&sv.settle, settled, &sv);
 	timer_init(&sv.pause, unpause, &sv);

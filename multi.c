@@ -66,9 +66,8 @@ struct sess {
 	struct relay	*rl;
 	struct side	 s[2];
 	struct counters	 c[2];
-	struct addr	 oa;		/* the other address, this session's
-					 * copy: its connection's state, an
-					 * exec: command's pid */
+	const struct addr *oa;		/* the other address, as parsed
+					 * (shared: its state is in s[]) */
 	char		 err[NAME_MAX_ * 2];
 	struct sess	*prev, *next;	/* every session */
 	struct sess	*dnext;		/* over: freed after this pass */
@@ -80,7 +79,7 @@ struct sess {
 
 struct multi {
 	struct addr		*a;		/* the listening address */
-	struct addr		*oa;		/* the other, as parsed */
+	const struct addr	*oa;		/* the other, as parsed */
 	int			 li;		/* the listening one's index */
 	const struct relay_opts	*o;
 	struct relay_opts	 so;		/* the sessions' (compact) */
@@ -345,7 +344,7 @@ quarantine(struct multi *m, int fd)
 static void
 other_close(struct sess *ss, struct side *os)
 {
-	sock_close(&ss->oa, os);
+	sock_close(ss->oa, os);
 	if (os->cmd != NULL)
 		exec_end(ss->m->loop, os->cmd, 0, ss->m->o->verbose);
 	os->cmd = NULL;
@@ -376,7 +375,7 @@ sess_end(struct sess *ss)
 	else if (ps->rfd != -1)
 		(void)close(ps->rfd);
 	os = &ss->s[!m->li];
-	if (ss->oa.kind == ADDR_UDP && !ss->oa.listen && os->rfd != -1 &&
+	if (ss->oa->kind == ADDR_UDP && !ss->oa->listen && os->rfd != -1 &&
 	    !loop_quitting(m->loop)) {
 		/* its port stays ours a while: a late reply is no one's */
 		fd = os->rfd;
@@ -404,20 +403,20 @@ sess_end(struct sess *ss)
  * Open the other address for session ss, as side os: at once, or (a TLS
  * listener) by the relay once the peer is authenticated.  A connecting
  * stream is dialled by the relay: the loop goes on.  0, or -1 with the
- * reason in err (and ss->oa.err).
+ * reason in err (and os->err).
  */
 static int
 sess_open(void *arg, struct side *os, char *err, size_t size)
 {
 	struct sess	*ss = arg;
 
-	if (sock_open(&ss->oa, os) == -1) {
+	if (sock_open(ss->oa, os) == -1) {
 		if (err != NULL)
-			strlcpy(err, ss->oa.err, size);
+			strlcpy(err, os->err, size);
 		return -1;
 	}
-	if (ss->oa.retry != 0 || ss->oa.dial)
-		redial_init(&ss->oa, os, ss->m->o->verbose);
+	if (ss->oa->retry != 0 || ss->oa->dial)
+		redial_init(ss->oa, os, ss->m->o->verbose);
 	return 0;
 }
 
@@ -439,13 +438,13 @@ sess_new(struct multi *m, const struct side *ps)
 	}
 	ss->m = m;
 	ss->s[m->li] = *ps;
-	ss->oa = *m->oa;
+	ss->oa = m->oa;	/* shared: never written */
 	os = &ss->s[oi];
 	if (m->a->tls)		/* once the TLS peer is authenticated */
-		sock_pending(&ss->oa, os);
+		sock_pending(ss->oa, os);
 	else if (sess_open(ss, os, NULL, 0) == -1) {
 		if (log_due(&m->errwarned))	/* a flood: once a second */
-			logx("%s: %s", ss->oa.spec, ss->oa.err);
+			logx("%s: %s", ss->oa->spec, os->err);
 		other_close(ss, os);
 		free(ss);
 		return NULL;
@@ -503,8 +502,8 @@ accept_peers(struct multi *m)
 
 	while (m->n < (size_t)m->a->maxpeers && batch++ < ACCEPT_BATCH) {
 		sock_side_init(m->a, &s);
-		if (sock_accept(m->a, &s) == -1) {
-			if (sock_accept_failed(m->a)) {
+		if (sock_accept(m->a, m->ls, &s) == -1) {
+			if (sock_accept_failed(m->a, &s)) {
 				/* not a spin on a listener we cannot take
 				 * from: a pause */
 				m->paused = 1;
@@ -553,7 +552,7 @@ udp_peer(struct multi *m, const struct sockaddr_storage *ss, socklen_t len,
 		return NULL;
 	}
 	sock_side_init(m->a, &s);
-	s.wfd = m->a->lfd;
+	s.wfd = m->ls->lfd;
 	s.io = IO_DGRAM;
 	s.wsock = 1;
 	s.shared = 1;
@@ -563,7 +562,7 @@ udp_peer(struct multi *m, const struct sockaddr_storage *ss, socklen_t len,
 	s.peerlen = len;
 	sock_ntop((const struct sockaddr *)ss, len, s.peer, sizeof(s.peer));
 	/* replies from the address the peer wrote to */
-	if (m->a->pktinfo && sock_pktinfo(h, m->family, &s.replyfrom) == 0)
+	if (m->ls->pktinfo && sock_pktinfo(h, m->family, &s.replyfrom) == 0)
 		s.hasreplyfrom = 1;
 	if ((se = sess_new(m, &s)) == NULL)
 		return NULL;
@@ -600,7 +599,7 @@ udp_read(struct multi *m)
 			h->msg_control = m->ctl + i * CTL_BYTES;
 			h->msg_controllen = CTL_BYTES;
 		}
-		if ((r = recvmmsg(m->a->lfd, m->msg, k, MSG_DONTWAIT,
+		if ((r = recvmmsg(m->ls->lfd, m->msg, k, MSG_DONTWAIT,
 		    NULL)) <= 0)
 			return;		/* EAGAIN; ICMP errors: no peer's */
 		for (i = 0; i < (unsigned)r; i++) {
@@ -655,7 +654,7 @@ listener_arm(struct multi *m)
 		want |= EPOLLIN;
 	if (m->blocked != NULL)
 		want |= EPOLLOUT;
-	if (loop_watch(m->loop, &m->lw, m->a->lfd, want) == -1 &&
+	if (loop_watch(m->loop, &m->lw, m->ls->lfd, want) == -1 &&
 	    m->status == 0) {
 		logerr("%s: epoll_ctl", m->a->spec);
 		m->status = 1;
@@ -715,15 +714,15 @@ multi_setup(struct multi *m)
 		    m->o->count, m->o->size);
 		return -1;
 	}
-	if (m->udp && (m->family = sock_family(m->a->lfd)) == -1) {
+	if (m->udp && (m->family = sock_family(m->ls->lfd)) == -1) {
 		logerr("%s: getsockname", m->a->spec);
 		return -1;
 	}
-	if (m->udp && sock_want_drops(m->a->lfd) == -1) {
+	if (m->udp && sock_want_drops(m->ls->lfd) == -1) {
 		logerr("%s: setsockopt SO_RXQ_OVFL", m->a->spec);
 		return -1;
 	}
-	if (sock_nonblock(m->a->lfd, NULL) == -1) {
+	if (sock_nonblock(m->ls->lfd, NULL) == -1) {
 		logerr("%s: fcntl O_NONBLOCK", m->a->spec);
 		return -1;
 	}
@@ -775,6 +774,8 @@ multi_run(struct loop *l, struct addr a[2], struct side s[2], int li,
 			m.status = 1;
 		}
 	l->on_turn = NULL;
+	loop_unwatch(l, &m.lw);		/* no new peer from now on */
+	loop_untimer(l, &m.pause);
 	/* a signal: every session ends, what the kernel takes now sent;
 	 * their commands end on the loop */
 	while (m.all != NULL)
@@ -784,8 +785,6 @@ multi_run(struct loop *l, struct addr a[2], struct side s[2], int li,
 	causes_flush(&m);
 	if (stats || o->verbose)
 		multi_print(&m);
-	loop_unwatch(l, &m.lw);
-	loop_untimer(l, &m.pause);
 	while (m.qhead != NULL)
 		quar_release(&m);
 	loop_untimer(l, &m.qtimer);

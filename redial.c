@@ -15,33 +15,12 @@
 #include <sys/socket.h>
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "dgrelay.h"
-
-static long long
-now_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
-static long long
-ms_of(const struct timespec *ts)
-{
-	return ts->tv_sec * 1000LL + ts->tv_nsec / 1000000;
-}
-
-static void
-set_ms(struct timespec *ts, long long ms)
-{
-	ts->tv_sec = ms / 1000;
-	ts->tv_nsec = (ms % 1000) * 1000000L;
-}
 
 static long long
 backoff_cap(const struct redial *rd)
@@ -58,7 +37,7 @@ schedule(struct side *s, long long now, const char *why)
 	long long	 ms = rd->wait_ms;
 
 	ms -= (long long)arc4random_uniform((uint32_t)(ms / 5 + 1));
-	set_ms(&rd->due, now + ms);
+	rd->due = now + ms;
 	rd->state = RD_WAIT;
 	rd->wait_ms = rd->wait_ms * 2 > backoff_cap(rd) ? backoff_cap(rd) :
 	    rd->wait_ms * 2;
@@ -68,16 +47,16 @@ schedule(struct side *s, long long now, const char *why)
 }
 
 void
-redial_init(struct addr *a, struct side *s, int verbose)
+redial_init(const struct addr *a, struct side *s, int verbose)
 {
-	struct redial	*rd = &a->rd;
+	struct redial	*rd = &s->redial;
 
 	memset(rd, 0, sizeof(*rd));
 	rd->a = a;
 	rd->verbose = verbose;
 	rd->wait_ms = a->interval_ms;
 	rd->state = RD_WAIT;		/* due now: the first attempt */
-	set_ms(&rd->due, now_ms());
+	rd->due = loop_now();
 	rd->since = rd->due;
 	s->rd = rd;
 }
@@ -86,11 +65,11 @@ void
 redial_lost(struct side *s, const char *why)
 {
 	struct redial	*rd = s->rd;
-	long long	 now = now_ms(), lasted;
+	long long	 now = loop_now(), lasted;
 
 	sock_hangup(rd->a, s);
-	lasted = now - ms_of(&rd->since);
-	set_ms(&rd->since, now);
+	lasted = now - rd->since;
+	rd->since = now;
 	rd->failed = 0;
 	if (rd->verbose)
 		logx("%s: lost: %s", s->name, why);
@@ -102,7 +81,7 @@ redial_lost(struct side *s, const char *why)
 		schedule(s, now, "it did not last");
 }
 
-/* The attempt is over: up, or failed (a->err says why). */
+/* The attempt is over: up, or failed (s->err says why). */
 static enum redial_state
 settle(struct side *s, int r, long long now)
 {
@@ -110,7 +89,7 @@ settle(struct side *s, int r, long long now)
 
 	if (r == 1) {
 		if (rd->state != RD_DIAL)
-			set_ms(&rd->due, now + DIAL_WAIT);
+			rd->due = now + DIAL_WAIT;
 		rd->state = RD_DIAL;
 		return RD_DIAL;
 	}
@@ -124,7 +103,7 @@ settle(struct side *s, int r, long long now)
 		rd->state = RD_GONE;
 		return RD_GONE;
 	}
-	schedule(s, now, rd->a->err);
+	schedule(s, now, s->err);
 	return RD_WAIT;
 }
 
@@ -132,12 +111,14 @@ void
 redial_up(struct side *s)
 {
 	struct redial	*rd = s->rd;
-	long long	 now = now_ms();
+	long long	 now = loop_now();
 
+	if (rd == NULL)
+		return;			/* no retry: nothing to note */
 	rd->failed = 0;
 	rd->connects++;
-	rd->down_ms += now - ms_of(&rd->since);
-	set_ms(&rd->since, now);
+	rd->down_ms += now - rd->since;
+	rd->since = now;
 	if (rd->verbose)
 		logx("%s: connected to %s", s->name, s->peer);
 }
@@ -146,19 +127,19 @@ enum redial_state
 redial_fail(struct side *s, const char *why)
 {
 	sock_hangup(s->rd->a, s);
-	addr_fail(s->rd->a, "%s", why);
-	return settle(s, -1, now_ms());
+	side_fail(s, "%s", why);
+	return settle(s, -1, loop_now());
 }
 
 enum redial_state
 redial_step(struct side *s, int writable)
 {
 	struct redial	*rd = s->rd;
-	long long	 now = now_ms();
+	long long	 now = loop_now();
 
 	switch (rd->state) {
 	case RD_WAIT:
-		if (now < ms_of(&rd->due))
+		if (now < rd->due)
 			return RD_WAIT;
 		if (rd->verbose)
 			logx("%s: connecting", s->name);
@@ -166,10 +147,10 @@ redial_step(struct side *s, int writable)
 	case RD_DIAL:
 		if (writable)
 			return settle(s, sock_dial_end(rd->a, s), now);
-		if (now < ms_of(&rd->due))
+		if (now < rd->due)
 			return RD_DIAL;
 		sock_hangup(rd->a, s);
-		addr_fail(rd->a, "connect: no answer in %d s", DIAL_WAIT / 1000);
+		side_fail(s, "connect: no answer in %d s", DIAL_WAIT / 1000);
 		return settle(s, -1, now);
 	default:
 		return rd->state;
@@ -184,7 +165,7 @@ redial_ms(const struct side *s)
 	if (s->rd == NULL || (s->rd->state != RD_WAIT &&
 	    s->rd->state != RD_DIAL))
 		return -1;
-	ms = ms_of(&s->rd->due) - now_ms();
+	ms = s->rd->due - loop_now();
 	return ms < 0 ? 0 : ms > 3600000 ? 3600000 : (int)ms;
 }
 
@@ -192,11 +173,39 @@ void
 redial_print(const struct side *s)
 {
 	const struct redial	*rd = s->rd;
-	long long		 down = rd->down_ms;
+	long long		 down;
+
+	if (rd == NULL)
+		return;			/* it does not reconnect */
+	down = rd->down_ms;
 
 	if (rd->state != RD_UP)
-		down += now_ms() - ms_of(&rd->since);
+		down += loop_now() - rd->since;
 	logx("%s: %llu reconnects, %lld.%lld s down", s->name,
 	    (unsigned long long)(rd->connects > 0 ? rd->connects - 1 : 0),
 	    down / 1000, down % 1000 / 100);
+}
+
+enum redial_state
+redial_state(const struct side *s)
+{
+	return s->rd == NULL ? RD_UP : s->rd->state;
+}
+
+int
+redial_retries(const struct side *s)
+{
+	return s->rd == NULL ? 0 : s->rd->a->retry;
+}
+
+void
+redial_why(const struct side *s, char *buf, size_t size)
+{
+	int	 n = redial_retries(s);
+
+	if (n > 0)
+		snprintf(buf, size, "%s (%d attempt%s)", s->err, n,
+		    n == 1 ? "" : "s");
+	else		/* a multi session's one attempt */
+		snprintf(buf, size, "%s", s->err);
 }

@@ -70,7 +70,7 @@ side_unwatch(struct relay *rl, struct side *s)
 static int
 down(const struct side *s)
 {
-	return s->rd != NULL && s->rd->state != RD_UP;
+	return redial_state(s) != RD_UP;
 }
 
 /* s is connected, but its TLS handshake is not done: nothing moves. */
@@ -114,7 +114,7 @@ lose(struct relay *rl, struct side *s, int e, int hs)
 	struct dir	*out = &rl->d[!in->id];
 	char		 why[NAME_MAX_];
 
-	if (s->rd == NULL || s->rd->a->retry == 0 || s->rd->state != RD_UP ||
+	if (redial_retries(s) == 0 || redial_state(s) != RD_UP ||
 	    rl->ending || loop_quitting(rl->loop) || (out->on && out->eof))
 		return 0;
 	in->eof = 0;
@@ -255,14 +255,13 @@ idle_left(const struct relay *rl)
 static void
 redial_turn(struct relay *rl, struct side *s, int writable)
 {
+	char	 why[NAME_MAX_ + 32];
+
 	side_unwatch(rl, s);	/* an attempt may close and open sockets */
 	if (redial_step(s, writable) != RD_GONE || rl->abort)
 		return;
-	if (s->rd->a->retry > 0)
-		relay_fail(rl, s, "%s (%d attempt%s)", s->rd->a->err,
-		    s->rd->a->retry, s->rd->a->retry == 1 ? "" : "s");
-	else		/* a multi session's one attempt */
-		relay_fail(rl, s, "%s", s->rd->a->err);
+	redial_why(s, why, sizeof(why));
+	relay_fail(rl, s, "%s", why);
 	rl->abort = 1;
 }
 
@@ -432,7 +431,7 @@ relay_turn(struct relay *rl)
 			dg_preload(rl, d);
 		/* retry: what comes while it is down is dropped; a multi
 		 * session's first connection is waited for */
-		if (down(d->dst) && d->dst->rd->a->retry != 0)
+		if (down(d->dst) && redial_retries(d->dst) != 0)
 			dir_drop(rl, d);
 		dir_write(rl, d);
 		/* what TLS read ahead is no event: read it as room frees */
@@ -511,7 +510,7 @@ side_want(struct relay *rl, int i, uint32_t *rev, uint32_t *wev)
 	struct dir	*in = &rl->d[i], *out = &rl->d[!i];
 
 	*rev = *wev = 0;
-	if (s->rd != NULL && s->rd->state == RD_DIAL) {
+	if (redial_state(s) == RD_DIAL) {
 		*rev = EPOLLOUT;
 		return;
 	}
@@ -637,7 +636,7 @@ side_ready(struct watch *w, uint32_t ev)
 
 	if (rl->finished)
 		return;
-	if (rl->s[i].rd != NULL && rl->s[i].rd->state == RD_DIAL)
+	if (redial_state(&rl->s[i]) == RD_DIAL)
 		rl->dialed[i] = 1;
 	else if (hs_busy(&rl->s[i]))
 		hs_turn(rl, &rl->s[i]);

@@ -4,7 +4,7 @@
  * sockets are here; fd.c, exec.c and tun.c have theirs).  Also a dialled
  * side's non-blocking connect (retry and multi: redial.c drives it),
  * accepting, and closing.  Never prints,
- * never exits: failures come back as -1 with the reason in a->err.
+ * never exits: failures come back as -1 with the reason in s->err.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -16,6 +16,7 @@
 #include <netinet/tcp.h>
 
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -28,21 +29,32 @@
 #define LISTEN_BACKLOG	SOMAXCONN	/* a burst waits, not its SYNs */
 
 int
-sock_syserr(struct addr *a, const char *what)
+sock_syserr(struct side *s, const char *what)
 {
-	return addr_fail(a, "%s: %s", what, strerror(errno));
+	return side_fail(s, "%s: %s", what, strerror(errno));
+}
+
+int
+side_fail(struct side *s, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(s->err, sizeof(s->err), fmt, ap);
+	va_end(ap);
+	return -1;
 }
 
 /* A connect to sa failed: the reason names where it went. */
 static int
-connect_failed(struct addr *a, const struct sockaddr *sa, socklen_t len)
+connect_failed(struct side *s, const struct sockaddr *sa, socklen_t len)
 {
 	char	 to[NAME_MAX_];
 	int	 e = errno;
 
 	sock_ntop(sa, len, to, sizeof(to));
 	errno = e;
-	return addr_fail(a, "connect to %s: %s", to, strerror(e));
+	return side_fail(s, "connect to %s: %s", to, strerror(e));
 }
 
 /* ------------------------------------------------------------- opening */
@@ -124,12 +136,12 @@ sock_setopt(int fd, int level, int name, int val)
  * cold in the CPU's cache (65,000-byte datagrams: about 15% slower).
  */
 int
-sock_options(struct addr *a, int fd)
+sock_options(const struct addr *a, struct side *s, int fd)
 {
 	if (a->rcvbuf && sock_setopt(fd, SOL_SOCKET, SO_RCVBUF, a->rcvbuf) == -1)
-		return sock_syserr(a, "setsockopt SO_RCVBUF");
+		return sock_syserr(s, "setsockopt SO_RCVBUF");
 	if (a->sndbuf && sock_setopt(fd, SOL_SOCKET, SO_SNDBUF, a->sndbuf) == -1)
-		return sock_syserr(a, "setsockopt SO_SNDBUF");
+		return sock_syserr(s, "setsockopt SO_SNDBUF");
 	/* a listener of many peers takes their bursts on one socket: a
 	 * deeper queue, forced past rmem_max where privileged */
 	if (a->kind == ADDR_UDP && a->rcvbuf == 0 && a->listen && a->many) {
@@ -141,12 +153,12 @@ sock_options(struct addr *a, int fd)
 		(void)sock_setopt(fd, SOL_SOCKET, SO_SNDBUF, UDP_BUF_DEF);
 	if (a->hasmark &&
 	    sock_setopt(fd, SOL_SOCKET, SO_MARK, (int)a->mark) == -1)
-		return sock_syserr(a, "setsockopt SO_MARK");
+		return sock_syserr(s, "setsockopt SO_MARK");
 	if (a->dev[0] != '\0' && setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE,
 	    a->dev, (socklen_t)strlen(a->dev)) == -1)
-		return sock_syserr(a, "setsockopt SO_BINDTODEVICE");
+		return sock_syserr(s, "setsockopt SO_BINDTODEVICE");
 	if (a->reuseport && sock_setopt(fd, SOL_SOCKET, SO_REUSEPORT, 1) == -1)
-		return sock_syserr(a, "setsockopt SO_REUSEPORT");
+		return sock_syserr(s, "setsockopt SO_REUSEPORT");
 	return 0;
 }
 
@@ -155,7 +167,7 @@ sock_options(struct addr *a, int fd)
  * keepalive and the user timeout as asked, so that a dead path is noticed.
  */
 static int
-tcp_options(struct addr *a, int fd)
+tcp_options(const struct addr *a, struct side *s, int fd)
 {
 	static const struct {
 		int		 name;
@@ -175,13 +187,13 @@ tcp_options(struct addr *a, int fd)
 	int	 v;
 
 	if (sock_setopt(fd, IPPROTO_TCP, TCP_NODELAY, a->nodelay) == -1)
-		return sock_syserr(a, "setsockopt TCP_NODELAY");
+		return sock_syserr(s, "setsockopt TCP_NODELAY");
 	if (a->keepalive && sock_setopt(fd, SOL_SOCKET, SO_KEEPALIVE, 1) == -1)
-		return sock_syserr(a, "setsockopt SO_KEEPALIVE");
+		return sock_syserr(s, "setsockopt SO_KEEPALIVE");
 	for (i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
 		memcpy(&v, (char *)a + opts[i].off, sizeof(v));
 		if (v > 0 && sock_setopt(fd, IPPROTO_TCP, opts[i].name, v) == -1)
-			return sock_syserr(a, opts[i].what);
+			return sock_syserr(s, opts[i].what);
 	}
 	return 0;
 }
@@ -201,20 +213,20 @@ side_io(const struct addr *a, struct side *s, int type)
  * end; non-blocking.
  */
 int
-sock_side(struct addr *a, struct side *s, int fd, int type)
+sock_side(const struct addr *a, struct side *s, int fd, int type)
 {
 	s->rfd = s->wfd = fd;
 	s->wsock = 1;
 	side_io(a, s, type);
-	if (a->kind == ADDR_TCP && tcp_options(a, fd) == -1)
+	if (a->kind == ADDR_TCP && tcp_options(a, s, fd) == -1)
 		return -1;
 	if (sock_nonblock(fd, NULL) == -1)
-		return sock_syserr(a, "fcntl O_NONBLOCK");
+		return sock_syserr(s, "fcntl O_NONBLOCK");
 	return 0;
 }
 
 static int
-resolve(struct addr *a, const char *host, const char *port, int family,
+resolve(const struct addr *a, struct side *s, const char *host, const char *port, int family,
     int passive, struct addrinfo **res)
 {
 	if (!passive && host == a->host && a->names != NULL) {
@@ -229,23 +241,23 @@ resolve(struct addr *a, const char *host, const char *port, int family,
 	hints.ai_socktype = a->kind == ADDR_UDP ? SOCK_DGRAM : SOCK_STREAM;
 	hints.ai_flags = passive ? AI_PASSIVE : 0;
 	if ((e = getaddrinfo(host[0] ? host : NULL, port, &hints, res)) != 0)
-		return addr_fail(a, "%s: %s", host[0] ? host : "(any)",
+		return side_fail(s, "%s: %s", host[0] ? host : "(any)",
 		    e == EAI_SYSTEM ? strerror(errno) : gai_strerror(e));
 	return 0;
 }
 
 static int
-bind_local(struct addr *a, int fd, int family)
+bind_local(const struct addr *a, struct side *s, int fd, int family)
 {
 	struct addrinfo	*res;
 	int		 r;
 
-	if (resolve(a, a->bindhost, a->bindport, family, 1, &res) == -1)
+	if (resolve(a, s, a->bindhost, a->bindport, family, 1, &res) == -1)
 		return -1;
 	r = bind(fd, res->ai_addr, res->ai_addrlen);
 	freeaddrinfo(res);
 	if (r == -1)
-		return addr_fail(a, "bind=%s%s%s: %s", a->bindhost,
+		return side_fail(s, "bind=%s%s%s: %s", a->bindhost,
 		    a->bindport[0] != '\0' ? ":" : "", a->bindport,
 		    strerror(errno));
 	return 0;
@@ -256,17 +268,18 @@ bind_local(struct addr *a, int fd, int family)
  * to TCP with a peer that does not speak it), never silently plain TCP.
  */
 static int
-ip_socket(struct addr *a, const struct addrinfo *ai)
+ip_socket(const struct addr *a, struct side *s,
+    const struct addrinfo *ai)
 {
 	int	 fd;
 
 	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
 	    a->mptcp ? IPPROTO_MPTCP : 0);
 	if (fd == -1 && a->mptcp)
-		addr_fail(a, "socket IPPROTO_MPTCP: %s (no MPTCP in this "
+		side_fail(s, "socket IPPROTO_MPTCP: %s (no MPTCP in this "
 		    "kernel, or net.mptcp.enabled is 0)", strerror(errno));
 	else if (fd == -1)
-		sock_syserr(a, "socket");
+		sock_syserr(s, "socket");
 	return fd;
 }
 
@@ -281,10 +294,19 @@ res_free(const struct addr *a, struct addrinfo *res)
 int
 sock_resolve_once(struct addr *a)
 {
+	struct side	 s;		/* for the reason, should it fail */
+	struct addrinfo	*res;
+
 	a->err[0] = '\0';
 	if (a->listen || (a->kind != ADDR_TCP && a->kind != ADDR_UDP))
 		return 0;
-	return resolve(a, a->host, a->port, AF_UNSPEC, 0, &a->names);
+	sock_side_init(a, &s);
+	if (resolve(a, &s, a->host, a->port, AF_UNSPEC, 0, &res) == -1) {
+		strlcpy(a->err, s.err, sizeof(a->err));
+		return -1;
+	}
+	a->names = res;
+	return 0;
 }
 
 void
@@ -297,21 +319,21 @@ sock_forget_names(struct addr *a)
 
 /* udp:, tcp: connect to the first address of HOST that answers. */
 static int
-open_ip_connect(struct addr *a, struct side *s)
+open_ip_connect(const struct addr *a, struct side *s)
 {
 	struct addrinfo	*res, *ai;
 	int		 fd = -1;
 
-	if (resolve(a, a->host, a->port, AF_UNSPEC, 0, &res) == -1)
+	if (resolve(a, s, a->host, a->port, AF_UNSPEC, 0, &res) == -1)
 		return -1;
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		if ((fd = ip_socket(a, ai)) == -1)
+		if ((fd = ip_socket(a, s, ai)) == -1)
 			continue;
-		if (sock_options(a, fd) == 0 &&
-		    (!a->hasbind || bind_local(a, fd, ai->ai_family) == 0)) {
+		if (sock_options(a, s, fd) == 0 &&
+		    (!a->hasbind || bind_local(a, s, fd, ai->ai_family) == 0)) {
 			if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
 				break;
-			connect_failed(a, ai->ai_addr, ai->ai_addrlen);
+			connect_failed(s, ai->ai_addr, ai->ai_addrlen);
 		}
 		close(fd);
 		fd = -1;
@@ -324,14 +346,14 @@ open_ip_connect(struct addr *a, struct side *s)
 }
 
 int
-sock_getname(struct addr *a, int fd, int peer, char *buf, size_t size)
+sock_getname(struct side *s, int fd, int peer, char *buf, size_t size)
 {
 	struct sockaddr_storage	 ss;
 	socklen_t		 len = sizeof(ss);
 
 	if ((peer ? getpeername : getsockname)(fd, (struct sockaddr *)&ss,
 	    &len) == -1)
-		return sock_syserr(a, peer ? "getpeername" : "getsockname");
+		return sock_syserr(s, peer ? "getpeername" : "getsockname");
 	sock_ntop((struct sockaddr *)&ss, len, buf, size);
 	return 0;
 }
@@ -346,7 +368,7 @@ sock_getname(struct addr *a, int fd, int peer, char *buf, size_t size)
  * socket before its child starts and routes what it finds.
  */
 static int
-steer_to_listener(struct addr *a, int fd)
+steer_to_listener(struct side *s, int fd)
 {
 	struct sock_filter	 ret0[] = { BPF_STMT(BPF_RET | BPF_K, 0) };
 	struct sock_fprog	 prog;
@@ -356,7 +378,7 @@ steer_to_listener(struct addr *a, int fd)
 	prog.filter = ret0;
 	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog,
 	    sizeof(prog)) == -1)
-		return sock_syserr(a, "setsockopt SO_ATTACH_REUSEPORT_CBPF");
+		return sock_syserr(s, "setsockopt SO_ATTACH_REUSEPORT_CBPF");
 	return 0;
 }
 
@@ -365,15 +387,15 @@ steer_to_listener(struct addr *a, int fd)
  * named when it fails.
  */
 static int
-bind_listen(struct addr *a, int fd, const struct sockaddr *sa,
-    socklen_t len, int stream)
+bind_listen(const struct addr *a, struct side *s, int fd,
+    const struct sockaddr *sa, socklen_t len, int stream)
 {
 	if (bind(fd, sa, len) == -1)
-		return sock_syserr(a, "bind");
+		return sock_syserr(s, "bind");
 	/* a unix path now exists: removed at close, even if listen fails */
-	a->unlink = sa->sa_family == AF_UNIX && a->path[0] != '@';
+	s->unlink = sa->sa_family == AF_UNIX && a->path[0] != '@';
 	if (stream && listen(fd, LISTEN_BACKLOG) == -1)
-		return sock_syserr(a, "listen");
+		return sock_syserr(s, "listen");
 	return 0;
 }
 
@@ -383,11 +405,12 @@ bind_listen(struct addr *a, int fd, const struct sockaddr *sa,
  * stamps receive times to order what a child is handed.
  */
 static int
-ip_listen_at(struct addr *a, const struct addrinfo *ai)
+ip_listen_at(const struct addr *a, struct side *s,
+    const struct addrinfo *ai)
 {
 	int	 fd, tcp = a->kind == ADDR_TCP;
 
-	if ((fd = ip_socket(a, ai)) == -1)
+	if ((fd = ip_socket(a, s, ai)) == -1)
 		return -1;
 	if (ai->ai_family == AF_INET6 && a->host[0] == '\0')
 		(void)sock_setopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, 0);
@@ -395,14 +418,14 @@ ip_listen_at(struct addr *a, const struct addrinfo *ai)
 		(void)sock_setopt(fd, SOL_SOCKET, SO_REUSEADDR, 1);
 	if (!tcp && a->fork &&
 	    sock_setopt(fd, SOL_SOCKET, SO_REUSEPORT, 1) == -1)
-		sock_syserr(a, "setsockopt SO_REUSEPORT");
+		sock_syserr(s, "setsockopt SO_REUSEPORT");
 	else if (!tcp && a->fork &&
 	    sock_setopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, 1) == -1)
-		sock_syserr(a, "setsockopt SO_TIMESTAMPNS");
+		sock_syserr(s, "setsockopt SO_TIMESTAMPNS");
 	else if (!tcp && a->fork && sock_want_drops(fd) == -1)
-		sock_syserr(a, "setsockopt SO_RXQ_OVFL");
-	else if (sock_options(a, fd) == 0 &&
-	    bind_listen(a, fd, ai->ai_addr, ai->ai_addrlen, tcp) == 0)
+		sock_syserr(s, "setsockopt SO_RXQ_OVFL");
+	else if (sock_options(a, s, fd) == 0 &&
+	    bind_listen(a, s, fd, ai->ai_addr, ai->ai_addrlen, tcp) == 0)
 		return fd;
 	close(fd);
 	return -1;
@@ -413,7 +436,7 @@ ip_listen_at(struct addr *a, const struct addrinfo *ai)
  * socket takes both families; IPv4 alone where IPv6 is off.
  */
 static int
-open_ip_listen(struct addr *a, struct side *s)
+open_ip_listen(const struct addr *a, struct side *s)
 {
 	struct addrinfo	*res, *ai;
 	int		 fd = -1, family = AF_UNSPEC;
@@ -424,31 +447,30 @@ open_ip_listen(struct addr *a, struct side *s)
 		if (fd != -1)
 			close(fd);
 	}
-	if (resolve(a, a->host, a->port, family, 1, &res) == -1)
+	if (resolve(a, s, a->host, a->port, family, 1, &res) == -1)
 		return -1;
 	for (ai = res, fd = -1; ai != NULL && fd == -1; ai = ai->ai_next)
-		fd = ip_listen_at(a, ai);
+		fd = ip_listen_at(a, s, ai);
 	freeaddrinfo(res);
 	if (fd == -1)
 		return -1;
-	if (sock_getname(a, fd, 0, s->local, sizeof(s->local)) == -1 ||
-	    (a->kind == ADDR_UDP && a->fork && steer_to_listener(a, fd) == -1))
+	if (sock_getname(s, fd, 0, s->local, sizeof(s->local)) == -1 ||
+	    (a->kind == ADDR_UDP && a->fork && steer_to_listener(s, fd) == -1))
 		goto bad;
 	/* a single peer's accept may block; the rest never does */
 	if ((a->many || a->kind == ADDR_UDP) && sock_nonblock(fd, NULL) == -1) {
-		sock_syserr(a, "fcntl O_NONBLOCK");
+		sock_syserr(s, "fcntl O_NONBLOCK");
 		goto bad;
 	}
-	a->pktinfo = sock_want_pktinfo(fd);
+	s->pktinfo = sock_want_pktinfo(fd);
 	if (a->kind == ADDR_TCP || a->many) {
-		a->lfd = fd;
+		s->lfd = fd;
 		return 0;
 	}
 	/* udp-listen: the relay adopts the first sender as the peer */
 	s->rfd = s->wfd = fd;
 	s->wsock = 1;
 	s->lockpeer = 1;
-	s->pktinfo = a->pktinfo;
 	return 0;
 bad:
 	close(fd);
@@ -471,36 +493,36 @@ unix_sockaddr(const struct addr *a, struct sockaddr_un *sun)
 }
 
 /*
- * A unix or vsock socket of this type at sa: listen there (a->lfd), or
+ * A unix or vsock socket of this type at sa: listen there (s->lfd), or
  * connect to it.  s->local or s->peer says where, as the kernel has it.
  */
 static int
-open_at(struct addr *a, struct side *s, int type, const struct sockaddr *sa,
+open_at(const struct addr *a, struct side *s, int type, const struct sockaddr *sa,
     socklen_t len)
 {
 	int	 fd;
 
 	if ((fd = socket(sa->sa_family, type | SOCK_CLOEXEC, 0)) == -1)
-		return sock_syserr(a, sa->sa_family == AF_VSOCK ?
+		return sock_syserr(s, sa->sa_family == AF_VSOCK ?
 		    "socket AF_VSOCK" : "socket");
-	if (sock_options(a, fd) == -1)
+	if (sock_options(a, s, fd) == -1)
 		goto bad;
 	if (a->listen) {
-		if (bind_listen(a, fd, sa, len, 1) == -1 ||
-		    sock_getname(a, fd, 0, s->local, sizeof(s->local)) == -1)
+		if (bind_listen(a, s, fd, sa, len, 1) == -1 ||
+		    sock_getname(s, fd, 0, s->local, sizeof(s->local)) == -1)
 			goto bad;
 		if (a->many && sock_nonblock(fd, NULL) == -1) {
-			sock_syserr(a, "fcntl O_NONBLOCK");
+			sock_syserr(s, "fcntl O_NONBLOCK");
 			goto bad;
 		}
-		a->lfd = fd;
+		s->lfd = fd;
 		return 0;
 	}
 	if (connect(fd, sa, len) == -1) {
-		connect_failed(a, sa, len);
+		connect_failed(s, sa, len);
 		goto bad;
 	}
-	if (sock_getname(a, fd, 1, s->peer, sizeof(s->peer)) == -1)
+	if (sock_getname(s, fd, 1, s->peer, sizeof(s->peer)) == -1)
 		goto bad;
 	return sock_side(a, s, fd, type);
 bad:
@@ -510,7 +532,7 @@ bad:
 
 /* unix:, unix-listen:, unix-seqpacket(-listen): a path or an @name. */
 static int
-open_unix(struct addr *a, struct side *s)
+open_unix(const struct addr *a, struct side *s)
 {
 	struct sockaddr_un	 sun;
 	socklen_t		 len = unix_sockaddr(a, &sun);
@@ -521,7 +543,7 @@ open_unix(struct addr *a, struct side *s)
 
 /* vsock:, vsock-listen: AF_VSOCK, SOCK_STREAM or (seqpacket) SOCK_SEQPACKET. */
 static int
-open_vsock(struct addr *a, struct side *s)
+open_vsock(const struct addr *a, struct side *s)
 {
 	struct sockaddr_vm	 vm;
 
@@ -535,14 +557,14 @@ open_vsock(struct addr *a, struct side *s)
 
 /* udp:, tcp:, udp-listen:, tcp-listen: */
 static int
-open_ip(struct addr *a, struct side *s)
+open_ip(const struct addr *a, struct side *s)
 {
 	if (a->listen)
 		return open_ip_listen(a, s);
 	if (open_ip_connect(a, s) == -1 ||
-	    sock_getname(a, s->rfd, 0, s->local, sizeof(s->local)) == -1)
+	    sock_getname(s, s->rfd, 0, s->local, sizeof(s->local)) == -1)
 		return -1;
-	return sock_getname(a, s->rfd, 1, s->peer, sizeof(s->peer));
+	return sock_getname(s, s->rfd, 1, s->peer, sizeof(s->peer));
 }
 
 /* ------------------------------------------------------ retry: dialling */
@@ -561,7 +583,7 @@ dial_type(const struct addr *a)
  * the relay makes the connection (redial.c), the first one too.
  */
 static int
-dial_prepare(struct addr *a, struct side *s)
+dial_prepare(const struct addr *a, struct side *s)
 {
 	side_io(a, s, dial_type(a));
 	s->wsock = 1;
@@ -570,14 +592,14 @@ dial_prepare(struct addr *a, struct side *s)
 
 /* The connection is made: s relays on it. */
 static int
-dial_done(struct addr *a, struct side *s, int fd)
+dial_done(const struct addr *a, struct side *s, int fd)
 {
 	s->rfd = s->wfd = -1;
 	if (sock_side(a, s, fd, dial_type(a)) == -1 ||
-	    sock_getname(a, fd, 1, s->peer, sizeof(s->peer)) == -1 ||
-	    sock_getname(a, fd, 0, s->local, sizeof(s->local)) == -1 ||
+	    sock_getname(s, fd, 1, s->peer, sizeof(s->peer)) == -1 ||
+	    sock_getname(s, fd, 0, s->local, sizeof(s->local)) == -1 ||
 	    (a->kind == ADDR_TCP && strcmp(s->local, s->peer) == 0 &&
-	    addr_fail(a, "connect: connected to itself (nothing listens "
+	    side_fail(s, "connect: connected to itself (nothing listens "
 	    "there, a port of the local range)") == -1)) {
 		/* TCP's simultaneous open: a port of the ephemeral range that
 		 * nothing listens on can be given to the attempt itself */
@@ -590,26 +612,26 @@ dial_done(struct addr *a, struct side *s, int fd)
 
 /*
  * Start connecting a new non-blocking socket to sa: 0 connected, 1 under
- * way (s->rfd is the socket), -1 failed (a->err).
+ * way (s->rfd is the socket), -1 failed (s->err).
  */
 static int
-dial_one(struct addr *a, struct side *s, const struct addrinfo *ai)
+dial_one(const struct addr *a, struct side *s, const struct addrinfo *ai)
 {
 	int	 fd;
 
 	if (a->kind == ADDR_TCP)
-		fd = ip_socket(a, ai);
+		fd = ip_socket(a, s, ai);
 	else if ((fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
 	    0)) == -1)
-		sock_syserr(a, "socket");
+		sock_syserr(s, "socket");
 	if (fd == -1)
 		return -1;
 	if (sock_nonblock(fd, NULL) == -1) {
-		sock_syserr(a, "fcntl O_NONBLOCK");
+		sock_syserr(s, "fcntl O_NONBLOCK");
 		goto bad;
 	}
-	if (sock_options(a, fd) == -1 || (a->kind == ADDR_TCP && a->hasbind &&
-	    bind_local(a, fd, ai->ai_family) == -1))
+	if (sock_options(a, s, fd) == -1 || (a->kind == ADDR_TCP && a->hasbind &&
+	    bind_local(a, s, fd, ai->ai_family) == -1))
 		goto bad;
 	if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
 		return dial_done(a, s, fd);
@@ -620,7 +642,7 @@ dial_one(struct addr *a, struct side *s, const struct addrinfo *ai)
 		    sizeof(s->peer));
 		return 1;
 	}
-	connect_failed(a, ai->ai_addr, ai->ai_addrlen);
+	connect_failed(s, ai->ai_addr, ai->ai_addrlen);
 bad:
 	close(fd);
 	return -1;
@@ -628,38 +650,38 @@ bad:
 
 /* Try the addresses left of this attempt in turn. */
 static int
-dial_next(struct addr *a, struct side *s)
+dial_next(const struct addr *a, struct side *s)
 {
 	struct addrinfo	*ai;
 	int		 r = -1;
 
-	while ((ai = a->dialnext) != NULL) {
-		a->dialnext = ai->ai_next;
+	while ((ai = s->dialnext) != NULL) {
+		s->dialnext = ai->ai_next;
 		if ((r = dial_one(a, s, ai)) >= 0)
 			break;
 	}
-	if (r != 1 && a->dialres != NULL) {
-		res_free(a, a->dialres);
-		a->dialres = a->dialnext = NULL;
+	if (r != 1 && s->dialres != NULL) {
+		res_free(a, s->dialres);
+		s->dialres = s->dialnext = NULL;
 	}
 	return r;
 }
 
 int
-sock_dial(struct addr *a, struct side *s)
+sock_dial(const struct addr *a, struct side *s)
 {
 	struct sockaddr_un	 sun;
 	struct sockaddr_vm	 vm;
 	struct addrinfo		 one;
 
-	a->err[0] = '\0';
+	s->err[0] = '\0';
 	s->peer[0] = s->local[0] = '\0';
 	if (a->kind == ADDR_TCP) {
 		/* looked up again each attempt: the name may move */
-		if (resolve(a, a->host, a->port, AF_UNSPEC, 0,
-		    &a->dialres) == -1)
+		if (resolve(a, s, a->host, a->port, AF_UNSPEC, 0,
+		    &s->dialres) == -1)
 			return -1;
-		a->dialnext = a->dialres;
+		s->dialnext = s->dialres;
 		return dial_next(a, s);
 	}
 	memset(&one, 0, sizeof(one));
@@ -680,7 +702,7 @@ sock_dial(struct addr *a, struct side *s)
 }
 
 int
-sock_dial_end(struct addr *a, struct side *s)
+sock_dial_end(const struct addr *a, struct side *s)
 {
 	int		 e = 0, fd = s->rfd;
 	socklen_t	 len = sizeof(e);
@@ -691,26 +713,26 @@ sock_dial_end(struct addr *a, struct side *s)
 		return dial_done(a, s, fd);
 	close(fd);
 	s->rfd = s->wfd = -1;
-	addr_fail(a, "connect to %s: %s", s->peer, strerror(e));
+	side_fail(s, "connect to %s: %s", s->peer, strerror(e));
 	s->peer[0] = '\0';
 	return dial_next(a, s);
 }
 
 void
-sock_hangup(struct addr *a, struct side *s)
+sock_hangup(const struct addr *a, struct side *s)
 {
 	if (s->rfd != -1)
 		close(s->rfd);
 	if (s->wfd != -1 && s->wfd != s->rfd)
 		close(s->wfd);
 	s->rfd = s->wfd = -1;
-	if (a->dialres != NULL)
-		res_free(a, a->dialres);
-	a->dialres = a->dialnext = NULL;
+	if (s->dialres != NULL)
+		res_free(a, s->dialres);
+	s->dialres = s->dialnext = NULL;
 }
 
 /* The opener of each address kind. */
-static int (*const openers[])(struct addr *, struct side *) = {
+static int (*const openers[])(const struct addr *, struct side *) = {
 	[ADDR_UDP] = open_ip,
 	[ADDR_TCP] = open_ip,
 	[ADDR_UNIX] = open_unix,
@@ -723,54 +745,54 @@ static int (*const openers[])(struct addr *, struct side *) = {
 };
 
 void
-sock_side_init(struct addr *a, struct side *s)
+sock_side_init(const struct addr *a, struct side *s)
 {
 	memset(s, 0, sizeof(*s));
 	s->rfd = s->wfd = -1;
 	s->rflags = s->wflags = -1;
+	s->lfd = -1;
 	s->name = a->spec;
-	a->err[0] = '\0';	/* a long-running server: no stale reason */
 }
 
 void
-sock_pending(struct addr *a, struct side *s)
+sock_pending(const struct addr *a, struct side *s)
 {
 	sock_side_init(a, s);
 	s->pending = 1;
 }
 
 int
-sock_open(struct addr *a, struct side *s)
+sock_open(const struct addr *a, struct side *s)
 {
 	sock_side_init(a, s);
 	if ((size_t)a->kind >= sizeof(openers) / sizeof(openers[0]) ||
 	    openers[a->kind] == NULL)
-		return addr_fail(a, "no opener for this address kind");
+		return side_fail(s, "no opener for this address kind");
 	if (a->retry || a->dial)
 		return dial_prepare(a, s);
 	return openers[a->kind](a, s);
 }
 
 int
-sock_accept(struct addr *a, struct side *s)
+sock_accept(const struct addr *a, struct side *ls, struct side *s)
 {
 	struct sockaddr_storage	 ss;
 	socklen_t		 len = sizeof(ss);
 	int			 fd, type;
 
-	a->err[0] = '\0';
-	if (a->lfd == -1)
+	s->err[0] = '\0';
+	if (ls->lfd == -1)
 		return 0;
 	do
-		fd = accept4(a->lfd, (struct sockaddr *)&ss, &len,
+		fd = accept4(ls->lfd, (struct sockaddr *)&ss, &len,
 		    SOCK_CLOEXEC);
 	while (fd == -1 && errno == ECONNABORTED && !a->many);
 	if (fd == -1)
-		return sock_syserr(a, "accept");
+		return sock_syserr(s, "accept");
 	if (!a->many) {
 		if (a->kind != ADDR_FD)
-			close(a->lfd);
-		a->lfd = -1;
+			close(ls->lfd);
+		ls->lfd = -1;
 	}
 	sock_ntop((struct sockaddr *)&ss, len, s->peer, sizeof(s->peer));
 	memcpy(&s->peeraddr, &ss, len);		/* who: multi's source */
@@ -783,41 +805,41 @@ sock_accept(struct addr *a, struct side *s)
 }
 
 int
-sock_accept_failed(const struct addr *a)
+sock_accept_failed(const struct addr *a, const struct side *s)
 {
 	int	 e = errno;
 
 	if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
-		logx("%s: %s; accepting again in %d s", a->spec, a->err,
+		logx("%s: %s; accepting again in %d s", a->spec, s->err,
 		    ACCEPT_PAUSE / 1000);
 		return 1;
 	}
 	if (e != EAGAIN && e != EINTR && e != ECONNABORTED)
-		logx("%s: %s", a->spec, a->err);
+		logx("%s: %s", a->spec, s->err);
 	return 0;
 }
 
 void
-sock_close(struct addr *a, struct side *s)
+sock_close(const struct addr *a, struct side *s)
 {
 	/* inherited descriptors go back as they came */
 	if (s->rflags != -1)
 		(void)fcntl(s->rfd, F_SETFL, s->rflags);
 	if (s->wflags != -1 && s->wfd != s->rfd)
 		(void)fcntl(s->wfd, F_SETFL, s->wflags);
-	if (a->lfd != -1 && a->kind != ADDR_FD)
-		close(a->lfd);
+	if (s->lfd != -1 && a->kind != ADDR_FD)
+		close(s->lfd);
 	if (a->kind != ADDR_FD && a->kind != ADDR_STDIO) {
 		if (s->rfd != -1)
 			close(s->rfd);
 		if (s->wfd != -1 && s->wfd != s->rfd)
 			close(s->wfd);
 	}
-	s->rfd = s->wfd = a->lfd = -1;
-	if (a->dialres != NULL)
-		res_free(a, a->dialres);
-	a->dialres = a->dialnext = NULL;
-	if (a->unlink)
+	s->rfd = s->wfd = s->lfd = -1;
+	if (s->dialres != NULL)
+		res_free(a, s->dialres);
+	s->dialres = s->dialnext = NULL;
+	if (s->unlink)
 		(void)unlink(a->path);
-	a->unlink = 0;
+	s->unlink = 0;
 }

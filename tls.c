@@ -357,9 +357,14 @@ use_cert(struct addr *a, SSL_CTX *ctx)
 	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1)
 		return addr_fail(a, "cert %s: reading a PEM certificate chain: "
 		    "%s", cert, ssl_reason());
-	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1)
+	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
+		if (ERR_GET_REASON(ERR_peek_last_error()) ==
+		    X509_R_KEY_VALUES_MISMATCH)
+			return addr_fail(a, "key %s: does not match cert %s: %s",
+			    key, cert, ssl_reason());
 		return addr_fail(a, "key %s: reading a PEM private key: %s",
 		    key, ssl_reason());
+	}
 	if (SSL_CTX_check_private_key(ctx) != 1)
 		return addr_fail(a, "key %s: does not match cert %s: %s", key,
 		    cert, ssl_reason());

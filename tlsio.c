@@ -97,8 +97,7 @@ hs_turn(struct relay *rl, struct side *s)
 	if ((r = tls_handshake(s)) == 0)
 		return;
 	if (r == 1) {
-		if (s->rd != NULL)
-			redial_up(s);
+		redial_up(s);
 		if (rl->o->verbose) {
 			tls_describe(s, buf, sizeof(buf));
 			logx("%s: %s", s->name, buf);

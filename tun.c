@@ -32,7 +32,7 @@ sin_of(struct sockaddr *sa, uint32_t addr)
 
 /* mtu=, addr=, up: through an AF_INET socket's interface ioctls. */
 static int
-tun_configure(struct addr *a, const char *name)
+tun_configure(const struct addr *a, struct side *s, const char *name)
 {
 	struct ifreq	 ifr;
 	uint32_t	 mask;
@@ -41,13 +41,13 @@ tun_configure(struct addr *a, const char *name)
 	if (!a->mtu && !a->hasaddr && !a->up)
 		return 0;
 	if ((fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
-		return sock_syserr(a, "socket");
+		return sock_syserr(s, "socket");
 	memset(&ifr, 0, sizeof(ifr));
 	strlcpy(ifr.ifr_name, name, sizeof(ifr.ifr_name));
 	if (a->mtu) {
 		ifr.ifr_mtu = a->mtu;
 		if (ioctl(fd, SIOCSIFMTU, &ifr) == -1) {
-			sock_syserr(a, "ioctl SIOCSIFMTU");
+			sock_syserr(s, "ioctl SIOCSIFMTU");
 			goto out;
 		}
 	}
@@ -55,23 +55,23 @@ tun_configure(struct addr *a, const char *name)
 		mask = a->prefix ? htonl(0xffffffffU << (32 - a->prefix)) : 0;
 		sin_of(&ifr.ifr_addr, a->ifaddr);
 		if (ioctl(fd, SIOCSIFADDR, &ifr) == -1) {
-			sock_syserr(a, "ioctl SIOCSIFADDR");
+			sock_syserr(s, "ioctl SIOCSIFADDR");
 			goto out;
 		}
 		sin_of(&ifr.ifr_netmask, mask);
 		if (ioctl(fd, SIOCSIFNETMASK, &ifr) == -1) {
-			sock_syserr(a, "ioctl SIOCSIFNETMASK");
+			sock_syserr(s, "ioctl SIOCSIFNETMASK");
 			goto out;
 		}
 	}
 	if (a->up) {
 		if (ioctl(fd, SIOCGIFFLAGS, &ifr) == -1) {
-			sock_syserr(a, "ioctl SIOCGIFFLAGS");
+			sock_syserr(s, "ioctl SIOCGIFFLAGS");
 			goto out;
 		}
 		ifr.ifr_flags |= IFF_UP;
 		if (ioctl(fd, SIOCSIFFLAGS, &ifr) == -1) {
-			sock_syserr(a, "ioctl SIOCSIFFLAGS");
+			sock_syserr(s, "ioctl SIOCSIFFLAGS");
 			goto out;
 		}
 	}
@@ -82,29 +82,29 @@ out:
 }
 
 int
-tun_open(struct addr *a, struct side *s)
+tun_open(const struct addr *a, struct side *s)
 {
 	struct ifreq	 ifr;
 	int		 fd;
 
 	if ((fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC)) == -1)
-		return sock_syserr(a, "open /dev/net/tun");
+		return sock_syserr(s, "open /dev/net/tun");
 	memset(&ifr, 0, sizeof(ifr));
 	ifr.ifr_flags = (a->tap ? IFF_TAP : IFF_TUN) | IFF_NO_PI;
 	strlcpy(ifr.ifr_name, a->ifname, sizeof(ifr.ifr_name));
 	if (ioctl(fd, TUNSETIFF, &ifr) == -1) {
-		sock_syserr(a, "ioctl TUNSETIFF");
+		sock_syserr(s, "ioctl TUNSETIFF");
 		if (errno == EPERM)
-			strlcat(a->err, " (needs CAP_NET_ADMIN)", sizeof(a->err));
+			strlcat(s->err, " (needs CAP_NET_ADMIN)", sizeof(s->err));
 		else if (errno == EBUSY || errno == EINVAL)
-			strlcat(a->err, " (name in use?)", sizeof(a->err));
+			strlcat(s->err, " (name in use?)", sizeof(s->err));
 		close(fd);
 		return -1;
 	}
-	if (tun_configure(a, ifr.ifr_name) == -1 ||
+	if (tun_configure(a, s, ifr.ifr_name) == -1 ||
 	    fcntl(fd, F_SETFL, O_NONBLOCK) == -1) {
-		if (a->err[0] == '\0')
-			sock_syserr(a, "fcntl");
+		if (s->err[0] == '\0')
+			sock_syserr(s, "fcntl O_NONBLOCK");
 		close(fd);
 		return -1;
 	}

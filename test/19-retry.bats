@@ -42,12 +42,14 @@ sink() {
 }
 listening() { ss -Htln "sport = :$1" | grep -q .; }
 
-# handled NAME N: NAME's counters, asked for now, say N datagrams 1>2
-# were delivered or dropped while down.
+# handled NAME PID N: NAME's counters, asked of PID now, say N datagrams
+# 1>2 were delivered or dropped while down.
 handled() {
-	barrier "$1"
-	[ $(($(counter "$1" '1>2' datagrams) +
-	    $(counter "$1" '1>2' 'dropped while down'))) -ge "$2" ]
+	local sent down
+	barrier "$1" "$2"
+	sent=$(counter "$1" '1>2' datagrams)
+	down=$(counter "$1" '1>2' 'dropped while down')
+	[ $((sent + down)) -ge "$3" ]
 }
 
 # last_index FILE N: the last frame in FILE is datagram N.
@@ -229,7 +231,8 @@ last_index() { [ "$(indices "$1" | tail -n 1)" = "$2" ]; }
 	sink s2 "$p"
 	wait_exit snd 60
 	# all 20 delivered or dropped while down: nothing left in flight
-	eventually 30 handled c 20
+	# (dgrelay runs under strace here: the counters are its to say)
+	eventually 30 handled c "$(pgrep -P "$(child_of c)")" 20
 	stop c
 	[ "$status_of" -eq 0 ]
 	run "$PEER" frames "$TMP/s2.bin"

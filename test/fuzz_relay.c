@@ -240,15 +240,28 @@ lose_source(void)
 	return -1;
 }
 
+/* redial.c's reasons, as sock.c writes them */
+int
+side_fail(struct side *s, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(s->err, sizeof(s->err), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
 /* redial.c connects the source: at once, or after an attempt under way;
  * once the input is used up, the attempt fails. */
 int
-sock_dial(struct addr *a, struct side *s)
+sock_dial(const struct addr *a, struct side *s)
 {
+	(void)a;
 	play_side(s);
 	CHECK(P.retry && !P.up && !P.dialing && s->rfd == -1);
 	if (P.eof_given) {
-		snprintf(a->err, sizeof(a->err), "connect: no more input");
+		snprintf(s->err, sizeof(s->err), "connect: no more input");
 		return -1;
 	}
 	s->rfd = s->wfd = P.src;
@@ -261,7 +274,7 @@ sock_dial(struct addr *a, struct side *s)
 }
 
 int
-sock_dial_end(struct addr *a, struct side *s)
+sock_dial_end(const struct addr *a, struct side *s)
 {
 	(void)a;
 	play_side(s);
@@ -272,7 +285,7 @@ sock_dial_end(struct addr *a, struct side *s)
 }
 
 void
-sock_hangup(struct addr *a, struct side *s)
+sock_hangup(const struct addr *a, struct side *s)
 {
 	(void)a;
 	play_side(s);

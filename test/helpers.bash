@@ -318,13 +318,15 @@ counter() {
 	    "$TMP/$1.err" | tail -n 1
 }
 
-# barrier NAME: NAME (a dgrelay) has printed its counters once more on
-# SIGUSR1: everything it had been handed before is handled.  A check that
+# barrier NAME [PID]: NAME (a dgrelay, or PID when it is not NAME's
+# child) has printed its counters once more on SIGUSR1: everything it had
+# been handed before is handled.  A check that
 # nothing more happened waits for this, not for a fixed time.
 barrier() {
-	local n
-	n=$(grep -c '1>2: ' "$TMP/$1.err")
-	kill -USR1 "$(child_of "$1")"
+	local n pid=${2:-}
+	n=$(grep -c '1>2: ' "$TMP/$1.err" || :)
+	[ -n "$pid" ] || pid=$(child_of "$1")
+	kill -USR1 "$pid"
 	eventually 30 said "$1" '1>2: ' $((n + 1))
 }
 
