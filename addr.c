@@ -43,6 +43,7 @@ enum params {
 #define ON_TUN		0x80
 #define ON_RETRY	0x100	/* connecting stream and seqpacket sockets */
 #define ON_TLS		0x200	/* tls, tls-listen */
+#define ON_PATHLISTEN	0x400	/* unix-listen, unix-seqpacket-listen */
 
 #define IP_CONNECT	(ON_IP | ON_CONNECT | ON_SOCKET)
 #define IP_LISTEN	(ON_IP | ON_LISTEN | ON_SOCKET | ON_FORK)
@@ -72,11 +73,11 @@ static const struct addr_type {
 	{ "unix",		ADDR_UNIX,	0, P_PATH,
 	    ON_SOCKET | ON_RETRY },
 	{ "unix-listen",	ADDR_UNIX,	1, P_PATH,
-	    ON_SOCKET | ON_FORK },
+	    ON_SOCKET | ON_FORK | ON_PATHLISTEN },
 	{ "unix-seqpacket",	ADDR_SEQPACKET,	0, P_PATH,
 	    ON_SOCKET | ON_RETRY },
 	{ "unix-seqpacket-listen", ADDR_SEQPACKET, 1, P_PATH,
-	    ON_SOCKET | ON_FORK },
+	    ON_SOCKET | ON_FORK | ON_PATHLISTEN },
 	{ "fd",			ADDR_FD,	0, P_FD,
 	    ON_SOCKET | ON_FORK },
 	{ "stdio",		ADDR_STDIO,	0, P_NONE,	0 },
@@ -94,7 +95,7 @@ enum opt_id { O_BIND, O_REUSEPORT, O_RCVBUF, O_SNDBUF, O_MARK, O_DEV,
 	O_ADDR, O_KEEPALIVE, O_KEEPIDLE, O_KEEPINTVL, O_KEEPCNT, O_USERTIMEOUT,
 	O_MPTCP, O_RETRY, O_INTERVAL, O_MULTI, O_MAXPEERS, O_CERT, O_KEY,
 	O_CAFILE, O_VERIFY, O_SNI, O_ALPN, O_PSK, O_HANDSHAKE, O_MAXHS, O_STALL,
-	O_FRAMEWAIT };
+	O_FRAMEWAIT, O_UNLINKEARLY };
 
 #define SPECIAL	((size_t)-1)	/* an option with its own syntax */
 #define OPTIONAL	2		/* value: =VALUE may be left out */
@@ -155,7 +156,161 @@ static const struct addr_opt {
 	    1000000 },
 	{ "stall-timeout", O_STALL,	ON_FORK,	1, SPECIAL, 0, 0 },
 	{ "frame-timeout", O_FRAMEWAIT,	ON_FORK,	1, SPECIAL, 0, 0 },
+	{ "unlink-early", O_UNLINKEARLY, ON_PATHLISTEN, 0, INT(unlinkearly), 0,
+	    0 },
 };
+
+/* ----------------------------------------------------- help, near misses */
+
+/*
+ * Edit distance of a and b, for names under 32 bytes: insertions,
+ * deletions, changes and swaps of neighbours ("mutli") count one each.
+ */
+static size_t
+distance(const char *a, const char *b)
+{
+	size_t	 la = strlen(a), lb = strlen(b), i, j, c, v, d[33][33];
+
+	if (la > 32 || lb > 32)
+		return (size_t)-1;
+	for (i = 0; i <= la; i++)
+		d[i][0] = i;
+	for (j = 0; j <= lb; j++)
+		d[0][j] = j;
+	for (i = 1; i <= la; i++)
+		for (j = 1; j <= lb; j++) {
+			c = tolower((unsigned char)a[i - 1]) != b[j - 1];
+			v = d[i - 1][j - 1] + c;
+			if (d[i - 1][j] + 1 < v)
+				v = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < v)
+				v = d[i][j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] &&
+			    a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < v)
+				v = d[i - 2][j - 2] + 1;
+			d[i][j] = v;
+		}
+	return d[la][lb];
+}
+
+/* The nearest of n names (stride apart) to s, if near enough; or NULL. */
+static const char *
+nearest(const char *s, const void *table, size_t n, size_t stride)
+{
+	const char	*best = NULL, *name;
+	size_t		 i, d, bestd = (size_t)-1, max;
+
+	max = strlen(s) < 6 ? 1 : strlen(s) / 3;
+	for (i = 0; i < n; i++) {
+		memcpy(&name, (const char *)table + i * stride, sizeof(name));
+		if ((d = distance(s, name)) < bestd) {
+			bestd = d;
+			best = name;
+		}
+	}
+	return bestd <= max ? best : NULL;
+}
+
+/* ", did you mean NAME?" for s among the types, or the options. */
+static const char *
+did_you_mean(const char *s, int options, char *buf, size_t size)
+{
+	const char	*n;
+
+	n = options ? nearest(s, addr_opts, sizeof(addr_opts) /
+	    sizeof(addr_opts[0]), sizeof(addr_opts[0])) : nearest(s,
+	    addr_types, sizeof(addr_types) / sizeof(addr_types[0]),
+	    sizeof(addr_types[0]));
+	if (n == NULL)
+		return "";
+	snprintf(buf, size, " (did you mean %s?)", n);
+	return buf;
+}
+
+static const char *
+param_form(enum params p)
+{
+	switch (p) {
+	case P_HOSTPORT:	return ":HOST:PORT";
+	case P_LISTENPORT:	return ":[HOST:]PORT";
+	case P_PATH:		return ":PATH";
+	case P_FD:		return ":N, fd:R:W, fd:NAME";
+	case P_CMD:		return ":COMMAND";
+	case P_VSOCK:		return ":CID:PORT";
+	case P_VSOCKLISTEN:	return ":[CID:]PORT";
+	case P_IFNAME:		return "[:NAME]";
+	default:		return "";
+	}
+}
+
+/* What follows NAME= in an option, where the table does not say. */
+static const char *
+value_form(enum opt_id id)
+{
+	switch (id) {
+	case O_BIND:		return "HOST[:PORT]";
+	case O_MARK:		return "N";
+	case O_DEV:		return "IFNAME";
+	case O_ADDR:		return "A.B.C.D/PREFIX";
+	case O_RETRY:		return "N";
+	case O_INTERVAL:
+	case O_HANDSHAKE:
+	case O_STALL:
+	case O_FRAMEWAIT:	return "SECONDS";
+	case O_CERT:
+	case O_KEY:
+	case O_CAFILE:
+	case O_PSK:		return "FILE";
+	case O_SNI:		return "NAME";
+	case O_ALPN:		return "PROTO[:PROTO...]";
+	default:		return "N";
+	}
+}
+
+/* The names of the address types option o applies to. */
+static const char *
+applies_to(const struct addr_opt *o, char *buf, size_t size)
+{
+	size_t	 j, n;
+
+	buf[0] = '\0';
+	for (j = n = 0; j < sizeof(addr_types) / sizeof(addr_types[0]); j++)
+		if (addr_types[j].opts & o->on) {
+			if (n++ > 0)
+				strlcat(buf, " ", size);
+			strlcat(buf, addr_types[j].name, size);
+		}
+	return buf;
+}
+
+void
+addr_help(FILE *f)
+{
+	const struct addr_opt	*o;
+	char			 form[64], on[256];
+	size_t			 i;
+
+	fprintf(f, "addresses (TYPE:PARAMETERS,OPTION,...):\n");
+	for (i = 0; i < sizeof(addr_types) / sizeof(addr_types[0]); i++)
+		fprintf(f, "  %s%s\n", addr_types[i].name,
+		    param_form(addr_types[i].params));
+	fprintf(f, "options, and the addresses they apply to:\n");
+	for (i = 0; i < sizeof(addr_opts) / sizeof(addr_opts[0]); i++) {
+		o = &addr_opts[i];
+		if (o->value == 0)
+			snprintf(form, sizeof(form), "%s", o->name);
+		else if (o->off != SPECIAL && o->max > o->min)
+			snprintf(form, sizeof(form), "%s=%lld..%lld", o->name,
+			    o->min, o->max);
+		else
+			snprintf(form, sizeof(form), "%s%s=%s", o->name,
+			    o->value == OPTIONAL ? "[" : "", value_form(o->id));
+		if (o->value == OPTIONAL)
+			strlcat(form, "]", sizeof(form));
+		fprintf(f, "  %-26s %s\n", form, applies_to(o, on,
+		    sizeof(on)));
+	}
+}
 
 int
 addr_fail(struct addr *a, const char *fmt, ...)
@@ -560,7 +715,7 @@ parse_option(struct addr *a, const struct addr_type *t, char *s,
 {
 	const struct addr_opt	*o = NULL;
 	const char		*errstr;
-	char			*v;
+	char			*v, hint[64], where[256];
 	long long		 n;
 	size_t			 i;
 
@@ -572,10 +727,11 @@ parse_option(struct addr *a, const struct addr_type *t, char *s,
 		if (strcmp(s, addr_opts[i].name) == 0)
 			o = &addr_opts[i];
 	if (o == NULL)
-		return addr_fail(a, "unknown option '%s'", s);
+		return addr_fail(a, "unknown option '%s'%s", s,
+		    did_you_mean(s, 1, hint, sizeof(hint)));
 	if (!(t->opts & o->on))
-		return addr_fail(a, "option %s does not apply to this address",
-		    s);
+		return addr_fail(a, "option %s does not apply to this address "
+		    "(only to %s)", s, applies_to(o, where, sizeof(where)));
 	if (o->value == 1 && v == NULL)
 		return addr_fail(a, "option %s needs a value (%s=...)", s, s);
 	if (!o->value && v != NULL)
@@ -671,10 +827,31 @@ tls_check(struct addr *a)
 		    "always checked)");
 	if (a->listen && !a->cert.len && !a->psk.len)
 		return addr_fail(a, "tls-listen needs cert= (and key=) or psk=");
+	if (!a->verify && a->cafile.len)
+		return addr_fail(a, "options verify=0 and cafile exclude each "
+		    "other (cafile= is what the server is checked against)");
 	if (a->listen && (!a->verify || a->sni.len))
 		return addr_fail(a, "options %s apply to a client (tls:)",
 		    a->sni.len ? "sni" : "verify");
 	return 0;
+}
+
+/*
+ * What messages call a: the spec's first n bytes (TYPE:PARAMETERS, its
+ * options left out), or an exec:'s whole command; cut short with "...".
+ */
+static void
+make_label(struct addr *a, const struct addr_type *t, size_t n)
+{
+	if (t->params == P_CMD)
+		n = strlen(a->spec);
+	if (n < sizeof(a->label)) {
+		memcpy(a->label, a->spec, n);
+		a->label[n] = '\0';
+		return;
+	}
+	memcpy(a->label, a->spec, sizeof(a->label) - 4);
+	strlcpy(a->label + sizeof(a->label) - 4, "...", 4);
 }
 
 /*
@@ -719,7 +896,7 @@ int
 addr_parse(const char *spec, struct addr *a)
 {
 	const struct addr_type	*t = NULL;
-	char			 buf[SPEC_MAX], *params, *opts, *o;
+	char			 buf[SPEC_MAX], *params, *opts, *o, hint[64];
 	size_t			 i, n;
 
 	memset(a, 0, sizeof(*a));
@@ -741,7 +918,8 @@ addr_parse(const char *spec, struct addr *a)
 		if (strcmp(buf, addr_types[i].name) == 0)
 			t = &addr_types[i];
 	if (t == NULL)
-		return addr_fail(a, "unknown address type '%s'", buf);
+		return addr_fail(a, "unknown address type '%s'%s", buf,
+		    did_you_mean(buf, 0, hint, sizeof(hint)));
 	a->kind = t->kind;
 	a->listen = t->listen;
 	a->tls = (t->opts & ON_TLS) != 0;
@@ -752,6 +930,8 @@ addr_parse(const char *spec, struct addr *a)
 		*o = '\0';
 		opts = o + 1;
 	}
+	make_label(a, t, params != NULL ? (size_t)(params - buf) +
+	    strlen(params) : strlen(buf));
 	if (parse_params(a, t, params) == -1)
 		return -1;
 	while (opts != NULL) {

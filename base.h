@@ -172,6 +172,8 @@ struct loop {
 	void		(*on_child)(void *);
 	void		(*on_turn)(void *);
 	void		*arg;
+	long long	 stats_ms;	/* on_stats this often too (-i), 0: no */
+	struct timer	 stats_t;
 };
 
 /*

@@ -34,26 +34,78 @@ bad(const char *fmt, ...)
 	exit(2);
 }
 
+static const char	 synopsis[] = "usage: dgrelay [-hnSuUVv] [-b count] "
+    "[-i seconds] [-s size] [-t idle] [-Z user]\n"
+    "               ADDRESS ADDRESS\n";
+
 static void __attribute__((noreturn))
-usage(int status)
+usage(void)
 {
-	fprintf(status ? stderr : stdout,
-	    "usage: dgrelay [-hSuUVv] [-b count] [-s size] [-t idle] "
-	    "[-Z user] ADDRESS ADDRESS\n");
-	exit(status);
+	fputs(synopsis, stderr);
+	exit(2);
 }
 
-/* -t: seconds with up to three decimals, as milliseconds. */
+/* -h, --help: the synopsis, every flag, address type and option. */
+static void __attribute__((noreturn))
+help(void)
+{
+	printf("%s\n"
+	    "Relays datagrams between two addresses; on a stream side each\n"
+	    "datagram is a frame: a 2-byte big-endian length, then the bytes.\n"
+	    "\n"
+	    "flags:\n"
+	    "  -b count    datagrams a read or write takes at once (1..%d; %d)\n"
+	    "  -h, --help  this help; dgrelay(1) is the whole reference\n"
+	    "  -i seconds  the counters on stderr every so many seconds\n"
+	    "  -n          parse and check both addresses, open nothing, exit\n"
+	    "  -S          the counters on stderr at the end (SIGUSR1: now)\n"
+	    "  -s size     the largest datagram, bytes (1..%d; %d)\n"
+	    "  -t idle     end after so many seconds without a datagram\n"
+	    "              (0.001..%lld, three decimals at most)\n"
+	    "  -u          relay only first to second\n"
+	    "  -U          relay only second to first\n"
+	    "  -V, --version  the version\n"
+	    "  -v          say what happens; -vv: every datagram\n"
+	    "  -Z user     become user once the addresses are open\n"
+	    "\n", synopsis, COUNT_MAX, COUNT_DEF, FRAME_MAX, SIZE_DEF,
+	    IDLE_MAX / 1000);
+	addr_help(stdout);
+	exit(0);
+}
+
+static void __attribute__((noreturn))
+version(void)
+{
+	printf("dgrelay %s\n", DGRELAY_VERSION);
+	exit(0);
+}
+
+/* Seconds with up to three decimals, as milliseconds: -t, -i. */
 static long long
-parse_idle(const char *s)
+parse_secs(int flag, const char *s)
 {
 	const char	*errstr;
 	long long	 ms;
 
 	ms = addr_ms(s, IDLE_MAX, &errstr);
 	if (errstr != NULL)
-		bad("idle %s: %s", s, errstr);
+		bad("-%c %s: %s: must be seconds, 0.001..%lld, at most three "
+		    "decimals", flag, s, errstr, IDLE_MAX / 1000);
 	return ms;
+}
+
+/* A whole number for flag, in min..max. */
+static long long
+parse_count(int flag, const char *s, long long min, long long max)
+{
+	const char	*errstr;
+	long long	 n;
+
+	n = addr_num(s, min, max, &errstr);
+	if (errstr != NULL)
+		bad("-%c %s: %s: must be %lld..%lld", flag, s, errstr, min,
+		    max);
+	return n;
 }
 
 /* Open address a as s: connect, or listen and accept.  -1: s->err says
@@ -68,19 +120,19 @@ open_side(const struct addr *a, struct side *s, int verbose)
 		return 0;
 	}
 	if (verbose && s->cmd != NULL)
-		logx("%s: started, pid %d", a->spec, (int)exec_pid(s->cmd));
+		logx("%s: started, pid %d", a->label, (int)exec_pid(s->cmd));
 	if (verbose && a->kind == ADDR_TUN)
-		logx("%s: device %s", a->spec, s->local);
+		logx("%s: device %s", a->label, s->local);
 	else if (verbose && s->local[0] != '\0' && s->peer[0] == '\0')
-		logx("%s: listening on %s", a->spec, s->local);
+		logx("%s: listening on %s", a->label, s->local);
 	if (verbose && s->peer[0] != '\0')
-		logx("%s: connected to %s", a->spec, s->peer);
+		logx("%s: connected to %s", a->label, s->peer);
 	if (s->lfd == -1)
 		return 0;
 	if (sock_accept(a, s, s) == -1)
 		return -1;
 	if (verbose)
-		logx("%s: connection from %s", a->spec, s->peer);
+		logx("%s: connection from %s", a->label, s->peer);
 	return 0;
 }
 
@@ -207,14 +259,14 @@ run_forking(struct loop *l, const struct relay_opts *o, struct addr a[2],
 	int		 status, oi = !fi, isopen[2] = { 0, 0 };
 
 	if (sock_open(&a[fi], &s[fi]) == -1) {
-		logx("%s: %s", a[fi].spec, s[fi].err);
+		logx("%s: %s", a[fi].label, s[fi].err);
 		sock_close(&a[fi], &s[fi]);
 		return 1;
 	}
 	if (o->verbose) {
-		logx("%s: listening on %s", a[fi].spec, s[fi].local);
+		logx("%s: listening on %s", a[fi].label, s[fi].local);
 		logx("%s: at most %d children at once (max-children=N)",
-		    a[fi].spec, a[fi].maxchildren);
+		    a[fi].label, a[fi].maxchildren);
 	}
 	if (ra != NULL && runas_become(ra) == -1) {
 		sock_close(&a[fi], &s[fi]);
@@ -234,7 +286,7 @@ run_forking(struct loop *l, const struct relay_opts *o, struct addr a[2],
 		sock_pending(&a[oi], &s[oi]);
 		status = relay(l, o, s, stats, &lt);
 	} else if (open_side(&a[oi], &s[oi], o->verbose) == -1) {
-		logx("%s: %s", a[oi].spec, s[oi].err);
+		logx("%s: %s", a[oi].label, s[oi].err);
 		status = 1;
 	} else
 		status = relay(l, o, s, stats, NULL);
@@ -254,24 +306,24 @@ run_multi(struct loop *l, const struct relay_opts *o, struct addr a[2],
 	int	 status;
 
 	if (sock_open(&a[mi], &s[mi]) == -1) {
-		logx("%s: %s", a[mi].spec, s[mi].err);
+		logx("%s: %s", a[mi].label, s[mi].err);
 		sock_close(&a[mi], &s[mi]);
 		return 1;
 	}
 	if (s[mi].lfd == -1) {
-		logx("%s: option multi needs a listening socket", a[mi].spec);
+		logx("%s: option multi needs a listening socket", a[mi].label);
 		sock_close(&a[mi], &s[mi]);
 		return 1;
 	}
 	if (o->verbose) {
-		logx("%s: listening on %s", a[mi].spec, s[mi].local);
+		logx("%s: listening on %s", a[mi].label, s[mi].local);
 		logx("%s: at most %d sessions at once (max-peers=N)",
-		    a[mi].spec, a[mi].maxpeers);
+		    a[mi].label, a[mi].maxpeers);
 	}
 	/* the other address's name, looked up now: in the loop, a slow
 	 * resolver would stall every session */
 	if (sock_resolve_once(&a[!mi]) == -1) {
-		logx("%s: %s", a[!mi].spec, a[!mi].err);
+		logx("%s: %s", a[!mi].label, a[!mi].err);
 		sock_close(&a[mi], &s[mi]);
 		return 1;
 	}
@@ -299,39 +351,53 @@ raise_nofile(void)
 }
 
 /*
- * The flags, into o; -S into *stats, -Z into *user (its name stays empty
- * without).  Returns optind.
+ * The flags, into o; -S into *stats, -n into *dry, -Z into *user (its
+ * name stays empty without).  Returns optind.
  */
 static int
 parse_flags(int argc, char *argv[], struct relay_opts *o, int *stats,
-    struct runas *user)
+    int *dry, struct runas *user)
 {
-	const char	*errstr, *why;
+	const char	*why;
 	int		 ch;
 
 	memset(o, 0, sizeof(*o));
 	o->count = COUNT_DEF;
 	o->size = SIZE_DEF;
 	o->dir[0] = o->dir[1] = 1;
-	while ((ch = getopt(argc, argv, ":b:hSs:t:uUVvZ:")) != -1) {
+	/* the long forms socat and nc users type, among the flags */
+	for (ch = 1; ch < argc && argv[ch][0] == '-' &&
+	    strcmp(argv[ch], "--") != 0; ch++) {
+		if (strcmp(argv[ch], "--help") == 0)
+			help();
+		if (strcmp(argv[ch], "--version") == 0)
+			version();
+		if (argv[ch][1] == '-')
+			bad("%s: unknown flag (-h for help)", argv[ch]);
+	}
+	while ((ch = getopt(argc, argv, ":b:hi:nSs:t:uUVvZ:")) != -1) {
 		switch (ch) {
 		case 'b':
-			o->count = addr_num(optarg, 1, COUNT_MAX, &errstr);
-			if (errstr != NULL)
-				bad("count %s: %s", optarg, errstr);
+			o->count = (size_t)parse_count('b', optarg, 1,
+			    COUNT_MAX);
 			break;
 		case 'h':
-			usage(0);
+			help();
+		case 'i':
+			o->stats_ms = parse_secs('i', optarg);
+			break;
+		case 'n':
+			*dry = 1;
+			break;
 		case 'S':
 			*stats = 1;
 			break;
 		case 's':
-			o->size = addr_num(optarg, 1, FRAME_MAX, &errstr);
-			if (errstr != NULL)
-				bad("size %s: %s", optarg, errstr);
+			o->size = (size_t)parse_count('s', optarg, 1,
+			    FRAME_MAX);
 			break;
 		case 't':
-			o->idle_ms = parse_idle(optarg);
+			o->idle_ms = parse_secs('t', optarg);
 			break;
 		case 'u':
 			o->dir[1] = 0;
@@ -340,8 +406,7 @@ parse_flags(int argc, char *argv[], struct relay_opts *o, int *stats,
 			o->dir[0] = 0;
 			break;
 		case 'V':
-			printf("dgrelay %s\n", DGRELAY_VERSION);
-			exit(0);
+			version();
 		case 'v':
 			o->verbose++;
 			break;
@@ -350,9 +415,9 @@ parse_flags(int argc, char *argv[], struct relay_opts *o, int *stats,
 				bad("-Z %s: %s", optarg, why);
 			break;
 		case ':':
-			bad("-%c needs a value", optopt);
+			bad("-%c needs a value (-h for help)", optopt);
 		default:
-			bad("-%c: unknown flag (-h for usage)", optopt);
+			bad("-%c: unknown flag (-h for help)", optopt);
 		}
 	}
 	if (!o->dir[0] && !o->dir[1])
@@ -427,7 +492,7 @@ run_pair(struct loop *l, const struct relay_opts *o, struct addr a[2],
 		if (loop_signalled())
 			status = 0;	/* asked to stop while waiting */
 		else
-			logx("%s: %s", a[failed].spec, s[failed].err);
+			logx("%s: %s", a[failed].label, s[failed].err);
 	} else if (ra == NULL || runas_become(ra) == 0)
 		status = relay(l, o, s, stats, later.a != NULL ? &later : NULL);
 	return close_sides(l, a, s, isopen, o->verbose, status);
@@ -441,21 +506,27 @@ main(int argc, char *argv[])
 	struct side		 s[2];
 	struct runas		 user, *ra;
 	struct loop		 l;
-	int			 i, stats = 0, status;
+	int			 i, stats = 0, dry = 0, status;
 
 	setprogname("dgrelay");
 	memset(&user, 0, sizeof(user));
-	i = parse_flags(argc, argv, &o, &stats, &user);
+	i = parse_flags(argc, argv, &o, &stats, &dry, &user);
 	ra = user.name[0] != '\0' ? &user : NULL;
 	argc -= i;
 	argv += i;
-	if (argc != 2)
-		usage(2);
+	if (argc != 2) {
+		if (argc == 0)
+			usage();
+		bad("%d address%s given, 2 needed: dgrelay [flags] ADDRESS "
+		    "ADDRESS (-h for help)", argc, argc == 1 ? "" : "es");
+	}
 	for (i = 0; i < 2; i++)
 		if (addr_parse(argv[i], &a[i]) == -1)
 			bad("%.256s%s: %s", argv[i], strlen(argv[i]) > 256 ?
 			    "..." : "", a[i].err);
 	check_pair(&o, a, argv);
+	if (dry)	/* -n: both parse and agree; nothing is opened */
+		return 0;
 	/* keys and certificates are read now, before -Z */
 	for (i = 0; i < 2; i++)
 		if (a[i].tls && tls_setup(&a[i]) == -1) {
@@ -470,6 +541,7 @@ main(int argc, char *argv[])
 		logerr("epoll_create1");
 		return 1;
 	}
+	l.stats_ms = o.stats_ms;	/* -i */
 	(void)fd_activation();	/* systemd's sockets: not for exec: */
 	if (a[0].fork || a[1].fork)
 		status = run_forking(&l, &o, a, s, a[1].fork, ra, stats);

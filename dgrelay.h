@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <time.h>
 
 #include "base.h"
@@ -107,7 +108,9 @@ struct redial {
 struct addr {
 	enum addr_kind	 kind;
 	int		 listen;
-	const char	*spec;		/* the argv text, for messages */
+	const char	*spec;		/* the argv text, for usage errors */
+	char		 label[NAME_MAX_ + 32];	/* TYPE:PARAMETERS, without
+					 * options: what messages call it */
 	char		 host[NAME_MAX_];	/* "" for any (listen) */
 	char		 port[8];
 	char		 path[108];	/* unix: '@' starts an abstract name */
@@ -126,6 +129,7 @@ struct addr {
 	char		 bindhost[NAME_MAX_];
 	char		 bindport[8];
 	int		 reuseport;
+	int		 unlinkearly;	/* unix listen: remove the path first */
 	int		 rcvbuf, sndbuf;	/* 0: kernel default */
 	int		 hasmark;
 	uint32_t	 mark;
@@ -236,6 +240,10 @@ struct side {
  * Returns 0, or -1 with the reason in a->err.
  */
 int	addr_parse(const char *spec, struct addr *a);
+
+/* addr_help(f): every address type's form, every option and where it
+ * applies (from the parser's own tables). */
+void	addr_help(FILE *f);
 
 /*
  * addr_num(s, min, max, errstr): s as a number in min..max, written in
@@ -505,6 +513,7 @@ struct relay_opts {
 					 * hold only what is queued (pool.c) */
 	long long	 stall_ms;	/* stall-timeout, 0: none */
 	long long	 frame_ms;	/* frame-timeout, 0: none */
+	long long	 stats_ms;	/* -i: the counters this often, 0: no */
 };
 
 /* relay_abort(rl, why): a failure of the loop itself: end now. */

@@ -54,7 +54,7 @@ exec_child(const struct addr *a, int fd)
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	if (a->runas != NULL && (call = runas_switch(a->runas)) != NULL) {
-		logerr("%s: -Z %s: %s", a->spec, a->runas->name, call);
+		logerr("%s: -Z %s: %s", a->label, a->runas->name, call);
 		_exit(126);
 	}
 	if (dup2(fd, 0) == -1 || dup2(fd, 1) == -1)
@@ -85,7 +85,7 @@ exec_open(const struct addr *a, struct side *s)
 	if (c->pid == 0)
 		exec_child(a, sv[1]);
 	close(sv[1]);
-	c->spec = a->spec;
+	c->spec = a->label;
 	s->cmd = c;
 	return sock_side(a, s, sv[0], type);
 }

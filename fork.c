@@ -132,9 +132,9 @@ reap(struct serve *sv, int block)
 			continue;
 		if (WIFSIGNALED(st))
 			logx("%s: child %d for %s: killed by signal %d",
-			    sv->a->spec, (int)pid, k.name, WTERMSIG(st));
+			    sv->a->label, (int)pid, k.name, WTERMSIG(st));
 		else
-			logx("%s: child %d for %s: exit %d", sv->a->spec,
+			logx("%s: child %d for %s: exit %d", sv->a->label,
 			    (int)pid, k.name, WEXITSTATUS(st));
 	}
 }
@@ -153,7 +153,7 @@ drop_new(struct serve *sv)
 	sv->dropped++;
 	if (sv->o->verbose && log_due(&sv->warned)) {
 		logx("%s: max-children %d reached: %llu datagrams from new "
-		    "peers dropped", sv->a->spec, sv->a->maxchildren,
+		    "peers dropped", sv->a->label, sv->a->maxchildren,
 		    (unsigned long long)(sv->dropped - sv->dropwarned));
 		sv->dropwarned = sv->dropped;
 	}
@@ -165,7 +165,7 @@ spawn(struct serve *sv, const struct side *s)
 	pid_t	 pid;
 
 	if ((pid = fork()) == -1) {
-		logerr("%s: fork for %s", sv->a->spec, s->peer);
+		logerr("%s: fork for %s", sv->a->label, s->peer);
 		return -1;
 	}
 	if (pid == 0) {
@@ -176,9 +176,9 @@ spawn(struct serve *sv, const struct side *s)
 	}
 	if (kid_add(sv, pid, s) == -1)
 		logerr("%s: child list (child %d runs; SIGTERM will miss "
-		    "it)", sv->a->spec, (int)pid);
+		    "it)", sv->a->label, (int)pid);
 	if (sv->o->verbose)
-		logx("%s: child %d: %s %s", sv->a->spec, (int)pid,
+		logx("%s: child %d: %s %s", sv->a->label, (int)pid,
 		    s->io != IO_DGRAM ? "connection from" : "peer", s->peer);
 	return 0;
 }
@@ -321,7 +321,7 @@ peer_of(struct serve *sv, const struct sockaddr_storage *ss, socklen_t len,
 	}
 	if (np_room(sv) == -1 || (e = ptab_add(&sv->peers, ss, len)) == NULL) {
 		logx("%s: new peer table: out of memory; taking new peers "
-		    "again in 1 s", sv->a->spec);
+		    "again in 1 s", sv->a->label);
 		pause_accepting(sv);
 		sv->dropped++;
 		return -1;
@@ -333,7 +333,7 @@ peer_of(struct serve *sv, const struct sockaddr_storage *ss, socklen_t len,
 		e->dead = 1;
 		sock_ntop((const struct sockaddr *)ss, len, name, sizeof(name));
 		logx("%s: peer %s: %s; taking new peers again in 1 s",
-		    sv->a->spec, name, p->s.err);
+		    sv->a->label, name, p->s.err);
 		pause_accepting(sv);
 		sv->dropped++;
 		return -1;
@@ -652,7 +652,7 @@ listener_arm(struct serve *sv)
 	if (sv->paused || (sv->a->kind != ADDR_UDP && full(sv)))
 		want = 0;
 	if (loop_watch(sv->l, &sv->lw, sv->ls->lfd, want) == -1) {
-		logerr("%s: epoll_ctl", sv->a->spec);
+		logerr("%s: epoll_ctl", sv->a->label);
 		sv->status = 1;
 		loop_stop(sv->l);
 	}
@@ -744,7 +744,7 @@ fork_run(struct loop *l, struct addr *a, const struct relay_opts *o,
 	listener_arm(&sv);
 	while (sv.status == 0 && !sv.child && !loop_quitting(l))
 		if (loop_run(l) == -1) {
-			logerr("%s: epoll_pwait", a->spec);
+			logerr("%s: epoll_pwait", a->label);
 			sv.status = 1;
 		}
 	if (sv.child) {
@@ -754,6 +754,7 @@ fork_run(struct loop *l, struct addr *a, const struct relay_opts *o,
 			logerr("epoll_create1");
 			return 1;	/* this child's exit status */
 		}
+		l->stats_ms = o->stats_ms;
 		return -1;
 	}
 	serve_end(&sv, stats);

@@ -491,6 +491,17 @@ loop_once(struct loop *l)
 	return 0;
 }
 
+/* -i: the owner's counters every stats_ms. */
+static void
+stats_due(struct timer *t)
+{
+	struct loop	*l = t->arg;
+
+	if (l->on_stats != NULL)
+		l->on_stats(l->arg);
+	(void)loop_timer(l, t, loop_now() + l->stats_ms);
+}
+
 int
 loop_run(struct loop *l)
 {
@@ -500,6 +511,10 @@ loop_run(struct loop *l)
 	signal_set(&ours);
 	sigprocmask(SIG_BLOCK, &ours, &old);
 	l->stopped = 0;
+	if (l->stats_ms > 0 && l->on_stats != NULL) {
+		timer_init(&l->stats_t, stats_due, l);
+		(void)loop_timer(l, &l->stats_t, loop_now() + l->stats_ms);
+	}
 	while (!l->stopped) {
 		if (sig_quit) {		/* taken: the owner ends, and may
 					 * run the loop again to do so */
@@ -517,6 +532,8 @@ loop_run(struct loop *l)
 		if (l->on_turn != NULL)
 			l->on_turn(l->arg);
 	}
+	if (l->stats_ms > 0)
+		loop_untimer(l, &l->stats_t);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	return r;
 }

@@ -225,7 +225,7 @@ sess_say(struct multi *m, const char *line)
 	if (c == NULL) {		/* new: in place of the oldest */
 		c = &m->causes[m->ncause++ % CAUSES];
 		if (c->more > 0)
-			logx("%s: %llu more failures:%s", m->a->spec,
+			logx("%s: %llu more failures:%s", m->a->label,
 			    (unsigned long long)c->more, c->why);
 		strlcpy(c->why, why, sizeof(c->why));
 		c->at = 0;
@@ -252,7 +252,7 @@ causes_flush(struct multi *m)
 
 	for (i = 0; i < CAUSES; i++)
 		if (m->causes[i].more > 0) {
-			logx("%s: %llu more failures:%s", m->a->spec,
+			logx("%s: %llu more failures:%s", m->a->label,
 			    (unsigned long long)m->causes[i].more,
 			    m->causes[i].why);
 			m->causes[i].more = 0;
@@ -365,7 +365,7 @@ sess_end(struct sess *ss)
 		sess_say(m, ss->err);
 	if (m->o->verbose)
 		logx("%s: %s: session ended: 1>2 %llu datagrams, 2>1 %llu "
-		    "datagrams", m->a->spec, ps->peer,
+		    "datagrams", m->a->label, ps->peer,
 		    (unsigned long long)ss->c[0].dgrams,
 		    (unsigned long long)ss->c[1].dgrams);
 	for (i = 0; i < 2; i++)
@@ -433,7 +433,7 @@ sess_new(struct multi *m, const struct side *ps)
 	int		 oi = !m->li;
 
 	if ((ss = calloc(1, sizeof(*ss))) == NULL) {
-		logerr("%s: session", m->a->spec);
+		logerr("%s: session", m->a->label);
 		return NULL;
 	}
 	ss->m = m;
@@ -444,7 +444,7 @@ sess_new(struct multi *m, const struct side *ps)
 		sock_pending(ss->oa, os);
 	else if (sess_open(ss, os, NULL, 0) == -1) {
 		if (log_due(&m->errwarned))	/* a flood: once a second */
-			logx("%s: %s", ss->oa->spec, os->err);
+			logx("%s: %s", ss->oa->label, os->err);
 		other_close(ss, os);
 		free(ss);
 		return NULL;
@@ -467,7 +467,7 @@ sess_new(struct multi *m, const struct side *ps)
 	m->n++;
 	m->served++;
 	if (m->o->verbose)
-		logx("%s: %s from %s", m->a->spec, m->udp ? "peer" :
+		logx("%s: %s from %s", m->a->label, m->udp ? "peer" :
 		    "connection", ps->peer);
 	return ss;
 }
@@ -547,7 +547,7 @@ udp_peer(struct multi *m, const struct sockaddr_storage *ss, socklen_t len,
 		m->dropped++;
 		if (m->o->verbose && log_due(&m->warned))
 			logx("%s: max-peers=%d reached: datagrams of new peers "
-			    "dropped (%llu so far)", m->a->spec,
+			    "dropped (%llu so far)", m->a->label,
 			    m->a->maxpeers, (unsigned long long)m->dropped);
 		return NULL;
 	}
@@ -557,7 +557,7 @@ udp_peer(struct multi *m, const struct sockaddr_storage *ss, socklen_t len,
 	s.wsock = 1;
 	s.shared = 1;
 	s.blocked = sess_blocked;
-	s.name = m->a->spec;
+	s.name = m->a->label;
 	memcpy(&s.peeraddr, ss, len);
 	s.peerlen = len;
 	sock_ntop((const struct sockaddr *)ss, len, s.peer, sizeof(s.peer));
@@ -568,7 +568,7 @@ udp_peer(struct multi *m, const struct sockaddr_storage *ss, socklen_t len,
 		return NULL;
 	se->s[m->li].blocked_arg = se;
 	if ((e = ptab_add(&m->peers, ss, len)) == NULL) {
-		logerr("%s: peer table", m->a->spec);
+		logerr("%s: peer table", m->a->label);
 		sess_over(se->rl, se);	/* ended after this pass */
 		return NULL;
 	}
@@ -656,7 +656,7 @@ listener_arm(struct multi *m)
 		want |= EPOLLOUT;
 	if (loop_watch(m->loop, &m->lw, m->ls->lfd, want) == -1 &&
 	    m->status == 0) {
-		logerr("%s: epoll_ctl", m->a->spec);
+		logerr("%s: epoll_ctl", m->a->label);
 		m->status = 1;
 		loop_stop(m->loop);
 	}
@@ -710,20 +710,20 @@ static int
 multi_setup(struct multi *m)
 {
 	if (m->udp && udp_batch_init(m) == -1) {
-		logerr("%s: receive batch (-b %zu, -s %zu)", m->a->spec,
+		logerr("%s: receive batch (-b %zu, -s %zu)", m->a->label,
 		    m->o->count, m->o->size);
 		return -1;
 	}
 	if (m->udp && (m->family = sock_family(m->ls->lfd)) == -1) {
-		logerr("%s: getsockname", m->a->spec);
+		logerr("%s: getsockname", m->a->label);
 		return -1;
 	}
 	if (m->udp && sock_want_drops(m->ls->lfd) == -1) {
-		logerr("%s: setsockopt SO_RXQ_OVFL", m->a->spec);
+		logerr("%s: setsockopt SO_RXQ_OVFL", m->a->label);
 		return -1;
 	}
 	if (sock_nonblock(m->ls->lfd, NULL) == -1) {
-		logerr("%s: fcntl O_NONBLOCK", m->a->spec);
+		logerr("%s: fcntl O_NONBLOCK", m->a->label);
 		return -1;
 	}
 	listener_arm(m);
@@ -770,7 +770,7 @@ multi_run(struct loop *l, struct addr a[2], struct side s[2], int li,
 		m.status = 1;
 	while (m.status == 0 && !loop_quitting(l))
 		if (loop_run(l) == -1) {
-			logerr("%s: epoll_pwait", m.a->spec);
+			logerr("%s: epoll_pwait", m.a->label);
 			m.status = 1;
 		}
 	l->on_turn = NULL;

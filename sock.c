@@ -8,6 +8,7 @@
  */
 #include <sys/types.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 #include <linux/filter.h>
@@ -16,9 +17,10 @@
 #include <netinet/tcp.h>
 
 #include <errno.h>
-#include <stdarg.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -386,12 +388,81 @@ steer_to_listener(struct side *s, int fd)
  * bind fd to sa and, for a stream or seqpacket socket, listen: each call
  * named when it fails.
  */
+/*
+ * Whether a socket of this network namespace is bound at path, and
+ * listens (/proc/net/unix: a connect would be taken by a listener as its
+ * peer, so none is tried).  0: none, 1: bound, 2: listening; -1 unknown.
+ */
+static int
+unix_bound(const char *path)
+{
+	FILE		*f;
+	char		 line[PATH_MAX + 128], *p;
+	unsigned long	 flags;
+	int		 r = 0;
+
+	if ((f = fopen("/proc/net/unix", "re")) == NULL)
+		return -1;
+	while (r < 2 && fgets(line, sizeof(line), f) != NULL) {
+		line[strcspn(line, "\n")] = '\0';
+		/* Num RefCount Protocol Flags Type St Inode Path */
+		if ((p = strchr(line, '/')) == NULL || strcmp(p, path) != 0 ||
+		    sscanf(line, "%*s %*s %*s %lx", &flags) != 1)
+			continue;
+		r = flags & 0x10000 ? 2 : 1;	/* __SO_ACCEPTCON */
+	}
+	fclose(f);
+	return r;
+}
+
+/*
+ * A unix path is taken: by a live listener, or by a stale socket file that
+ * nobody listens on (a dgrelay that was killed leaves one).  Say which.
+ */
+static int
+path_taken(const struct addr *a, struct side *s)
+{
+	struct stat	 st;
+	char		 full[PATH_MAX];
+
+	if (stat(a->path, &st) == -1 || !S_ISSOCK(st.st_mode))
+		return side_fail(s, "bind: %s: exists and is not a socket",
+		    a->path);
+	if (realpath(a->path, full) == NULL)
+		strlcpy(full, a->path, sizeof(full));
+	switch (unix_bound(full)) {
+	case 2:
+		return side_fail(s, "bind: %s: in use: a process listens on "
+		    "it", a->path);
+	case 1:
+		return side_fail(s, "bind: %s: in use: a process has it bound",
+		    a->path);
+	case 0:
+		return side_fail(s, "bind: %s: a stale socket file (nothing "
+		    "listens on it): remove it, or give option unlink-early",
+		    a->path);
+	default:
+		return side_fail(s, "bind: %s: Address already in use",
+		    a->path);
+	}
+}
+
 static int
 bind_listen(const struct addr *a, struct side *s, int fd,
     const struct sockaddr *sa, socklen_t len, int stream)
 {
-	if (bind(fd, sa, len) == -1)
+	int	 abstract = sa->sa_family == AF_UNIX && a->path[0] == '@';
+
+	if (sa->sa_family == AF_UNIX && !abstract && a->unlinkearly &&
+	    unlink(a->path) == -1 && errno != ENOENT)
+		return side_fail(s, "unlink-early: %s: %s", a->path,
+		    strerror(errno));
+	if (bind(fd, sa, len) == -1) {
+		if (errno == EADDRINUSE && sa->sa_family == AF_UNIX &&
+		    !abstract)
+			return path_taken(a, s);
 		return sock_syserr(s, "bind");
+	}
 	/* a unix path now exists: removed at close, even if listen fails */
 	s->unlink = sa->sa_family == AF_UNIX && a->path[0] != '@';
 	if (stream && listen(fd, LISTEN_BACKLOG) == -1)
@@ -751,7 +822,7 @@ sock_side_init(const struct addr *a, struct side *s)
 	s->rfd = s->wfd = -1;
 	s->rflags = s->wflags = -1;
 	s->lfd = -1;
-	s->name = a->spec;
+	s->name = a->label;
 }
 
 void
@@ -810,12 +881,12 @@ sock_accept_failed(const struct addr *a, const struct side *s)
 	int	 e = errno;
 
 	if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
-		logx("%s: %s; accepting again in %d s", a->spec, s->err,
+		logx("%s: %s; accepting again in %d s", a->label, s->err,
 		    ACCEPT_PAUSE / 1000);
 		return 1;
 	}
 	if (e != EAGAIN && e != EINTR && e != ECONNABORTED)
-		logx("%s: %s", a->spec, s->err);
+		logx("%s: %s", a->label, s->err);
 	return 0;
 }
 

@@ -94,12 +94,36 @@ struct tls {
  * SSL_get_error e, into why: "certificate verify failed: self-signed
  * certificate", "tlsv1 alert unknown ca", a socket's errno text.
  */
+/* What to do about a certificate that did not verify (v), if we know. */
+static const char *
+verify_hint(long v)
+{
+	switch (v) {
+	case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+	case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+		return "; give cafile= with the CA that signed it (or the "
+		    "certificate itself), or verify=0 not to check it";
+	case X509_V_ERR_HOSTNAME_MISMATCH:
+	case X509_V_ERR_IP_ADDRESS_MISMATCH:
+		return "; dial the name it was made for, or give sni= with it";
+	case X509_V_ERR_CERT_HAS_EXPIRED:
+	case X509_V_ERR_CERT_NOT_YET_VALID:
+		return "; check the clocks, or renew it";
+	default:
+		return "";
+	}
+}
+
 static void
 set_why(struct tls *t, const char *what, int e)
 {
 	unsigned long	 err = ERR_peek_error();
 	const char	*r = NULL;
 	long		 v;
+	int		 reason;
 	char		 num[32];
 
 	if (e == SSL_ERROR_SYSCALL && err == 0)
@@ -111,16 +135,31 @@ set_why(struct tls *t, const char *what, int e)
 		}
 	} else
 		r = "failed";
-	if (err != 0 && ERR_GET_LIB(err) == ERR_LIB_SSL &&
-	    ERR_GET_REASON(err) == SSL_R_CERTIFICATE_VERIFY_FAILED &&
-	    t->c->client && t->c->npsk > 0)
+	reason = err != 0 && ERR_GET_LIB(err) == ERR_LIB_SSL ?
+	    ERR_GET_REASON(err) : 0;
+	if (reason == SSL_R_CERTIFICATE_VERIFY_FAILED && t->c->client &&
+	    t->c->npsk > 0)
 		snprintf(t->why, sizeof(t->why), "%sthe server did not take "
 		    "the pre-shared key (it sent a certificate)", what);
-	else if (err != 0 && ERR_GET_LIB(err) == ERR_LIB_SSL &&
-	    ERR_GET_REASON(err) == SSL_R_CERTIFICATE_VERIFY_FAILED &&
+	else if (reason == SSL_R_CERTIFICATE_VERIFY_FAILED &&
 	    (v = SSL_get_verify_result(t->ssl)) != X509_V_OK)
-		snprintf(t->why, sizeof(t->why), "%s%s: %s", what, r,
-		    X509_verify_cert_error_string(v));
+		snprintf(t->why, sizeof(t->why), "%s%s: %s%s", what, r,
+		    X509_verify_cert_error_string(v), verify_hint(v));
+	else if (t->c->npsk > 0 && t->c->client &&
+	    (reason == SSL_R_SSLV3_ALERT_ILLEGAL_PARAMETER ||
+	    reason == SSL_R_SSLV3_ALERT_HANDSHAKE_FAILURE ||
+	    reason == SSL_R_TLSV1_ALERT_DECRYPT_ERROR))
+		snprintf(t->why, sizeof(t->why), "%sthe server refused the "
+		    "pre-shared key: identity or key differ (%s)", what, r);
+	else if (t->c->npsk > 0 && reason == SSL_R_BINDER_DOES_NOT_VERIFY)
+		snprintf(t->why, sizeof(t->why), "%sthe client's pre-shared "
+		    "key differs from ours (%s)", what, r);
+	else if (t->c->npsk > 0 && !t->c->client &&
+	    (reason == SSL_R_NO_SHARED_CIPHER ||
+	    reason == SSL_R_NO_SUITABLE_SIGNATURE_ALGORITHM))
+		snprintf(t->why, sizeof(t->why), "%sthe client offered no "
+		    "pre-shared key of ours: an identity unknown here, or none "
+		    "(%s)", what, r);
 	else
 		snprintf(t->why, sizeof(t->why), "%s%s", what, r);
 	ERR_clear_error();
@@ -362,6 +401,10 @@ use_cert(struct addr *a, SSL_CTX *ctx)
 		    X509_R_KEY_VALUES_MISMATCH)
 			return addr_fail(a, "key %s: does not match cert %s: %s",
 			    key, cert, ssl_reason());
+		if (!a->key.len)
+			return addr_fail(a, "cert %s holds no private key: give "
+			    "key= with the file that does (%s)", cert,
+			    ssl_reason());
 		return addr_fail(a, "key %s: reading a PEM private key: %s",
 		    key, ssl_reason());
 	}

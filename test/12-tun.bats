@@ -34,7 +34,7 @@ netns() {
 	bg a ip netns exec "$NA" "$DGRELAY" -v -S \
 	    tun:dgt,mtu=1400,up,addr=10.202.0.1/30 tcp:10.201.0.2:"$(port b)"
 	wait_for "$TMP/a.err" 'connected to'
-	grep -q 'tun:dgt,mtu=1400,up,addr=10.202.0.1/30: device dgt$' "$TMP/a.err"
+	grep -q '^dgrelay: tun:dgt: device dgt$' "$TMP/a.err"
 	# the options took effect
 	link=$(ip -n "$NA" -o link show dgt)
 	[[ "$link" == *"mtu 1400"* ]]
@@ -126,7 +126,7 @@ netns() {
 	[[ "$stderr" == *"option mtu=10: too small" ]]
 	run --separate-stderr timeout 30 "$DGRELAY" udp:127.0.0.1:5,tap stdio
 	[ "$status" -eq 2 ]
-	[[ "$stderr" == *"option tap does not apply to this address" ]]
+	[[ "$stderr" == *"option tap does not apply to this address (only to tun)" ]]
 	run --separate-stderr timeout 30 "$DGRELAY" tun:abcdefghijklmnopq stdio
 	[ "$status" -eq 2 ]
 	[[ "$stderr" == *"device name longer than 15 bytes" ]]

@@ -73,7 +73,7 @@ silent_path() {
 	silent_path keepidle=1,keepintvl=1,keepcnt=2
 	wait_exit c 20
 	[ "$status_of" -eq 1 ]
-	grep -q 'tcp:10.201.0.2:[0-9]*,keepidle=1,keepintvl=1,keepcnt=2: read: Connection timed out' "$TMP/c.err"
+	grep -q 'tcp:10.201.0.2:[0-9]*: read: Connection timed out' "$TMP/c.err"
 }
 
 @test "user-timeout notices a silent path while data waits: exit 1, timed out" {
@@ -84,7 +84,7 @@ silent_path() {
 	    127.0.0.1 "$SRCPORT" 127.0.0.1 "$(port c)"
 	wait_exit c 20
 	[ "$status_of" -eq 1 ]
-	grep -qE 'user-timeout=1500: (read|write): Connection timed out' "$TMP/c.err"
+	grep -qE 'tcp:10.201.0.2:[0-9]+: (read|write): Connection timed out' "$TMP/c.err"
 }
 
 @test "mptcp: a tunnel over Multipath TCP carries datagrams byte for byte" {
@@ -118,5 +118,5 @@ silent_path() {
 	run --separate-stderr timeout 10 ip netns exec "$NA" "$DGRELAY" \
 	    tcp-listen:0,mptcp udp:127.0.0.1:9
 	[ "$status" -eq 1 ]
-	[[ "$stderr" == "dgrelay: tcp-listen:0,mptcp: socket IPPROTO_MPTCP: "*"(no MPTCP in this kernel, or net.mptcp.enabled is 0)" ]]
+	[[ "$stderr" == "dgrelay: tcp-listen:0: socket IPPROTO_MPTCP: "*"(no MPTCP in this kernel, or net.mptcp.enabled is 0)" ]]
 }

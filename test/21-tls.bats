@@ -105,7 +105,7 @@ tls_pair() {
 	kill -KILL "$(child_of s)"
 	wait_exit c 10
 	[ "$status_of" -eq 0 ]
-	grep -q "eof on tls:localhost:$sp,cafile=$K/ca.pem (closed without close_notify)" \
+	grep -q "eof on tls:localhost:$sp (closed without close_notify)" \
 	    "$TMP/c.err"
 	# with retry the same end is a lost connection, said as such
 	relay s2 "tls-listen:127.0.0.1:$sp,$SRV" "udp:127.0.0.1:$(port e)"
@@ -239,7 +239,7 @@ stunnel_psk() {
 	echo "$stderr"
 	[ "$status" -eq 1 ]
 	[ "$(printf '%s\n' "$stderr" | wc -l)" -eq 1 ]
-	[[ "$stderr" == "dgrelay: tls:127.0.0.1:$(port s),psk=$K/psk-wrong: "* ]]
+	[[ "$stderr" == "dgrelay: tls:127.0.0.1:$(port s): "* ]]
 	wait_for "$TMP/s.err" 'tls-listen.*: client 127.0.0.1 [0-9]+: '
 	# and the right one still gets through
 	relay c udp-listen:127.0.0.1:0 "tls:127.0.0.1:$(port s),psk=$K/psk-bob"
@@ -259,7 +259,7 @@ stunnel_psk() {
 	    "$DGRELAY" udp-listen:127.0.0.1:0 "tls:localhost:$(port s),psk=$K/psk"
 	echo "status $status: $stderr"
 	[ "$status" -eq 1 ]
-	[ "$stderr" = "dgrelay: tls:localhost:$(port s),psk=$K/psk: the server did not take the pre-shared key (it sent a certificate)" ]
+	[ "$stderr" = "dgrelay: tls:localhost:$(port s): the server did not take the pre-shared key (it sent a certificate)" ]
 }
 
 @test "tls: DNS over TLS through udp-listen,fork and udp-listen,multi to unbound" {
@@ -293,22 +293,24 @@ stunnel_psk() {
 	relay s "tls-listen:127.0.0.1:0,$SRV,fork" "udp:127.0.0.1:$(port e)"
 	relay x "tls-listen:127.0.0.1:0,cert=$K/exp.pem,key=$K/exp.key,fork" \
 	    "udp:127.0.0.1:$(port e)"
-	try() {	# try ADDRESS REASON
+	try() {	# try ADDRESS REASON: the message names the address without
+		# its options, the reason, and what to do about it
 		run --separate-stderr timeout 20 "$DGRELAY" \
 		    udp-listen:127.0.0.1:0 "$1"
 		echo "status $status: $stderr"
 		[ "$status" -eq 1 ]
 		[ -z "$output" ]
-		[ "$stderr" = "dgrelay: $1: certificate verify failed: $2" ]
+		[ "$stderr" = "dgrelay: ${1%%,*}: certificate verify failed: $2" ]
 	}
+	fix_ca="give cafile= with the CA that signed it (or the certificate itself), or verify=0 not to check it"
 	try "tls:localhost:$(port s),cafile=$K/other.pem" \
-	    "unable to get local issuer certificate"
+	    "unable to get local issuer certificate; $fix_ca"
 	try "tls:127.0.0.1:$(port s),cafile=$K/ca.pem,sni=elsewhere.example" \
-	    "hostname mismatch"
+	    "hostname mismatch; dial the name it was made for, or give sni= with it"
 	try "tls:localhost:$(port x),cafile=$K/ca.pem" \
-	    "certificate has expired"
+	    "certificate has expired; check the clocks, or renew it"
 	# the system store does not know the test CA either
-	try "tls:localhost:$(port s)" "unable to get local issuer certificate"
+	try "tls:localhost:$(port s)" "unable to get local issuer certificate; $fix_ca"
 	# dialled by address: the address is checked (the certificate has it)
 	relay c udp-listen:127.0.0.1:0 "tls:127.0.0.1:$(port s),cafile=$K/ca.pem"
 	ping_udp "$(port c)" 50
@@ -420,7 +422,7 @@ good_client() {
 	    "tls:localhost:$(port s3),cafile=$K/other.pem,retry=3,interval=0.1"
 	echo "status $status: $stderr"
 	[ "$status" -eq 1 ]
-	[[ "$stderr" == *"certificate verify failed: unable to get local issuer certificate (3 attempts)" ]]
+	[[ "$stderr" == *"certificate verify failed: unable to get local issuer certificate; give cafile="*" (3 attempts)" ]]
 }
 
 handshakes() { [ "$(grep -c 'TLSv1' "$TMP/$1.err")" -ge "$2" ]; }
@@ -470,6 +472,33 @@ psk_refused() {
 	echo "status $status: $stderr"
 	[ "$status" -eq 1 ]
 	[ "$stderr" = "dgrelay: tls:127.0.0.1:9,psk=$1: psk $1: $2" ]
+}
+
+@test "tls: the messages say the fix: keys that differ, an unknown identity, a cert without its key, verify=0 with cafile=" {
+	echo_peer e udp
+	relay s "tls-listen:127.0.0.1:0,psk=$K/psk-bob,fork" "udp:127.0.0.1:$(port e)"
+	# the same identity, another key: both ends say so
+	run --separate-stderr timeout 20 "$DGRELAY" udp-listen:127.0.0.1:0 \
+	    "tls:127.0.0.1:$(port s),psk=$K/psk-wrong"
+	echo "status $status: $stderr"
+	[ "$status" -eq 1 ]
+	[[ $stderr == "dgrelay: tls:127.0.0.1:$(port s): the server refused the pre-shared key: identity or key differ ("* ]]
+	wait_for "$TMP/s.err" "client 127.0.0.1 [0-9]+: the client's pre-shared key differs from ours"
+	# an identity the server does not know
+	printf 'carol:00112233445566778899aabbccddeeff\n' >"$TMP/psk-carol"
+	chmod 600 "$TMP/psk-carol"
+	run --separate-stderr timeout 20 "$DGRELAY" udp-listen:127.0.0.1:0 \
+	    "tls:127.0.0.1:$(port s),psk=$TMP/psk-carol"
+	[ "$status" -eq 1 ]
+	[[ $stderr == *"the server refused the pre-shared key: identity or key differ"* ]]
+	wait_for "$TMP/s.err" "the client offered no pre-shared key of ours"
+	# a certificate file without the key, and no key=
+	run --separate-stderr timeout 10 "$DGRELAY" "tls-listen:0,cert=$K/srv.pem" udp:127.0.0.1:9
+	[ "$status" -eq 1 ]
+	[[ $stderr == *"cert $K/srv.pem holds no private key: give key= with the file that does"* ]]
+	# options that contradict each other are a usage error
+	bad "tls:h:1,cafile=$K/ca.pem,verify=0" udp:127.0.0.1:9 \
+	    "options verify=0 and cafile exclude each other"
 }
 
 @test "tls: psk= is a bounded regular file: no device, FIFO, NUL byte or giant; its group may read it" {

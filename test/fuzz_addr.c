@@ -69,11 +69,20 @@ check_tls(const struct addr *a, const char *spec)
 static void
 check(const struct addr *a, const char *spec)
 {
+	size_t	 n;
+
 	CHECK(a->kind >= ADDR_UDP && a->kind <= ADDR_TUN);
 	CHECK(memchr(a->host, '\0', sizeof(a->host)) != NULL);
 	CHECK(memchr(a->path, '\0', sizeof(a->path)) != NULL);
 	CHECK(memchr(a->cmd, '\0', sizeof(a->cmd)) != NULL);
-	CHECK(a->lfd == -1 && a->pid == 0);
+	/* what messages call it: the spec's start (its options left out),
+	 * or that cut short with "..." */
+	CHECK(memchr(a->label, '\0', sizeof(a->label)) != NULL);
+	n = strlen(a->label);
+	if (n >= 3 && strcmp(a->label + n - 3, "...") == 0)
+		n -= 3;
+	CHECK(strncmp(a->label, spec, n) == 0);
+	CHECK(a->names == NULL);
 	switch (a->kind) {
 	case ADDR_UDP:
 	case ADDR_TCP:
