@@ -6,11 +6,15 @@
 cd "$(dirname "$0")/.." || exit 1
 [ $# -gt 0 ] || set -- test/*.bats
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+st=$(mktemp)
+trap 'rm -f "$log" "$st"' EXIT
 rc=0 ok=0 failed=0 skipped=0 t0=$(date +%s)
 for f in "$@"; do
 	t=$(date +%s)
-	bats --tap "$f" | tee "$log" || rc=1
+	# bats' own status, not tee's: a file that fails to load has no
+	# "not ok" line to count
+	{ bats --tap "$f"; echo $? >"$st"; } | tee "$log"
+	[ "$(cat "$st")" -eq 0 ] || rc=1
 	o=$(grep -c '^ok ' "$log")
 	s=$(grep -c '^ok .* # skip' "$log")
 	n=$(grep -c '^not ok ' "$log")
