@@ -236,15 +236,11 @@ want_read(struct dir *d, struct relay *rl)
 static int
 idle_left(const struct relay *rl)
 {
-	struct timespec	 now;
 	long long	 ms;
 
 	if (rl->o->idle_ms <= 0)
 		return -1;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = (now.tv_sec - rl->last.tv_sec) * 1000LL +
-	    (now.tv_nsec - rl->last.tv_nsec) / 1000000;
-	ms = rl->o->idle_ms - ms;
+	ms = rl->o->idle_ms - (loop_now() - rl->last);
 	return ms < 0 ? 0 : ms > 3600000 ? 3600000 : (int)ms;
 }
 
@@ -485,7 +481,7 @@ relay_over(struct relay *rl)
 	    (rl->ending && !pending))
 		return 1;
 	if (rl->moved && rl->o->idle_ms > 0)
-		clock_gettime(CLOCK_MONOTONIC, &rl->last);
+		rl->last = loop_now();
 	rl->moved = 0;
 	if (idle_left(rl) == 0) {
 		if (rl->o->verbose)
@@ -536,8 +532,7 @@ relay_due(const struct relay *rl)
 	int		 i;
 
 	if (rl->o->idle_ms > 0)
-		due = rl->last.tv_sec * 1000LL + rl->last.tv_nsec / 1000000 +
-		    rl->o->idle_ms;
+		due = rl->last + rl->o->idle_ms;
 	for (i = 0; i < 2; i++) {
 		if ((ms = redial_ms(&rl->s[i])) >= 0 &&
 		    (due == 0 || loop_now() + ms < due))
@@ -767,7 +762,7 @@ relay_open(struct loop *l, struct pool *pool, const struct relay_opts *o,
 	rl->pool = pool;
 	rl->over = over;
 	rl->arg = arg;
-	clock_gettime(CLOCK_MONOTONIC, &rl->last);
+	rl->last = loop_now();
 	for (i = 0; i < 2; i++)
 		for (j = 0; j < 2; j++) {
 			watch_init(&rl->w[i][j], side_ready, rl);

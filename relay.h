@@ -108,7 +108,8 @@ struct relay {
 	int		 status;	/* 1: runtime failure, message in err */
 	char		*err;
 	size_t		 errsize;
-	struct timespec	 last;		/* when a datagram was last delivered */
+	long long	 last;		/* ms (loop_now): a datagram was last
+					 * delivered */
 	int		 moved;		/* one was, this turn */
 	int		 dialed[2];	/* side i's connection attempt answered */
 	int		 bound;		/* a stall or frame bound ended it */
