@@ -191,10 +191,12 @@ exec_end(struct loop *l, struct cmd *c, int keep, int verbose)
 void
 exec_wait(struct loop *l)
 {
-	if (ending == NULL)
-		return;
 	waiting = 1;
-	(void)loop_run(l);	/* bounded by the commands' timers */
+	/* bounded by the commands' timers; a signal meanwhile (a shell
+	 * signals the whole group) does not cut a command's grace short */
+	while (ending != NULL)
+		if (loop_run(l) == -1)
+			break;
 	waiting = 0;
 }
 

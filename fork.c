@@ -80,6 +80,7 @@ struct serve {
 	int			 paused;
 	int			 child;		/* this is a child now */
 	int			 stopping;	/* children ended: wait */
+	int			 killed;	/* ... past their grace */
 	int			 status;
 	struct side		*ls;		/* the listener's side: a stream
 						 * peer is accepted into it, and
@@ -604,11 +605,18 @@ print_counters(void *arg)
 	    (unsigned long long)sv->late, (unsigned long long)sv->kdrops);
 }
 
-/* This process is a child now: the parent's loop is not its own. */
+/*
+ * This process is a child now: the parent's loop is not its own.  Its
+ * epoll set is shared with the parent: the child lets go of it at once,
+ * so that what is left of this pass cannot change the parent's (a call on
+ * -1 fails harmlessly), and fork_run makes it a loop of its own.
+ */
 static void
 became_child(struct serve *sv)
 {
 	sv->child = 1;
+	(void)close(sv->l->epfd);
+	sv->l->epfd = -1;
 	loop_stop(sv->l);
 }
 
@@ -686,6 +694,7 @@ kill_children(struct timer *t)
 
 	for (i = 0; i < sv->nkids; i++)
 		(void)kill(sv->kids[i].pid, SIGKILL);
+	sv->killed = 1;
 	loop_stop(sv->l);
 }
 
@@ -711,12 +720,16 @@ serve_end(struct serve *sv, int stats)
 	sv->stopping = 1;
 	for (i = 0; i < sv->nkids; i++)
 		(void)kill(sv->kids[i].pid, SIGTERM);
+	/* the grace is kept whatever comes meanwhile: timeout(1) and
+	 * shells signal the whole group, so a second SIGTERM is the rule */
 	timer_init(&t, kill_children, sv);
 	if (sv->nkids > 0 && loop_timer(sv->l, &t, loop_now() + 5000) == 0) {
-		(void)loop_run(sv->l);
+		while (sv->nkids > 0 && !sv->killed)
+			if (loop_run(sv->l) == -1)
+				break;
 		loop_untimer(sv->l, &t);
 	}
-	for (i = 0; i < sv->nkids; i++)	/* a second signal: at once */
+	for (i = 0; i < sv->nkids; i++)	/* past the grace */
 		(void)kill(sv->kids[i].pid, SIGKILL);
 	reap(sv, 1);
 	if (stats || sv->o->verbose)
@@ -743,7 +756,7 @@ fork_run(struct loop *l, struct addr *a, const struct relay_opts *o,
 	l->arg = &sv;
 	listener_arm(&sv);
 	while (sv.status == 0 && !sv.child && !loop_quitting(l))
-		if (loop_run(l) == -1) {
+		if (loop_run(l) == -1 && !sv.child) {
 			logerr("%s: epoll_pwait", a->label);
 			sv.status = 1;
 		}

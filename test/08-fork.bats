@@ -70,6 +70,8 @@ clients() {
 	[ "$status_of" -eq 0 ]
 	grep -q 'fork: 50 children served, 0 running, 0 datagrams from new peers dropped, 0 late' "$TMP/r.err"
 	# every child's counters: 200 datagrams each way, none from others
+	# (on failure: the lines that are not so)
+	grep -E '^dgrelay\[[0-9]+\]: 1>2: ' "$TMP/r.err" | grep -vE ': 1>2: 200 datagrams, .* 0 other peer, 0 unsent, ' || :
 	[ "$(grep -cE '^dgrelay\[[0-9]+\]: 1>2: 200 datagrams, .* 0 other peer, 0 unsent, 0 empty dropped, 0 dropped while down, 0 stalled, 0 slow frames, [0-9]* dropped by the kernel$' "$TMP/r.err")" -eq 50 ]
 }
 
@@ -210,6 +212,29 @@ clients() {
 	for i in 1 2 3; do
 		wait_exit s$i 5
 	done
+}
+
+@test "fork: a second SIGTERM (a shell or timeout(1) signals the whole group) keeps the children's grace: each ends its command and exits 0" {
+	need_cmd socat
+	# each child takes 2.5 s to end: its command ignores SIGTERM, so it
+	# gets SIGKILL after its own grace (exec:)
+	relay r -S tcp-listen:127.0.0.1:0,fork 'exec:trap "" TERM; cat; sleep 30'
+	for i in 1 2 3 4 5; do
+		bg s$i socat -u TCP:127.0.0.1:"$(port r)" -
+	done
+	eventually 10 nkids r 5
+	parent=$(child_of r)
+	# the parent twice: it ends its children, and is told again while
+	# they end
+	kill -TERM "$parent"
+	sleep 0.2
+	kill -TERM "$parent"
+	wait_exit r 30
+	[ "$status_of" -eq 0 ]
+	# every child ended by itself, its command ended (none was killed)
+	cat "$TMP/r.err"
+	[ "$(grep -cE '^dgrelay\[[0-9]+\]: 1>2: ' "$TMP/r.err")" -eq 5 ]
+	[ "$(grep -cE ': child [0-9]+ for 127\.0\.0\.1 [0-9]+: exit 0$' "$TMP/r.err")" -eq 5 ]
 }
 
 @test "a child that crashes does not take the parent down" {
