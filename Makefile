@@ -14,10 +14,10 @@ WARN	 = -Wall -Wextra -Wshadow -Wformat=2 -Wmissing-prototypes -Winit-self
 ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARN) $(BSD_CFLAGS) $(SSL_CFLAGS) \
 	     $(CFLAGS)
 
-SRCS	 = dgrelay.c log.c runas.c addr.c sock.c reply.c fd.c exec.c tun.c relay.c \
-	   ring.c dgram.c stream.c tlsio.c counters.c frame.c fork.c \
-	   redial.c loop.c pool.c ptab.c multi.c tls.c
-HDRS	 = base.h dgrelay.h relay.h
+SRCS	 = dgrelay.c log.c runas.c addr.c help.c sock.c dial.c reply.c fd.c \
+	   exec.c tun.c relay.c ring.c dgram.c stream.c tlsio.c counters.c \
+	   frame.c fork.c redial.c loop.c pool.c ptab.c multi.c tls.c
+HDRS	 = base.h dgrelay.h relay.h addr.h
 SAN	 = -fsanitize=address,undefined -fno-sanitize-recover=all \
 	   -fno-omit-frame-pointer
 FUZZ_SECONDS ?= 30
@@ -70,11 +70,11 @@ fuzz/fuzz_frame: test/fuzz_frame.c frame.c $(HDRS)
 	clang -std=gnu11 -D_GNU_SOURCE -g -O1 -I. \
 	    -fsanitize=fuzzer,address,undefined -o $@ test/fuzz_frame.c frame.c
 
-fuzz/fuzz_addr: test/fuzz_addr.c addr.c $(HDRS)
+fuzz/fuzz_addr: test/fuzz_addr.c addr.c help.c $(HDRS)
 	@mkdir -p fuzz
 	clang -std=gnu11 -D_GNU_SOURCE -g -O1 -I. $(BSD_CFLAGS) \
 	    -fsanitize=fuzzer,address,undefined -o $@ test/fuzz_addr.c addr.c \
-	    $(BSD_LIBS)
+	    help.c $(BSD_LIBS)
 
 # relay.c's own loop, its system calls played by the fuzz input (see the
 # file): each -D swaps one call in relay.c for the target's fake.
@@ -84,8 +84,8 @@ FAKES	 = -Dread=fz_read -Dwritev=fz_writev -Dsendmmsg=fz_sendmmsg \
 	   -Dsetsockopt=fz_setsockopt -Dshutdown=fz_shutdown \
 	   -Dclock_gettime=fz_clock_gettime \
 	   -Darc4random_uniform=fz_arc4random_uniform
-FUZZ_RELAY_SRCS = relay.c ring.c dgram.c stream.c tlsio.c frame.c redial.c addr.c loop.c \
-		  pool.c tls.c
+FUZZ_RELAY_SRCS = relay.c ring.c dgram.c stream.c tlsio.c frame.c redial.c addr.c help.c \
+		  loop.c pool.c tls.c
 fuzz/fuzz_relay: test/fuzz_relay.c $(FUZZ_RELAY_SRCS) $(HDRS)
 	@mkdir -p fuzz
 	clang -std=gnu11 -D_GNU_SOURCE -g -O1 -I. $(BSD_CFLAGS) $(FAKES) \

@@ -19,47 +19,9 @@
 
 #include "dgrelay.h"
 
-/* What an address type takes after its colon. */
-enum params {
-	P_HOSTPORT,		/* HOST:PORT */
-	P_LISTENPORT,		/* [HOST:]PORT */
-	P_PATH,
-	P_FD,			/* N or R:W */
-	P_CMD,			/* everything, commas too */
-	P_VSOCK,		/* CID:PORT */
-	P_VSOCKLISTEN,		/* [CID:]PORT */
-	P_IFNAME,		/* [NAME] */
-	P_NONE
-};
+#include "addr.h"
 
-/* Which options an address type takes: groups, one bit each. */
-#define ON_IP		0x01	/* udp, tcp: both modes (mark, dev) */
-#define ON_CONNECT	0x02	/* udp, tcp: connecting (bind) */
-#define ON_LISTEN	0x04	/* udp, tcp: listening (reuseport) */
-#define ON_SOCKET	0x08	/* any socket we make, and fd: (buffers) */
-#define ON_TCP		0x10	/* nodelay */
-#define ON_FORK		0x20	/* listen addresses, fd: (fork) */
-#define ON_SEQPACKET	0x40	/* exec, vsock: SOCK_SEQPACKET */
-#define ON_TUN		0x80
-#define ON_RETRY	0x100	/* connecting stream and seqpacket sockets */
-#define ON_TLS		0x200	/* tls, tls-listen */
-#define ON_PATHLISTEN	0x400	/* unix-listen, unix-seqpacket-listen */
-
-#define IP_CONNECT	(ON_IP | ON_CONNECT | ON_SOCKET)
-#define IP_LISTEN	(ON_IP | ON_LISTEN | ON_SOCKET | ON_FORK)
-
-/*
- * Every address type: its name, what it takes after the colon and which
- * option groups apply.  A new type is a row here, an enum addr_kind and an
- * opener in sock.c's table.
- */
-static const struct addr_type {
-	const char	*name;
-	enum addr_kind	 kind;
-	int		 listen;
-	enum params	 params;
-	int		 opts;		/* ON_* groups */
-} addr_types[] = {
+const struct addr_type addr_types[] = {
 	{ "udp",		ADDR_UDP,	0, P_HOSTPORT,	IP_CONNECT },
 	{ "udp-listen",		ADDR_UDP,	1, P_LISTENPORT, IP_LISTEN },
 	{ "tcp",		ADDR_TCP,	0, P_HOSTPORT,
@@ -90,29 +52,7 @@ static const struct addr_type {
 	{ "tun",		ADDR_TUN,	0, P_IFNAME,	ON_TUN },
 };
 
-enum opt_id { O_BIND, O_REUSEPORT, O_RCVBUF, O_SNDBUF, O_MARK, O_DEV,
-	O_NODELAY, O_FORK, O_MAXCHILDREN, O_SEQPACKET, O_TAP, O_MTU, O_UP,
-	O_ADDR, O_KEEPALIVE, O_KEEPIDLE, O_KEEPINTVL, O_KEEPCNT, O_USERTIMEOUT,
-	O_MPTCP, O_RETRY, O_INTERVAL, O_MULTI, O_MAXPEERS, O_CERT, O_KEY,
-	O_CAFILE, O_VERIFY, O_SNI, O_ALPN, O_PSK, O_HANDSHAKE, O_MAXHS, O_STALL,
-	O_FRAMEWAIT, O_UNLINKEARLY };
-
-#define SPECIAL	((size_t)-1)	/* an option with its own syntax */
-#define OPTIONAL	2		/* value: =VALUE may be left out */
-#define INT(f)	offsetof(struct addr, f)
-
-/*
- * A flag sets its int field to 1; a number is checked against min..max
- * into its int field; SPECIAL options are parsed by name below.
- */
-static const struct addr_opt {
-	const char	*name;
-	enum opt_id	 id;
-	int		 on;
-	int		 value;		/* 1: takes =VALUE, 0: none, OPTIONAL */
-	size_t		 off;
-	long long	 min, max;
-} addr_opts[] = {
+const struct addr_opt addr_opts[] = {
 	{ "bind",	O_BIND,		ON_CONNECT,	1, SPECIAL, 0, 0 },
 	{ "reuseport",	O_REUSEPORT,	ON_LISTEN,	0, INT(reuseport), 0, 0 },
 	{ "rcvbuf",	O_RCVBUF,	ON_SOCKET,	1, INT(rcvbuf), 1,
@@ -159,158 +99,8 @@ static const struct addr_opt {
 	{ "unlink-early", O_UNLINKEARLY, ON_PATHLISTEN, 0, INT(unlinkearly), 0,
 	    0 },
 };
-
-/* ----------------------------------------------------- help, near misses */
-
-/*
- * Edit distance of a and b, for names under 32 bytes: insertions,
- * deletions, changes and swaps of neighbours ("mutli") count one each.
- */
-static size_t
-distance(const char *a, const char *b)
-{
-	size_t	 la = strlen(a), lb = strlen(b), i, j, c, v, d[33][33];
-
-	if (la > 32 || lb > 32)
-		return (size_t)-1;
-	for (i = 0; i <= la; i++)
-		d[i][0] = i;
-	for (j = 0; j <= lb; j++)
-		d[0][j] = j;
-	for (i = 1; i <= la; i++)
-		for (j = 1; j <= lb; j++) {
-			c = tolower((unsigned char)a[i - 1]) != b[j - 1];
-			v = d[i - 1][j - 1] + c;
-			if (d[i - 1][j] + 1 < v)
-				v = d[i - 1][j] + 1;
-			if (d[i][j - 1] + 1 < v)
-				v = d[i][j - 1] + 1;
-			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] &&
-			    a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < v)
-				v = d[i - 2][j - 2] + 1;
-			d[i][j] = v;
-		}
-	return d[la][lb];
-}
-
-/* The nearest of n names (stride apart) to s, if near enough; or NULL. */
-static const char *
-nearest(const char *s, const void *table, size_t n, size_t stride)
-{
-	const char	*best = NULL, *name;
-	size_t		 i, d, bestd = (size_t)-1, max;
-
-	max = strlen(s) < 6 ? 1 : strlen(s) / 3;
-	for (i = 0; i < n; i++) {
-		memcpy(&name, (const char *)table + i * stride, sizeof(name));
-		if ((d = distance(s, name)) < bestd) {
-			bestd = d;
-			best = name;
-		}
-	}
-	return bestd <= max ? best : NULL;
-}
-
-/* ", did you mean NAME?" for s among the types, or the options. */
-static const char *
-did_you_mean(const char *s, int options, char *buf, size_t size)
-{
-	const char	*n;
-
-	n = options ? nearest(s, addr_opts, sizeof(addr_opts) /
-	    sizeof(addr_opts[0]), sizeof(addr_opts[0])) : nearest(s,
-	    addr_types, sizeof(addr_types) / sizeof(addr_types[0]),
-	    sizeof(addr_types[0]));
-	if (n == NULL)
-		return "";
-	snprintf(buf, size, " (did you mean %s?)", n);
-	return buf;
-}
-
-static const char *
-param_form(enum params p)
-{
-	switch (p) {
-	case P_HOSTPORT:	return ":HOST:PORT";
-	case P_LISTENPORT:	return ":[HOST:]PORT";
-	case P_PATH:		return ":PATH";
-	case P_FD:		return ":N, fd:R:W, fd:NAME";
-	case P_CMD:		return ":COMMAND";
-	case P_VSOCK:		return ":CID:PORT";
-	case P_VSOCKLISTEN:	return ":[CID:]PORT";
-	case P_IFNAME:		return "[:NAME]";
-	default:		return "";
-	}
-}
-
-/* What follows NAME= in an option, where the table does not say. */
-static const char *
-value_form(enum opt_id id)
-{
-	switch (id) {
-	case O_BIND:		return "HOST[:PORT]";
-	case O_MARK:		return "N";
-	case O_DEV:		return "IFNAME";
-	case O_ADDR:		return "A.B.C.D/PREFIX";
-	case O_RETRY:		return "N";
-	case O_INTERVAL:
-	case O_HANDSHAKE:
-	case O_STALL:
-	case O_FRAMEWAIT:	return "SECONDS";
-	case O_CERT:
-	case O_KEY:
-	case O_CAFILE:
-	case O_PSK:		return "FILE";
-	case O_SNI:		return "NAME";
-	case O_ALPN:		return "PROTO[:PROTO...]";
-	default:		return "N";
-	}
-}
-
-/* The names of the address types option o applies to. */
-static const char *
-applies_to(const struct addr_opt *o, char *buf, size_t size)
-{
-	size_t	 j, n;
-
-	buf[0] = '\0';
-	for (j = n = 0; j < sizeof(addr_types) / sizeof(addr_types[0]); j++)
-		if (addr_types[j].opts & o->on) {
-			if (n++ > 0)
-				strlcat(buf, " ", size);
-			strlcat(buf, addr_types[j].name, size);
-		}
-	return buf;
-}
-
-void
-addr_help(FILE *f)
-{
-	const struct addr_opt	*o;
-	char			 form[64], on[256];
-	size_t			 i;
-
-	fprintf(f, "addresses (TYPE:PARAMETERS,OPTION,...):\n");
-	for (i = 0; i < sizeof(addr_types) / sizeof(addr_types[0]); i++)
-		fprintf(f, "  %s%s\n", addr_types[i].name,
-		    param_form(addr_types[i].params));
-	fprintf(f, "options, and the addresses they apply to:\n");
-	for (i = 0; i < sizeof(addr_opts) / sizeof(addr_opts[0]); i++) {
-		o = &addr_opts[i];
-		if (o->value == 0)
-			snprintf(form, sizeof(form), "%s", o->name);
-		else if (o->off != SPECIAL && o->max > o->min)
-			snprintf(form, sizeof(form), "%s=%lld..%lld", o->name,
-			    o->min, o->max);
-		else
-			snprintf(form, sizeof(form), "%s%s=%s", o->name,
-			    o->value == OPTIONAL ? "[" : "", value_form(o->id));
-		if (o->value == OPTIONAL)
-			strlcat(form, "]", sizeof(form));
-		fprintf(f, "  %-26s %s\n", form, applies_to(o, on,
-		    sizeof(on)));
-	}
-}
+const size_t addr_ntypes = sizeof(addr_types) / sizeof(addr_types[0]);
+const size_t addr_nopts = sizeof(addr_opts) / sizeof(addr_opts[0]);
 
 int
 addr_fail(struct addr *a, const char *fmt, ...)
@@ -723,15 +513,15 @@ parse_option(struct addr *a, const struct addr_type *t, char *s,
 		*v++ = '\0';
 	for (i = 0; s[i] != '\0'; i++)
 		s[i] = (char)tolower((unsigned char)s[i]);
-	for (i = 0; i < sizeof(addr_opts) / sizeof(addr_opts[0]); i++)
+	for (i = 0; i < addr_nopts; i++)
 		if (strcmp(s, addr_opts[i].name) == 0)
 			o = &addr_opts[i];
 	if (o == NULL)
 		return addr_fail(a, "unknown option '%s'%s", s,
-		    did_you_mean(s, 1, hint, sizeof(hint)));
+		    addr_near(s, 1, hint, sizeof(hint)));
 	if (!(t->opts & o->on))
 		return addr_fail(a, "option %s does not apply to this address "
-		    "(only to %s)", s, applies_to(o, where, sizeof(where)));
+		    "(only to %s)", s, addr_applies(o, where, sizeof(where)));
 	if (o->value == 1 && v == NULL)
 		return addr_fail(a, "option %s needs a value (%s=...)", s, s);
 	if (!o->value && v != NULL)
@@ -914,12 +704,12 @@ addr_parse(const char *spec, struct addr *a)
 	params = buf[n] == ':' ? buf + n + 1 : NULL;
 	opts = buf[n] == ',' ? buf + n + 1 : NULL;
 	buf[n] = '\0';
-	for (i = 0; i < sizeof(addr_types) / sizeof(addr_types[0]); i++)
+	for (i = 0; i < addr_ntypes; i++)
 		if (strcmp(buf, addr_types[i].name) == 0)
 			t = &addr_types[i];
 	if (t == NULL)
 		return addr_fail(a, "unknown address type '%s'%s", buf,
-		    did_you_mean(buf, 0, hint, sizeof(hint)));
+		    addr_near(buf, 0, hint, sizeof(hint)));
 	a->kind = t->kind;
 	a->listen = t->listen;
 	a->tls = (t->opts & ON_TLS) != 0;

@@ -276,8 +276,8 @@ int	addr_fail(struct addr *a, const char *fmt, ...)
 
 /*
  * sock_open(a, s): make the side of a, by its kind: connect it, or bind
- * and listen (s->local then says where; a->lfd is the listening socket).
- * Returns 0, or -1 with a->err set.
+ * and listen (s->local then says where; s->lfd is the listening socket).
+ * Returns 0, or -1 with s->err set.
  */
 int	sock_open(const struct addr *a, struct side *s);
 
@@ -288,9 +288,10 @@ int	sock_open(const struct addr *a, struct side *s);
 void	sock_pending(const struct addr *a, struct side *s);
 
 /*
- * sock_accept(a, s): for a listening address, take the next peer and make
- * s ready to relay (s->peer says who); nothing to do for other addresses.
- * Returns 0, or -1 with a->err set (errno as accept left it).
+ * sock_accept(a, ls, s): from the listening side ls (its lfd), take the
+ * next peer and make s ready to relay (s->peer says who; s may be ls,
+ * as a pair's is); nothing to do without a listening socket.  Returns 0,
+ * or -1 with s->err set (errno as accept left it).
  */
 int	sock_accept(const struct addr *a, struct side *ls, struct side *s);
 
@@ -298,13 +299,57 @@ int	sock_accept(const struct addr *a, struct side *ls, struct side *s);
 int	sock_setopt(int fd, int level, int name, int val);
 
 /*
- * sock_options(a, fd): a's socket options (buffers, mark, dev, reuseport)
- * on fd; 0, or -1 with a->err.
+ * sock_options(a, s, fd): a's socket options (buffers, mark, dev,
+ * reuseport) on fd; 0, or -1 with s->err.
  */
 int	sock_options(const struct addr *a, struct side *s, int fd);
 
 /* sock_side_init(a, s): s, empty, for address a: no descriptors yet. */
 void	sock_side_init(const struct addr *a, struct side *s);
+
+/*
+ * What dial.c shares with the openers: sock_side_io(a, s, type) sets how
+ * s relays on a socket of that type; sock_resolve looks host and port up
+ * (a multi session's from a->names); sock_res_free lets go of what it
+ * gave; sock_ip_socket makes a socket for ai (MPTCP with mptcp);
+ * sock_bind_local applies bind=; sock_unix_addr fills a unix address
+ * from a->path; sock_connect_failed says where a connect went.  Each
+ * failure lands in s->err.
+ */
+void	sock_side_io(const struct addr *a, struct side *s, int type);
+int	sock_resolve(const struct addr *a, struct side *s, const char *host,
+	    const char *port, int family, int passive, struct addrinfo **res);
+void	sock_res_free(const struct addr *a, struct addrinfo *res);
+int	sock_ip_socket(const struct addr *a, struct side *s,
+	    const struct addrinfo *ai);
+int	sock_bind_local(const struct addr *a, struct side *s, int fd,
+	    int family);
+struct sockaddr_un;
+socklen_t sock_unix_addr(const struct addr *a, struct sockaddr_un *sun);
+int	sock_connect_failed(struct side *s, const struct sockaddr *sa,
+	    socklen_t len);
+
+/* ----------------------------------------------------------------- dial.c */
+
+/* sock_dial_prepare(a, s): s opens down, to be dialled by the relay. */
+int	sock_dial_prepare(const struct addr *a, struct side *s);
+
+/*
+ * sock_dial(a, s): one attempt to connect a (retry) without blocking, on
+ * each of its addresses in turn: 0 connected (s relays on it), 1 under way
+ * (wait until s->rfd is writable, then sock_dial_end), -1 failed, the
+ * last reason in s->err.
+ */
+int	sock_dial(const struct addr *a, struct side *s);
+
+/* sock_dial_end(a, s): the attempt under way has an answer: as sock_dial. */
+int	sock_dial_end(const struct addr *a, struct side *s);
+
+/*
+ * sock_hangup(a, s): close s's connection (retry: it was lost, or an
+ * attempt is abandoned); the address stays ready for sock_dial.
+ */
+void	sock_hangup(const struct addr *a, struct side *s);
 
 /*
  * sock_resolve_once(a): look a's host name up now, for good: its
@@ -378,30 +423,13 @@ void	sock_ntop(const struct sockaddr *sa, socklen_t len, char *buf,
 	    size_t size);
 
 /*
- * sock_getname(a, fd, peer, buf, size): "HOST PORT" of fd's own end (peer
- * 0) or of its peer (peer 1) into buf.  0, or -1 with a->err set.
+ * sock_getname(s, fd, peer, buf, size): "HOST PORT" of fd's own end (peer
+ * 0) or of its peer (peer 1) into buf.  0, or -1 with s->err set.
  */
 int	sock_getname(struct side *s, int fd, int peer, char *buf,
 	    size_t size);
 
-/*
- * sock_dial(a, s): one attempt to connect a (retry) without blocking, on
- * each of its addresses in turn: 0 connected (s relays on it), 1 under way
- * (wait until s->rfd is writable, then sock_dial_end), -1 failed, the
- * last reason in a->err.
- */
-int	sock_dial(const struct addr *a, struct side *s);
-
-/* sock_dial_end(a, s): the attempt under way has an answer: as sock_dial. */
-int	sock_dial_end(const struct addr *a, struct side *s);
-
-/*
- * sock_hangup(a, s): close s's connection (retry: it was lost, or an
- * attempt is abandoned); the address stays ready for sock_dial.
- */
-void	sock_hangup(const struct addr *a, struct side *s);
-
-/* sock_syserr(a, what): "what: strerror(errno)" into a->err; returns -1. */
+/* sock_syserr(s, what): "what: strerror(errno)" into s->err; returns -1. */
 int	sock_syserr(struct side *s, const char *what);
 
 /* side_fail(s, fmt, ...): why opening s failed, one line, into s->err;
@@ -423,7 +451,7 @@ int	sock_nonblock(int fd, int *saved);
 
 /* ------------------------------------------------------------------- fd.c */
 
-/* fd_open(a, s): fd:N, fd:R:W, fd:NAME.  0, or -1 with a->err set. */
+/* fd_open(a, s): fd:N, fd:R:W, fd:NAME.  0, or -1 with s->err set. */
 int	fd_open(const struct addr *a, struct side *s);
 
 /* fd_stdio(a, s): stdio, frames on descriptors 0 and 1. */
@@ -699,7 +727,7 @@ void	tls_describe(const struct side *s, char *buf, size_t size);
 /*
  * tun_open(a, s): open /dev/net/tun as a's device (IFF_TUN or IFF_TAP, no
  * packet info), set its MTU, address and state as asked; s->local names
- * the device.  Returns 0, or -1 with a->err set.
+ * the device.  Returns 0, or -1 with s->err set.
  */
 int	tun_open(const struct addr *a, struct side *s);
 

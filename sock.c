@@ -48,8 +48,8 @@ side_fail(struct side *s, const char *fmt, ...)
 }
 
 /* A connect to sa failed: the reason names where it went. */
-static int
-connect_failed(struct side *s, const struct sockaddr *sa, socklen_t len)
+int
+sock_connect_failed(struct side *s, const struct sockaddr *sa, socklen_t len)
 {
 	char	 to[NAME_MAX_];
 	int	 e = errno;
@@ -201,8 +201,8 @@ tcp_options(const struct addr *a, struct side *s, int fd)
 }
 
 /* How s relays on a socket of this type: framed, in TLS, datagrams. */
-static void
-side_io(const struct addr *a, struct side *s, int type)
+void
+sock_side_io(const struct addr *a, struct side *s, int type)
 {
 	s->io = type != SOCK_STREAM ? IO_DGRAM : a->tls ? IO_TLS : IO_STREAM;
 	s->seqpacket = type == SOCK_SEQPACKET;
@@ -219,7 +219,7 @@ sock_side(const struct addr *a, struct side *s, int fd, int type)
 {
 	s->rfd = s->wfd = fd;
 	s->wsock = 1;
-	side_io(a, s, type);
+	sock_side_io(a, s, type);
 	if (a->kind == ADDR_TCP && tcp_options(a, s, fd) == -1)
 		return -1;
 	if (sock_nonblock(fd, NULL) == -1)
@@ -227,9 +227,9 @@ sock_side(const struct addr *a, struct side *s, int fd, int type)
 	return 0;
 }
 
-static int
-resolve(const struct addr *a, struct side *s, const char *host, const char *port, int family,
-    int passive, struct addrinfo **res)
+int
+sock_resolve(const struct addr *a, struct side *s, const char *host,
+    const char *port, int family, int passive, struct addrinfo **res)
 {
 	if (!passive && host == a->host && a->names != NULL) {
 		*res = a->names;	/* looked up once (multi) */
@@ -248,13 +248,13 @@ resolve(const struct addr *a, struct side *s, const char *host, const char *port
 	return 0;
 }
 
-static int
-bind_local(const struct addr *a, struct side *s, int fd, int family)
+int
+sock_bind_local(const struct addr *a, struct side *s, int fd, int family)
 {
 	struct addrinfo	*res;
 	int		 r;
 
-	if (resolve(a, s, a->bindhost, a->bindport, family, 1, &res) == -1)
+	if (sock_resolve(a, s, a->bindhost, a->bindport, family, 1, &res) == -1)
 		return -1;
 	r = bind(fd, res->ai_addr, res->ai_addrlen);
 	freeaddrinfo(res);
@@ -269,8 +269,8 @@ bind_local(const struct addr *a, struct side *s, int fd, int family)
  * A socket for ai: Multipath TCP with option mptcp (the kernel falls back
  * to TCP with a peer that does not speak it), never silently plain TCP.
  */
-static int
-ip_socket(const struct addr *a, struct side *s,
+int
+sock_ip_socket(const struct addr *a, struct side *s,
     const struct addrinfo *ai)
 {
 	int	 fd;
@@ -285,9 +285,9 @@ ip_socket(const struct addr *a, struct side *s,
 	return fd;
 }
 
-/* A list resolve() gave, let go of (not the one kept in a->names). */
-static void
-res_free(const struct addr *a, struct addrinfo *res)
+/* A list sock_resolve() gave, let go of (not the one kept in a->names). */
+void
+sock_res_free(const struct addr *a, struct addrinfo *res)
 {
 	if (res != NULL && res != a->names)
 		freeaddrinfo(res);
@@ -303,7 +303,7 @@ sock_resolve_once(struct addr *a)
 	if (a->listen || (a->kind != ADDR_TCP && a->kind != ADDR_UDP))
 		return 0;
 	sock_side_init(a, &s);
-	if (resolve(a, &s, a->host, a->port, AF_UNSPEC, 0, &res) == -1) {
+	if (sock_resolve(a, &s, a->host, a->port, AF_UNSPEC, 0, &res) == -1) {
 		strlcpy(a->err, s.err, sizeof(a->err));
 		return -1;
 	}
@@ -326,21 +326,21 @@ open_ip_connect(const struct addr *a, struct side *s)
 	struct addrinfo	*res, *ai;
 	int		 fd = -1;
 
-	if (resolve(a, s, a->host, a->port, AF_UNSPEC, 0, &res) == -1)
+	if (sock_resolve(a, s, a->host, a->port, AF_UNSPEC, 0, &res) == -1)
 		return -1;
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		if ((fd = ip_socket(a, s, ai)) == -1)
+		if ((fd = sock_ip_socket(a, s, ai)) == -1)
 			continue;
 		if (sock_options(a, s, fd) == 0 &&
-		    (!a->hasbind || bind_local(a, s, fd, ai->ai_family) == 0)) {
+		    (!a->hasbind || sock_bind_local(a, s, fd, ai->ai_family) == 0)) {
 			if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
 				break;
-			connect_failed(s, ai->ai_addr, ai->ai_addrlen);
+			sock_connect_failed(s, ai->ai_addr, ai->ai_addrlen);
 		}
 		close(fd);
 		fd = -1;
 	}
-	res_free(a, res);
+	sock_res_free(a, res);
 	if (fd == -1)
 		return -1;
 	return sock_side(a, s, fd,
@@ -481,7 +481,7 @@ ip_listen_at(const struct addr *a, struct side *s,
 {
 	int	 fd, tcp = a->kind == ADDR_TCP;
 
-	if ((fd = ip_socket(a, s, ai)) == -1)
+	if ((fd = sock_ip_socket(a, s, ai)) == -1)
 		return -1;
 	if (ai->ai_family == AF_INET6 && a->host[0] == '\0')
 		(void)sock_setopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, 0);
@@ -518,7 +518,7 @@ open_ip_listen(const struct addr *a, struct side *s)
 		if (fd != -1)
 			close(fd);
 	}
-	if (resolve(a, s, a->host, a->port, family, 1, &res) == -1)
+	if (sock_resolve(a, s, a->host, a->port, family, 1, &res) == -1)
 		return -1;
 	for (ai = res, fd = -1; ai != NULL && fd == -1; ai = ai->ai_next)
 		fd = ip_listen_at(a, s, ai);
@@ -548,8 +548,8 @@ bad:
 	return -1;
 }
 
-static socklen_t
-unix_sockaddr(const struct addr *a, struct sockaddr_un *sun)
+socklen_t
+sock_unix_addr(const struct addr *a, struct sockaddr_un *sun)
 {
 	size_t	 n = strlen(a->path);
 
@@ -590,7 +590,7 @@ open_at(const struct addr *a, struct side *s, int type, const struct sockaddr *s
 		return 0;
 	}
 	if (connect(fd, sa, len) == -1) {
-		connect_failed(s, sa, len);
+		sock_connect_failed(s, sa, len);
 		goto bad;
 	}
 	if (sock_getname(s, fd, 1, s->peer, sizeof(s->peer)) == -1)
@@ -606,7 +606,7 @@ static int
 open_unix(const struct addr *a, struct side *s)
 {
 	struct sockaddr_un	 sun;
-	socklen_t		 len = unix_sockaddr(a, &sun);
+	socklen_t		 len = sock_unix_addr(a, &sun);
 
 	return open_at(a, s, a->kind == ADDR_SEQPACKET ? SOCK_SEQPACKET :
 	    SOCK_STREAM, (struct sockaddr *)&sun, len);
@@ -636,170 +636,6 @@ open_ip(const struct addr *a, struct side *s)
 	    sock_getname(s, s->rfd, 0, s->local, sizeof(s->local)) == -1)
 		return -1;
 	return sock_getname(s, s->rfd, 1, s->peer, sizeof(s->peer));
-}
-
-/* ------------------------------------------------------ retry: dialling */
-
-/* The socket type of a connecting address that may retry. */
-static int
-dial_type(const struct addr *a)
-{
-	if (a->kind == ADDR_SEQPACKET || (a->kind == ADDR_VSOCK && a->seqpacket))
-		return SOCK_SEQPACKET;
-	return SOCK_STREAM;
-}
-
-/*
- * A retrying address opens down: the side knows how it will relay, and
- * the relay makes the connection (redial.c), the first one too.
- */
-static int
-dial_prepare(const struct addr *a, struct side *s)
-{
-	side_io(a, s, dial_type(a));
-	s->wsock = 1;
-	return 0;
-}
-
-/* The connection is made: s relays on it. */
-static int
-dial_done(const struct addr *a, struct side *s, int fd)
-{
-	s->rfd = s->wfd = -1;
-	if (sock_side(a, s, fd, dial_type(a)) == -1 ||
-	    sock_getname(s, fd, 1, s->peer, sizeof(s->peer)) == -1 ||
-	    sock_getname(s, fd, 0, s->local, sizeof(s->local)) == -1 ||
-	    (a->kind == ADDR_TCP && strcmp(s->local, s->peer) == 0 &&
-	    side_fail(s, "connect: connected to itself (nothing listens "
-	    "there, a port of the local range)") == -1)) {
-		/* TCP's simultaneous open: a port of the ephemeral range that
-		 * nothing listens on can be given to the attempt itself */
-		close(fd);
-		s->rfd = s->wfd = -1;
-		return -1;
-	}
-	return 0;
-}
-
-/*
- * Start connecting a new non-blocking socket to sa: 0 connected, 1 under
- * way (s->rfd is the socket), -1 failed (s->err).
- */
-static int
-dial_one(const struct addr *a, struct side *s, const struct addrinfo *ai)
-{
-	int	 fd;
-
-	if (a->kind == ADDR_TCP)
-		fd = ip_socket(a, s, ai);
-	else if ((fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
-	    0)) == -1)
-		sock_syserr(s, "socket");
-	if (fd == -1)
-		return -1;
-	if (sock_nonblock(fd, NULL) == -1) {
-		sock_syserr(s, "fcntl O_NONBLOCK");
-		goto bad;
-	}
-	if (sock_options(a, s, fd) == -1 || (a->kind == ADDR_TCP && a->hasbind &&
-	    bind_local(a, s, fd, ai->ai_family) == -1))
-		goto bad;
-	if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-		return dial_done(a, s, fd);
-	if (errno == EINPROGRESS || errno == EINTR) {
-		s->rfd = s->wfd = fd;
-		/* where this attempt goes, for its failure's message */
-		sock_ntop(ai->ai_addr, ai->ai_addrlen, s->peer,
-		    sizeof(s->peer));
-		return 1;
-	}
-	connect_failed(s, ai->ai_addr, ai->ai_addrlen);
-bad:
-	close(fd);
-	return -1;
-}
-
-/* Try the addresses left of this attempt in turn. */
-static int
-dial_next(const struct addr *a, struct side *s)
-{
-	struct addrinfo	*ai;
-	int		 r = -1;
-
-	while ((ai = s->dialnext) != NULL) {
-		s->dialnext = ai->ai_next;
-		if ((r = dial_one(a, s, ai)) >= 0)
-			break;
-	}
-	if (r != 1 && s->dialres != NULL) {
-		res_free(a, s->dialres);
-		s->dialres = s->dialnext = NULL;
-	}
-	return r;
-}
-
-int
-sock_dial(const struct addr *a, struct side *s)
-{
-	struct sockaddr_un	 sun;
-	struct sockaddr_vm	 vm;
-	struct addrinfo		 one;
-
-	s->err[0] = '\0';
-	s->peer[0] = s->local[0] = '\0';
-	if (a->kind == ADDR_TCP) {
-		/* looked up again each attempt: the name may move */
-		if (resolve(a, s, a->host, a->port, AF_UNSPEC, 0,
-		    &s->dialres) == -1)
-			return -1;
-		s->dialnext = s->dialres;
-		return dial_next(a, s);
-	}
-	memset(&one, 0, sizeof(one));
-	one.ai_socktype = dial_type(a);
-	if (a->kind == ADDR_VSOCK) {
-		memset(&vm, 0, sizeof(vm));
-		vm.svm_family = AF_VSOCK;
-		vm.svm_cid = a->cid;
-		vm.svm_port = a->vport;
-		one.ai_addr = (struct sockaddr *)&vm;
-		one.ai_addrlen = sizeof(vm);
-	} else {
-		one.ai_addrlen = unix_sockaddr(a, &sun);
-		one.ai_addr = (struct sockaddr *)&sun;
-	}
-	one.ai_family = one.ai_addr->sa_family;
-	return dial_one(a, s, &one);
-}
-
-int
-sock_dial_end(const struct addr *a, struct side *s)
-{
-	int		 e = 0, fd = s->rfd;
-	socklen_t	 len = sizeof(e);
-
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len) == -1)
-		e = errno;
-	if (e == 0)
-		return dial_done(a, s, fd);
-	close(fd);
-	s->rfd = s->wfd = -1;
-	side_fail(s, "connect to %s: %s", s->peer, strerror(e));
-	s->peer[0] = '\0';
-	return dial_next(a, s);
-}
-
-void
-sock_hangup(const struct addr *a, struct side *s)
-{
-	if (s->rfd != -1)
-		close(s->rfd);
-	if (s->wfd != -1 && s->wfd != s->rfd)
-		close(s->wfd);
-	s->rfd = s->wfd = -1;
-	if (s->dialres != NULL)
-		res_free(a, s->dialres);
-	s->dialres = s->dialnext = NULL;
 }
 
 /* The opener of each address kind. */
@@ -840,7 +676,7 @@ sock_open(const struct addr *a, struct side *s)
 	    openers[a->kind] == NULL)
 		return side_fail(s, "no opener for this address kind");
 	if (a->retry || a->dial)
-		return dial_prepare(a, s);
+		return sock_dial_prepare(a, s);
 	return openers[a->kind](a, s);
 }
 
@@ -908,7 +744,7 @@ sock_close(const struct addr *a, struct side *s)
 	}
 	s->rfd = s->wfd = s->lfd = -1;
 	if (s->dialres != NULL)
-		res_free(a, s->dialres);
+		sock_res_free(a, s->dialres);
 	s->dialres = s->dialnext = NULL;
 	if (s->unlink)
 		(void)unlink(a->path);
