@@ -352,7 +352,8 @@ raise_nofile(void)
 
 /*
  * The flags, into o; -S into *stats, -n into *dry, -Z into *user (its
- * name stays empty without).  Returns optind.
+ * name stays empty without).  Returns optind.  Long as a switch is: a
+ * case a flag, all in one place.
  */
 static int
 parse_flags(int argc, char *argv[], struct relay_opts *o, int *stats,
