@@ -215,6 +215,7 @@ clients() {
 }
 
 @test "fork: a second SIGTERM (a shell or timeout(1) signals the whole group) keeps the children's grace: each ends its command and exits 0" {
+	not_under_valgrind "five children ending under memcheck within a 5 s grace"
 	need_cmd socat
 	# each child takes 2.5 s to end: its command ignores SIGTERM, so it
 	# gets SIGKILL after its own grace (exec:)
