@@ -129,28 +129,37 @@ gro_size(struct msghdr *m)
  * 2 of each, the sender's address for a source that locks onto a peer,
  * a control buffer for UDP_GRO's segment size.
  */
+void
+dg_recv_slot(struct mmsghdr *m, struct iovec *iov, void *buf, size_t len,
+    struct sockaddr_storage *from, void *ctl, size_t ctllen)
+{
+	struct msghdr	*h = &m->msg_hdr;
+
+	iov->iov_base = buf;
+	iov->iov_len = len;
+	memset(h, 0, sizeof(*h));
+	h->msg_iov = iov;
+	h->msg_iovlen = 1;
+	if (from != NULL) {
+		h->msg_name = from;
+		h->msg_namelen = sizeof(*from);
+	}
+	if (ctl != NULL) {
+		h->msg_control = ctl;
+		h->msg_controllen = ctllen;
+	}
+}
+
 static void
 dg_prepare(struct relay *rl, struct dir *d, unsigned k)
 {
-	struct msghdr	*h;
 	unsigned	 i;
+	int		 ctl = d->gro || d->src->pktinfo || d->ovfl;
 
-	for (i = 0; i < k; i++) {
-		d->iov[i].iov_base = qat(d, d->n + i)->p + FRAME_HDR;
-		d->iov[i].iov_len = rl->o->size;
-		h = &d->msg[i].msg_hdr;
-		memset(h, 0, sizeof(*h));
-		h->msg_iov = &d->iov[i];
-		h->msg_iovlen = 1;
-		if (d->src->lockpeer) {
-			h->msg_name = &d->from[i];
-			h->msg_namelen = sizeof(d->from[i]);
-		}
-		if (d->gro || d->src->pktinfo || d->ovfl) {
-			h->msg_control = d->ctl + i * CTL_SIZE;
-			h->msg_controllen = CTL_SIZE;
-		}
-	}
+	for (i = 0; i < k; i++)
+		dg_recv_slot(&d->msg[i], &d->iov[i], qat(d, d->n + i)->p +
+		    FRAME_HDR, rl->o->size, d->src->lockpeer ? &d->from[i] :
+		    NULL, ctl ? d->ctl + i * CTL_SIZE : NULL, CTL_SIZE);
 }
 
 /*

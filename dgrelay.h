@@ -77,6 +77,8 @@ struct tls_conf;
 struct tls;
 struct cmd;
 struct loop;
+struct iovec;
+struct mmsghdr;
 
 /* A string option's value: where it lies in the spec (addr.c). */
 struct optstr {
@@ -740,6 +742,18 @@ int	tun_open(const struct addr *a, struct side *s);
  */
 int	multi_run(struct loop *l, struct addr a[2], struct side s[2], int li,
 	    const struct relay_opts *o, int stats);
+
+/* ---------------------------------------------------------------- dgram.c */
+
+/*
+ * dg_recv_slot(m, iov, buf, len, from, ctl, ctllen): message m of a
+ * recvmmsg into len bytes at buf, the sender's address into from and
+ * control messages into ctl (each when not NULL).  A session's datagram
+ * source and multi's listener lay out their receives with it.
+ */
+void	dg_recv_slot(struct mmsghdr *m, struct iovec *iov, void *buf,
+	    size_t len, struct sockaddr_storage *from, void *ctl,
+	    size_t ctllen);
 
 /* ------------------------------------------------------------- counters.c */
 

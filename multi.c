@@ -586,19 +586,10 @@ udp_read(struct multi *m)
 	int		 r, rounds;
 
 	for (rounds = 0; rounds < 16; rounds++) {
-		for (i = 0; i < k; i++) {
-			m->iov[i].iov_base = m->buf + i * (m->o->size +
-			    FRAME_HDR);
-			m->iov[i].iov_len = m->o->size;
-			h = &m->msg[i].msg_hdr;
-			memset(h, 0, sizeof(*h));
-			h->msg_iov = &m->iov[i];
-			h->msg_iovlen = 1;
-			h->msg_name = &m->from[i];
-			h->msg_namelen = sizeof(m->from[i]);
-			h->msg_control = m->ctl + i * CTL_BYTES;
-			h->msg_controllen = CTL_BYTES;
-		}
+		for (i = 0; i < k; i++)
+			dg_recv_slot(&m->msg[i], &m->iov[i], m->buf + i *
+			    (m->o->size + FRAME_HDR), m->o->size, &m->from[i],
+			    m->ctl + i * CTL_BYTES, CTL_BYTES);
 		if ((r = recvmmsg(m->ls->lfd, m->msg, k, MSG_DONTWAIT,
 		    NULL)) <= 0)
 			return;		/* EAGAIN; ICMP errors: no peer's */
