@@ -639,8 +639,13 @@ void	redial_up(struct side *s);
  */
 enum redial_state redial_fail(struct side *s, const char *why);
 
-/* redial_state(s): where s stands (RD_UP for a side without retry). */
-enum redial_state redial_state(const struct side *s);
+/* redial_state(s): where s stands (RD_UP for a side without retry);
+ * inline, as the relay asks it of every side on every turn. */
+static inline enum redial_state
+redial_state(const struct side *s)
+{
+	return s->rd == NULL ? RD_UP : s->rd->state;
+}
 
 /* redial_retries(s): its retry=N, RETRY_FOREVER, or 0 (none, or a multi
  * session's one attempt). */

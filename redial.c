@@ -186,12 +186,6 @@ redial_print(const struct side *s)
 	    down / 1000, down % 1000 / 100);
 }
 
-enum redial_state
-redial_state(const struct side *s)
-{
-	return s->rd == NULL ? RD_UP : s->rd->state;
-}
-
 int
 redial_retries(const struct side *s)
 {

@@ -129,6 +129,39 @@ struct relay {
 	void		*arg;
 };
 
+/* The queue's hot little helpers, inline: called per datagram from every
+ * I/O file. */
+
+/* Entry i of d's queue, from its head. */
+static inline struct frm *
+qat(struct dir *d, unsigned i)
+{
+	return &d->q[(d->head + i) % d->nq];
+}
+
+/* Bytes of datagram j of f, and where they are. */
+static inline size_t
+seg_len(const struct frm *f, unsigned j)
+{
+	return j + 1 < f->nseg ? f->seg : f->len - (size_t)j * f->seg;
+}
+
+static inline uint8_t *
+seg_at(const struct frm *f, unsigned j)
+{
+	return f->p + FRAME_HDR + (size_t)j * f->seg;
+}
+
+/* f is one datagram of len bytes; its header is written at f->p. */
+static inline void
+frm_one(struct frm *f, size_t len)
+{
+	f->len = len;
+	f->seg = 0;
+	f->nseg = 1;
+	frame_put(f->p, len);
+}
+
 /* relay.c */
 void	relay_fail(struct relay *rl, const struct side *s, const char *fmt,
 	    ...) __attribute__((format(printf, 3, 4)));
@@ -141,10 +174,6 @@ void	dir_sides(struct relay *rl, struct dir *d);
 void	dir_init(struct relay *rl, struct dir *d, int id, struct side *src,
 	    struct side *dst, struct counters *c);
 void	dir_free(struct relay *rl, struct dir *d);
-struct frm *qat(struct dir *d, unsigned i);
-size_t	seg_len(const struct frm *f, unsigned j);
-uint8_t *seg_at(const struct frm *f, unsigned j);
-void	frm_one(struct frm *f, size_t len);
 void	pop(struct relay *rl, struct dir *d, uint64_t *dropped);
 void	pop_n(struct relay *rl, struct dir *d, unsigned k, uint64_t *dropped);
 size_t	slot_size(const struct relay *rl);

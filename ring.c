@@ -19,25 +19,6 @@
 #include "dgrelay.h"
 #include "relay.h"
 
-struct frm *
-qat(struct dir *d, unsigned i)
-{
-	return &d->q[(d->head + i) % d->nq];
-}
-
-/* Bytes of datagram j of f, and where they are. */
-size_t
-seg_len(const struct frm *f, unsigned j)
-{
-	return j + 1 < f->nseg ? f->seg : f->len - (size_t)j * f->seg;
-}
-
-uint8_t *
-seg_at(const struct frm *f, unsigned j)
-{
-	return f->p + FRAME_HDR + (size_t)j * f->seg;
-}
-
 /*
  * f leaves the queue.  Held in a block: the block goes when its last
  * frame does, and a datagram source's entry is given a free slot of the
@@ -59,16 +40,6 @@ frm_unhold(struct relay *rl, struct dir *d, struct frm *f)
 	}
 	if (d->mem != NULL && d->cut == NULL && d->spare < d->nq)
 		f->p = d->mem + (size_t)d->spare++ * (rl->o->size + FRAME_HDR);
-}
-
-/* f is one datagram of len bytes; its header is written at f->p. */
-void
-frm_one(struct frm *f, size_t len)
-{
-	f->len = len;
-	f->seg = 0;
-	f->nseg = 1;
-	frame_put(f->p, len);
 }
 
 /*
