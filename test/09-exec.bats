@@ -45,6 +45,15 @@ load helpers
 	[[ "$stderr" == *"dgrelay: exec:no-such-command-here: exit 127" ]]
 }
 
+@test "the command starts with no signal blocked or ignored (SIGPIPE too), whatever dgrelay's own" {
+	# stdin closed: the command ends the relay once it has said
+	run --separate-stderr timeout 30 "$DGRELAY" stdio \
+	    'exec:grep -E "^Sig(Blk|Ign)" /proc/self/status >&2' </dev/null
+	echo "$stderr"
+	[ "$status" -eq 0 ]
+	[ "$(printf '%s\n' "$stderr" | grep -c '^Sig\(Blk\|Ign\):	0000000000000000$')" -eq 2 ]
+}
+
 @test "the command's stderr is dgrelay's; commas stay in the command" {
 	run --separate-stderr timeout 30 "$DGRELAY" stdio 'exec:echo a,b,c >&2' </dev/null
 	[ "$status" -eq 0 ]
