@@ -25,30 +25,30 @@ const struct addr_type addr_types[] = {
 	{ "udp",		ADDR_UDP,	0, P_HOSTPORT,	IP_CONNECT },
 	{ "udp-listen",		ADDR_UDP,	1, P_LISTENPORT, IP_LISTEN },
 	{ "tcp",		ADDR_TCP,	0, P_HOSTPORT,
-	    IP_CONNECT | ON_TCP | ON_RETRY },
+	    IP_CONNECT | ON_TCP | ON_RETRY | ON_FRAME },
 	{ "tcp-listen",		ADDR_TCP,	1, P_LISTENPORT,
-	    IP_LISTEN | ON_TCP },
+	    IP_LISTEN | ON_TCP | ON_FRAME },
 	{ "tls",		ADDR_TCP,	0, P_HOSTPORT,
-	    IP_CONNECT | ON_TCP | ON_RETRY | ON_TLS },
+	    IP_CONNECT | ON_TCP | ON_RETRY | ON_TLS | ON_FRAME },
 	{ "tls-listen",		ADDR_TCP,	1, P_LISTENPORT,
-	    IP_LISTEN | ON_TCP | ON_TLS },
+	    IP_LISTEN | ON_TCP | ON_TLS | ON_FRAME },
 	{ "unix",		ADDR_UNIX,	0, P_PATH,
-	    ON_SOCKET | ON_RETRY },
+	    ON_SOCKET | ON_RETRY | ON_FRAME },
 	{ "unix-listen",	ADDR_UNIX,	1, P_PATH,
-	    ON_SOCKET | ON_FORK | ON_PATHLISTEN },
+	    ON_SOCKET | ON_FORK | ON_PATHLISTEN | ON_FRAME },
 	{ "unix-seqpacket",	ADDR_SEQPACKET,	0, P_PATH,
 	    ON_SOCKET | ON_RETRY },
 	{ "unix-seqpacket-listen", ADDR_SEQPACKET, 1, P_PATH,
 	    ON_SOCKET | ON_FORK | ON_PATHLISTEN },
 	{ "fd",			ADDR_FD,	0, P_FD,
-	    ON_SOCKET | ON_FORK },
-	{ "stdio",		ADDR_STDIO,	0, P_NONE,	0 },
+	    ON_SOCKET | ON_FORK | ON_FRAME },
+	{ "stdio",		ADDR_STDIO,	0, P_NONE,	ON_FRAME },
 	{ "exec",		ADDR_EXEC,	0, P_CMD,
-	    ON_SOCKET | ON_SEQPACKET },
+	    ON_SOCKET | ON_SEQPACKET | ON_FRAME },
 	{ "vsock",		ADDR_VSOCK,	0, P_VSOCK,
-	    ON_SOCKET | ON_SEQPACKET | ON_RETRY },
+	    ON_SOCKET | ON_SEQPACKET | ON_RETRY | ON_FRAME },
 	{ "vsock-listen",	ADDR_VSOCK,	1, P_VSOCKLISTEN,
-	    ON_SOCKET | ON_SEQPACKET | ON_FORK },
+	    ON_SOCKET | ON_SEQPACKET | ON_FORK | ON_FRAME },
 	{ "tun",		ADDR_TUN,	0, P_IFNAME,	ON_TUN },
 };
 
@@ -98,6 +98,7 @@ const struct addr_opt addr_opts[] = {
 	{ "frame-timeout", O_FRAMEWAIT,	ON_FORK,	1, SPECIAL, 0, 0 },
 	{ "unlink-early", O_UNLINKEARLY, ON_PATHLISTEN, 0, INT(unlinkearly), 0,
 	    0 },
+	{ "frame",	O_FRAME,	ON_FRAME,	1, SPECIAL, 0, 0 },
 };
 const size_t addr_ntypes = sizeof(addr_types) / sizeof(addr_types[0]);
 const size_t addr_nopts = sizeof(addr_opts) / sizeof(addr_opts[0]);
@@ -303,15 +304,38 @@ parse_fdnum(struct addr *a, const char *s, int *fd)
 	return 0;
 }
 
-/* exec:COMMAND[,seqpacket]: options only at the end, so commas stay. */
+/* frame=u16be or frame=u32be: a stream's frame header. */
+static int
+parse_frame(struct addr *a, const char *v)
+{
+	if (strcasecmp(v, "u16be") == 0)
+		a->wideframe = 0;
+	else if (strcasecmp(v, "u32be") == 0)
+		a->wideframe = 1;
+	else
+		return addr_fail(a, "option frame=%s: must be u16be or u32be",
+		    v);
+	return 0;
+}
+
+/*
+ * exec:COMMAND[,seqpacket][,frame=F]: options only at the end, so commas
+ * stay.
+ */
 static int
 parse_cmd(struct addr *a, char *s)
 {
 	char	*p;
 
-	while ((p = strrchr(s, ',')) != NULL &&
-	    strcasecmp(p + 1, "seqpacket") == 0) {
-		a->seqpacket = 1;
+	while ((p = strrchr(s, ',')) != NULL) {
+		if (strcasecmp(p + 1, "seqpacket") == 0)
+			a->seqpacket = 1;
+		else if (strncasecmp(p + 1, "frame=", 6) == 0 &&
+		    (strcasecmp(p + 7, "u16be") == 0 ||
+		    strcasecmp(p + 7, "u32be") == 0))
+			(void)parse_frame(a, p + 7);
+		else
+			break;
 		*p = '\0';
 	}
 	if (*s == '\0')
@@ -597,6 +621,8 @@ parse_option(struct addr *a, const struct addr_type *t, char *s,
 		return check_alpn(a, v);
 	case O_PSK:
 		return parse_str(a, &a->psk, s, v, base);
+	case O_FRAME:
+		return parse_frame(a, v);
 	default:
 		return 0;
 	}
@@ -676,6 +702,9 @@ options_agree(struct addr *a)
 		a->maxchildren = FORK_MAX_DEF;	/* bounded unless told */
 	if (a->tls && tls_check(a) == -1)
 		return -1;
+	if (a->wideframe && a->seqpacket)
+		return addr_fail(a, "option frame applies to a stream; with "
+		    "seqpacket there is no framing");
 	if (a->many && a->kind == ADDR_FD && a->rfd != a->wfd)
 		return addr_fail(a, "option %s needs fd:N, not fd:R:W",
 		    a->fork ? "fork" : "multi");

@@ -18,6 +18,7 @@
 #include <time.h>
 
 #define FRAME_HDR	2		/* big-endian payload length */
+#define FRAME_WIDE	4		/* frame=u32be's header */
 #define FRAME_MAX	65535		/* largest payload a frame can carry */
 #define FRAME_HOT	(256 << 10)	/* bytes a stream reads at once; see frame.c */
 
@@ -59,6 +60,7 @@ struct frame_buf {
 	size_t		 rpos;		/* first byte not yet cut */
 	size_t		 wpos;		/* first byte not yet read */
 	size_t		 skip;		/* payload bytes of an oversize frame left */
+	size_t		 hdr;		/* FRAME_HDR, or FRAME_WIDE (u32be) */
 };
 
 /* frame_put(hdr, len): write len (<= FRAME_MAX) as a frame header at hdr. */
@@ -67,12 +69,18 @@ void	frame_put(uint8_t *hdr, size_t len);
 /* frame_get(hdr): the payload length in the frame header at hdr. */
 size_t	frame_get(const uint8_t *hdr);
 
+/* frame_len(fb, at): the payload length in fb's header (2 or 4 bytes) at
+ * at. */
+size_t	frame_len(const struct frame_buf *fb, const uint8_t *at);
+
 /*
- * frame_buf_init(fb, buf, cap, max): use buf (cap bytes, cap >= max + 2) for
- * a stream whose frames may carry at most max payload bytes.
+ * frame_buf_init(fb, buf, cap, max, hdr): use buf (cap bytes, cap >= max +
+ * hdr) for a stream whose frames have a hdr-byte header (FRAME_HDR, or
+ * FRAME_WIDE: 4 bytes, u32be) and may carry at most max payload bytes
+ * (max <= FRAME_MAX).
  */
 void	frame_buf_init(struct frame_buf *fb, uint8_t *buf, size_t cap,
-	    size_t max);
+	    size_t max, size_t hdr);
 
 /*
  * frame_buf_room(fb, idle, at): how many bytes may be read into *at now.
@@ -87,7 +95,8 @@ void	frame_buf_fill(struct frame_buf *fb, size_t n);
 
 /*
  * frame_buf_next(fb, frame, len): cut the next frame.  On FRAME_OK *frame
- * points at its header (payload follows) and *len is the payload length.
+ * points at a 2-byte header (payload follows; of a u32be header, its low
+ * half) and *len is the payload length.
  */
 enum frame_res frame_buf_next(struct frame_buf *fb, uint8_t **frame,
 	    size_t *len);

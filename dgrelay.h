@@ -132,6 +132,7 @@ struct addr {
 	char		 bindport[8];
 	int		 reuseport;
 	int		 unlinkearly;	/* unix listen: remove the path first */
+	int		 wideframe;	/* frame=u32be: 4-byte frame headers */
 	int		 rcvbuf, sndbuf;	/* 0: kernel default */
 	int		 hasmark;
 	uint32_t	 mark;
@@ -187,6 +188,8 @@ struct side {
 	int		 rfd, wfd;
 	enum side_io	 io;
 	int		 seqpacket;	/* a 0-byte read is end of input */
+	int		 fhdr;		/* a stream's frame header: FRAME_WIDE
+					 * (frame=u32be), else FRAME_HDR */
 	int		 wsock;		/* wfd is a socket: half-close by shutdown */
 	int		 shared;	/* wfd is a multi listener's socket,
 					 * unconnected (sends name peeraddr):

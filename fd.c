@@ -101,6 +101,9 @@ fd_open(const struct addr *a, struct side *s)
 	s->io = type == SOCK_DGRAM || type == SOCK_SEQPACKET ? IO_DGRAM :
 	    IO_STREAM;
 	s->seqpacket = type == SOCK_SEQPACKET;
+	if (s->io == IO_DGRAM && a->wideframe)
+		return side_fail(s, "option frame applies to a stream; "
+		    "descriptor %d is a datagram socket", rfd);
 	if (s->io == IO_DGRAM && rfd != wfd)
 		return side_fail(s, "a datagram socket needs fd:N, not fd:R:W");
 	if (type == SOCK_DGRAM) {

@@ -1,6 +1,7 @@
 /*
- * frame.c: 2-byte big-endian framing over byte buffers.  No I/O and no
- * allocation, so it links alone into the fuzzer.
+ * frame.c: 2-byte big-endian framing over byte buffers (or 4-byte,
+ * frame=u32be).  No I/O and no allocation, so it links alone into the
+ * fuzzer.
  */
 #include <string.h>
 
@@ -19,12 +20,23 @@ frame_get(const uint8_t *hdr)
 	return (size_t)hdr[0] << 8 | hdr[1];
 }
 
+size_t
+frame_len(const struct frame_buf *fb, const uint8_t *at)
+{
+	if (fb->hdr == FRAME_HDR)
+		return frame_get(at);
+	return (size_t)at[0] << 24 | (size_t)at[1] << 16 | (size_t)at[2] << 8 |
+	    at[3];
+}
+
 void
-frame_buf_init(struct frame_buf *fb, uint8_t *buf, size_t cap, size_t max)
+frame_buf_init(struct frame_buf *fb, uint8_t *buf, size_t cap, size_t max,
+    size_t hdr)
 {
 	fb->buf = buf;
 	fb->cap = cap;
 	fb->max = max;
+	fb->hdr = hdr;
 	fb->rpos = fb->wpos = fb->skip = 0;
 }
 
@@ -43,7 +55,7 @@ frame_buf_room(struct frame_buf *fb, int idle, uint8_t **at)
 		 */
 		if (left == 0)
 			fb->rpos = fb->wpos = 0;
-		else if (fb->rpos + FRAME_HDR + fb->max > fb->cap ||
+		else if (fb->rpos + fb->hdr + fb->max > fb->cap ||
 		    fb->rpos >= FRAME_HOT) {
 			memmove(fb->buf, fb->buf + fb->rpos, left);
 			fb->rpos = 0;
@@ -75,20 +87,22 @@ frame_buf_next(struct frame_buf *fb, uint8_t **frame, size_t *len)
 			return FRAME_MORE;
 	}
 	avail = fb->wpos - fb->rpos;
-	if (avail < FRAME_HDR)
+	if (avail < fb->hdr)
 		return FRAME_MORE;
-	n = frame_get(fb->buf + fb->rpos);
+	n = frame_len(fb, fb->buf + fb->rpos);
 	if (n > fb->max) {
 		/* skip the payload as it arrives: the stream stays in sync */
-		fb->rpos += FRAME_HDR;
+		fb->rpos += fb->hdr;
 		fb->skip = n;
 		return FRAME_SKIP;
 	}
-	if (avail - FRAME_HDR < n)
+	if (avail - fb->hdr < n)
 		return FRAME_MORE;
-	*frame = fb->buf + fb->rpos;
+	/* a u32be header's low half is the length as a 2-byte header
+	 * (n <= max <= FRAME_MAX): the frame is handed out from there */
+	*frame = fb->buf + fb->rpos + fb->hdr - FRAME_HDR;
 	*len = n;
-	fb->rpos += FRAME_HDR + n;
+	fb->rpos += fb->hdr + n;
 	return FRAME_OK;
 }
 
@@ -107,10 +121,10 @@ frame_buf_ready(const struct frame_buf *fb)
 		return 0;
 	if (fb->skip > 0)
 		return 1;
-	if (avail < FRAME_HDR)
+	if (avail < fb->hdr)
 		return 0;
-	n = frame_get(fb->buf + fb->rpos);
-	return n > fb->max || avail - FRAME_HDR >= n;
+	n = frame_len(fb, fb->buf + fb->rpos);
+	return n > fb->max || avail - fb->hdr >= n;
 }
 
 int
@@ -121,13 +135,13 @@ frame_buf_left(const struct frame_buf *fb, size_t *whole)
 	*whole = 0;
 	if (fb->skip > 0)
 		return 1;
-	while (fb->wpos - pos >= FRAME_HDR) {
-		n = frame_get(fb->buf + pos);
-		if (fb->wpos - pos - FRAME_HDR < n)
+	while (fb->wpos - pos >= fb->hdr) {
+		n = frame_len(fb, fb->buf + pos);
+		if (fb->wpos - pos - fb->hdr < n)
 			return 1;
 		if (n <= fb->max)
 			(*whole)++;
-		pos += FRAME_HDR + n;
+		pos += fb->hdr + n;
 	}
 	return pos < fb->wpos;
 }

@@ -111,6 +111,7 @@ value_form(enum opt_id id)
 	case O_KEY:
 	case O_CAFILE:
 	case O_PSK:		return "FILE";
+	case O_FRAME:		return "u16be|u32be";
 	case O_SNI:		return "NAME";
 	case O_ALPN:		return "PROTO[:PROTO...]";
 	default:		return "N";

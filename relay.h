@@ -69,6 +69,8 @@ struct dir {
 	size_t		 held;		/* bytes held between turns: blocks,
 					 * fb, q (counted in the pool) */
 	size_t		 passbytes;	/* read into mem in this turn */
+	size_t		 whdr;		/* a stream sink's frame header:
+					 * FRAME_HDR, or FRAME_WIDE (u32be) */
 	long long	 since;		/* ms: queued since, or delivered at */
 	int		 progress;	/* a datagram was delivered this turn */
 	long long	 fstart;	/* ms: the source's unfinished frame

@@ -100,11 +100,12 @@ slot_size(const struct relay *rl)
 	return rl->o->size + FRAME_HDR;
 }
 
-/* The pool's ring size: -b slots of -s + 2 bytes. */
+/* The pool's ring size: -b slots of -s + 2 bytes, and room for a frame's
+ * wider header (frame=u32be) when a stream is read into it. */
 size_t
 relay_slab(const struct relay_opts *o)
 {
-	return o->count * (o->size + FRAME_HDR);
+	return o->count * (o->size + FRAME_HDR) + FRAME_WIDE - FRAME_HDR;
 }
 
 /* n more bytes held between turns (compact), counted in the pool. */
@@ -208,7 +209,7 @@ dir_hold(struct relay *rl, struct dir *d)
 		d->fbheld = 0;
 	}
 	d->fb.buf = d->mem;		/* an oversize frame's skip goes on */
-	d->fb.cap = d->nq * slot;
+	d->fb.cap = relay_slab(rl->o);
 	d->fb.rpos = 0;
 	d->fb.wpos = k;
 	return 0;
@@ -381,7 +382,9 @@ dir_init(struct relay *rl, struct dir *d, int id, struct side *src,
 	d->from = scratch->from;
 	d->scratch = scratch->skip;
 	d->stage = scratch->stage;
-	frame_buf_init(&d->fb, NULL, 0, o->size);
+	frame_buf_init(&d->fb, NULL, 0, o->size,
+	    src->fhdr == FRAME_WIDE ? FRAME_WIDE : FRAME_HDR);
+	d->whdr = dst->fhdr == FRAME_WIDE ? FRAME_WIDE : FRAME_HDR;
 	if (!src->pending && !dst->pending)
 		dir_sides(rl, d);
 }

@@ -659,6 +659,7 @@ sock_side_init(const struct addr *a, struct side *s)
 	s->rflags = s->wflags = -1;
 	s->lfd = -1;
 	s->name = a->label;
+	s->fhdr = a->wideframe ? FRAME_WIDE : FRAME_HDR;
 }
 
 void

@@ -1,8 +1,8 @@
 /*
  * stream.c: byte-stream I/O of a session: a source reads big chunks into
  * one buffer and frames are cut out of it in place (frame.c); a sink
- * gathers the queued frames, each a 2-byte length and its payload, into
- * one writev.  TLS (tlsio.c) reads and writes through the same buffers.
+ * gathers the queued frames, each a 2-byte length (4 with frame=u32be) and
+ * its payload, into one writev.  TLS (tlsio.c) reads and writes through the same buffers.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -156,6 +156,27 @@ iov_add(struct iovec *iov, unsigned *n, uint8_t *p, size_t len)
 }
 
 /*
+ * Add one frame from its skip-th byte: with frame=u32be two zero bytes,
+ * then the 2-byte header at hdr (a u32be length's low half: a datagram is
+ * at most FRAME_MAX), then len bytes of payload at p.
+ */
+static void
+iov_frame(struct dir *d, unsigned *n, uint8_t *hdr, uint8_t *p, size_t len,
+    size_t skip)
+{
+	static uint8_t	 high[FRAME_WIDE - FRAME_HDR];	/* zeros */
+	size_t		 wide = d->whdr - FRAME_HDR;
+
+	if (skip < wide)
+		iov_add(d->iov, n, high + skip, wide - skip);
+	skip = skip > wide ? skip - wide : 0;
+	if (skip < FRAME_HDR)
+		iov_add(d->iov, n, hdr + skip, FRAME_HDR - skip);
+	skip = skip > FRAME_HDR ? skip - FRAME_HDR : 0;
+	iov_add(d->iov, n, p + skip, len - skip);
+}
+
+/*
  * Gather every queued frame into d->iov, from the first byte not yet
  * written; a coalesced run gets a header per datagram.  Returns the
  * number of iovecs; *total their bytes.
@@ -165,28 +186,21 @@ st_gather(struct dir *d, size_t *total)
 {
 	struct iovec	*iov = d->iov;
 	struct frm	*f;
-	uint8_t		*hdr;
-	size_t		 len, skip, off;
+	size_t		 skip;
 	unsigned	 i, j, niov = 0;
 
-	for (i = 0; i < d->n && niov + 2 <= NVEC; i++) {
+	for (i = 0; i < d->n && niov + 3 <= NVEC; i++) {
 		f = qat(d, i);
 		skip = i == 0 ? d->woff : 0;
 		if (f->nseg == 1) {
-			iov_add(iov, &niov, f->p + skip,
-			    FRAME_HDR + f->len - skip);
+			iov_frame(d, &niov, f->p, f->p + FRAME_HDR, f->len,
+			    skip);
 			continue;
 		}
 		for (j = i == 0 ? d->wseg : 0; j < f->nseg &&
-		    niov + 2 <= NVEC; j++, skip = 0) {
-			len = seg_len(f, j);
-			hdr = j + 1 < f->nseg ? f->h : f->hl;
-			if (skip < FRAME_HDR)
-				iov_add(iov, &niov, hdr + skip,
-				    FRAME_HDR - skip);
-			off = skip > FRAME_HDR ? skip - FRAME_HDR : 0;
-			iov_add(iov, &niov, seg_at(f, j) + off, len - off);
-		}
+		    niov + 3 <= NVEC; j++, skip = 0)
+			iov_frame(d, &niov, j + 1 < f->nseg ? f->h : f->hl,
+			    seg_at(f, j), seg_len(f, j), skip);
 	}
 	for (*total = 0, i = 0; i < niov; i++)
 		*total += iov[i].iov_len;
@@ -219,7 +233,7 @@ st_written(struct relay *rl, struct dir *d, size_t r)
 	size_t	 len;
 
 	while (r > 0) {
-		len = FRAME_HDR + seg_len(qat(d, 0), d->wseg) - d->woff;
+		len = d->whdr + seg_len(qat(d, 0), d->wseg) - d->woff;
 		if (r < len) {
 			d->woff += r;	/* resume here, frame whole */
 			break;

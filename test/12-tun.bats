@@ -97,6 +97,48 @@ netns() {
 	[[ "$(ip -n "$NA" -o link show "$dev")" == *"link/ether"* ]]
 }
 
+@test "tap with frame=u32be, as QEMU's -netdev stream speaks it: a VM's ARP request answered by the host's kernel" {
+	need_cmd python3
+	bg a ip netns exec "$NA" "$DGRELAY" -v \
+	    unix-listen:"$TMP/vm.sock",frame=u32be tun:dgq,tap,up,addr=10.203.0.1/24
+	wait_for "$TMP/a.err" 'listening on'
+	# the VM: who has 10.203.0.1? tell 10.203.0.2 (52:54:00:12:34:56),
+	# one Ethernet frame with its u32be length; the answer read the same
+	run timeout 30 python3 -c '
+import os, socket, struct, sys
+vm = bytes.fromhex("525400123456")
+arp = struct.pack(">HHBBH", 1, 0x0800, 6, 4, 1) + vm + bytes([10, 203, 0, 2]) \
+    + bytes(6) + bytes([10, 203, 0, 1])
+eth = b"\xff" * 6 + vm + b"\x08\x06" + arp
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(20)
+s.connect(sys.argv[1])
+s.sendall(struct.pack(">I", len(eth)) + eth)
+def get(n):
+    b = b""
+    while len(b) < n:
+        c = s.recv(n - len(b))
+        if not c:
+            sys.exit("eof")
+        b += c
+    return b
+while True:
+    f = get(struct.unpack(">I", get(4))[0])
+    if f[12:14] == b"\x08\x06" and f[20:22] == b"\x00\x02":
+        break
+print("reply from", f[22:28].hex(":"), "for", ".".join(map(str, f[28:32])),
+    "to", f[0:6].hex(":"))
+# the device lives while the VM is connected: its address, to compare
+sys.stdout.flush()
+os.system("ip -n " + sys.argv[2] + " -o link show dgq")
+' "$TMP/vm.sock" "$NA"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	mac=$(sed -n 's/.*link\/ether \([0-9a-f:]*\).*/\1/p' <<<"${lines[1]}")
+	[ -n "$mac" ]
+	[ "${lines[0]}" = "reply from $mac for 10.203.0.1 to 52:54:00:12:34:56" ]
+}
+
 @test "tun: clear errors for a name in use, no CAP_NET_ADMIN, no /dev/net/tun" {
 	run --separate-stderr netns "$NA" "$DGRELAY" tun:lo udp:127.0.0.1:9
 	[ "$status" -eq 1 ]

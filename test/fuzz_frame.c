@@ -1,8 +1,8 @@
 /*
  * libFuzzer target for frame.c.
  *
- * Input: 4 control bytes (max payload -s, ring size -b, chunk seed, mode),
- * then a byte stream.  Mode 0 feeds the stream to a frame_buf in random
+ * Input: 4 control bytes (max payload -s, ring size -b, chunk seed, mode;
+ * the mode's bit 1 picks 4-byte u32be headers), then a byte stream.  Mode 0 feeds the stream to a frame_buf in random
  * chunk sizes, the way relay.c does (a ring of frames, compaction only when
  * no frame is in use), and checks every frame against an independent
  * decoder: same frames, same order, same bytes, each inside the buffer,
@@ -27,7 +27,8 @@ struct ref {
 
 /* The reference: a plain walk over the whole stream. */
 static void
-ref_decode(const uint8_t *s, size_t n, size_t max, struct ref *r)
+ref_decode(const uint8_t *s, size_t n, size_t max, size_t hdr,
+    struct ref *r)
 {
 	size_t	 pos = 0, len;
 
@@ -36,27 +37,29 @@ ref_decode(const uint8_t *s, size_t n, size_t max, struct ref *r)
 	r->len = calloc(n / 2 + 1, sizeof(size_t));
 	CHECK(r->off != NULL && r->len != NULL);
 	while (pos < n) {
-		if (n - pos < 2) {
+		if (n - pos < hdr) {
 			r->partial = 1;
 			return;
 		}
 		len = (size_t)s[pos] << 8 | s[pos + 1];
+		if (hdr == 4)
+			len = len << 16 | (size_t)s[pos + 2] << 8 | s[pos + 3];
 		if (len > max) {
 			r->skips++;
-			if (n - pos - 2 < len) {
+			if (n - pos - hdr < len) {
 				r->partial = 1;
 				return;
 			}
-			pos += 2 + len;
+			pos += hdr + len;
 			continue;
 		}
-		if (n - pos - 2 < len) {
+		if (n - pos - hdr < len) {
 			r->partial = 1;
 			return;
 		}
-		r->off[r->nframes] = pos + 2;
+		r->off[r->nframes] = pos + hdr;
 		r->len[r->nframes++] = len;
-		pos += 2 + len;
+		pos += hdr + len;
 	}
 }
 
@@ -83,22 +86,25 @@ check_held(const struct held *h, const uint8_t *s, const struct ref *r)
 }
 
 static void
-chunked(const uint8_t *s, size_t n, size_t max, size_t count, uint32_t seed)
+chunked(const uint8_t *s, size_t n, size_t max, size_t count, size_t hdr,
+    uint32_t seed)
 {
 	struct frame_buf fb;
 	struct ref	 r;
 	struct held	*q;
-	size_t		 cap = count * (max + FRAME_HDR), fed = 0, k = 0;
+	/* relay_slab's: -b slots, and room for a wider header */
+	size_t		 cap = count * (max + FRAME_HDR) + hdr - FRAME_HDR;
+	size_t		 fed = 0, k = 0;
 	size_t		 head = 0, nq = 0, skips = 0, room, len, i, c;
 	size_t		 skip, whole;
 	uint8_t		*buf, *at, *p;
 	int		 res = FRAME_OK;
 
-	ref_decode(s, n, max, &r);
+	ref_decode(s, n, max, hdr, &r);
 	buf = malloc(cap);
 	q = calloc(count, sizeof(*q));
 	CHECK(buf != NULL && q != NULL);
-	frame_buf_init(&fb, buf, cap, max);
+	frame_buf_init(&fb, buf, cap, max, hdr);
 	seed |= 1;
 	for (;;) {
 		/* an oversize frame's bytes, with nothing else buffered, may
@@ -189,7 +195,7 @@ roundtrip(const uint8_t *s, size_t n)
 		e += FRAME_HDR + len;
 		want[nw++] = len;
 	}
-	frame_buf_init(&fb, enc, sizeof(enc), FRAME_MAX);
+	frame_buf_init(&fb, enc, sizeof(enc), FRAME_MAX, FRAME_HDR);
 	frame_buf_fill(&fb, e);
 	while (frame_buf_next(&fb, &p, &len) == FRAME_OK) {
 		CHECK(got < nw && len == want[got]);
@@ -222,7 +228,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	frame_put(big, FRAME_MAX);
 	for (i = 0; i < FRAME_MAX; i++)
 		big[FRAME_HDR + i] = (uint8_t)(i * 7);
-	frame_buf_init(&fb, buf, sizeof(buf), FRAME_MAX);
+	frame_buf_init(&fb, buf, sizeof(buf), FRAME_MAX, FRAME_HDR);
 	for (i = 0; i < sizeof(big); i++) {
 		CHECK(frame_buf_next(&fb, &p, &len) == FRAME_MORE);
 		CHECK(frame_buf_room(&fb, 1, &at) >= 1);
@@ -250,6 +256,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		roundtrip(data + 4, size - 4);
 	else
 		chunked(data + 4, size - 4, max, count,
+		    data[3] & 2 ? FRAME_WIDE : FRAME_HDR,
 		    (uint32_t)data[2] << 8 | data[3]);
 	return 0;
 }

@@ -10,7 +10,8 @@
  *		bytes between turns, a ring only for a turn) in a pool so
  *		small that each gets less than its ring as its share
  *   byte 3	bit 0: stream sink (else datagram); bit 1: the sink is UDP
- *		(UDP_SEGMENT allowed); bit 2: UDP_SEGMENT refused above the
+ *		(UDP_SEGMENT allowed), or a stream sink's frames are u32be
+ *		(frame=u32be: two zero bytes before each 2-byte length); bit 2: UDP_SEGMENT refused above the
  *		segment size in bytes 4-5 (EMSGSIZE); bit 3: the datagram
  *		sink now and then says ENOBUFS (the datagrams of that message
  *		are dropped, and must be counted as send errors); bits 4-6:
@@ -144,6 +145,7 @@ struct play {
 	struct addr	 a;		/* retry: the source's address */
 	char		 err[256];
 	int		 over;
+	int		 wide;		/* a stream sink with frame=u32be */
 	const uint8_t	*in;		/* the chunk script */
 	size_t		 inlen, inpos;
 	size_t		 chunk_left;	/* bytes of the current chunk */
@@ -573,6 +575,7 @@ play_setup(int k, const uint8_t *data, size_t size, int stream_sink)
 	p->src = SRC_FD + 10 * k;
 	p->dst = DST_FD + 10 * k;
 	p->udp = !stream_sink && (data[3] & 2);
+	p->wide = stream_sink && (data[3] & 2);
 	p->refuse = (data[3] & 4) != 0;
 	p->nobufs = !stream_sink && (data[3] & 8);
 	p->refuse_above = (size_t)data[4] << 8 | data[5];
@@ -590,6 +593,7 @@ play_setup(int k, const uint8_t *data, size_t size, int stream_sink)
 	p->s[0].name = "src";
 	p->s[1].rfd = p->s[1].wfd = p->dst;
 	p->s[1].io = stream_sink ? IO_STREAM : IO_DGRAM;
+	p->s[1].fhdr = p->wide ? FRAME_WIDE : FRAME_HDR;
 	p->s[1].wsock = 1;
 	p->s[1].rflags = p->s[1].wflags = -1;
 	p->s[1].name = "dst";
@@ -642,10 +646,15 @@ play_check(struct play *p, size_t max, int stream_sink, int status)
 			/* the sink has this frame next, byte for byte (a
 			 * datagram sink: after its tag, delivered or not) */
 			hl = stream_sink ? 0 : 1;
+			if (P.wide) {
+				CHECK(outpos + 2 <= P.olen &&
+				    P.out[outpos] == 0 && P.out[outpos + 1] == 0);
+				hl = 2;
+			}
 			CHECK(outpos + hl + 2 + len <= P.olen);
 			CHECK(memcmp(P.out + outpos + hl, P.stream + pos,
 			    2 + len) == 0);
-			if (hl && P.out[outpos] == 0)
+			if (hl == 1 && P.out[outpos] == 0)
 				dropped++;
 			else {
 				nf++;
