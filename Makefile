@@ -16,7 +16,8 @@ ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARN) $(BSD_CFLAGS) $(SSL_CFLAGS) \
 
 SRCS	 = dgrelay.c log.c runas.c addr.c help.c sock.c dial.c reply.c fd.c \
 	   exec.c tun.c relay.c ring.c dgram.c stream.c tlsio.c counters.c \
-	   frame.c fork.c redial.c loop.c pool.c ptab.c multi.c tls.c
+	   frame.c fork.c redial.c loop.c pool.c ptab.c multi.c tls.c \
+	   report.c metrics.c
 HDRS	 = base.h dgrelay.h relay.h addr.h
 SAN	 = -fsanitize=address,undefined -fno-sanitize-recover=all \
 	   -fno-omit-frame-pointer
@@ -119,7 +120,7 @@ VG_TESTS = test/02-udp.bats test/03-stream.bats \
 	   test/08-fork.bats test/09-exec.bats test/14-faults.bats \
 	   test/16-hardening.bats test/18-tcp-options.bats test/19-retry.bats \
 	   test/20-multi.bats test/21-tls.bats test/22-memory.bats \
-	   test/24-frame.bats
+	   test/24-frame.bats test/25-ops.bats
 valgrind: all
 	@rm -rf vg && mkdir -p vg
 	VG_LOGS=$(CURDIR)/vg DGRELAY=$(CURDIR)/test/valgrind.sh LIFE=300 \

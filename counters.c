@@ -14,22 +14,27 @@
 
 static const struct {
 	size_t		 off;
-	const char	*label;
+	const char	*label;		/* -S */
+	const char	*key;		/* -J, -M */
 } fields[] = {
-	{ offsetof(struct counters, dgrams), "datagrams" },
-	{ offsetof(struct counters, bytes), "bytes" },
-	{ offsetof(struct counters, oversize), "oversize" },
-	{ offsetof(struct counters, senderr), "send errors" },
-	{ offsetof(struct counters, truncated), "truncated" },
-	{ offsetof(struct counters, otherpeer), "other peer" },
-	{ offsetof(struct counters, unsent), "unsent" },
-	{ offsetof(struct counters, empty), "empty dropped" },
-	{ offsetof(struct counters, down), "dropped while down" },
-	{ offsetof(struct counters, stalled), "stalled" },
-	{ offsetof(struct counters, slowframe), "slow frames" },
-	{ offsetof(struct counters, kdrops), "dropped by the kernel" },
+	{ offsetof(struct counters, dgrams), "datagrams", "datagrams" },
+	{ offsetof(struct counters, bytes), "bytes", "bytes" },
+	{ offsetof(struct counters, oversize), "oversize", "oversize" },
+	{ offsetof(struct counters, senderr), "send errors", "send_errors" },
+	{ offsetof(struct counters, truncated), "truncated", "truncated" },
+	{ offsetof(struct counters, otherpeer), "other peer", "other_peer" },
+	{ offsetof(struct counters, unsent), "unsent", "unsent" },
+	{ offsetof(struct counters, empty), "empty dropped", "empty_dropped" },
+	{ offsetof(struct counters, down), "dropped while down",
+	    "dropped_while_down" },
+	{ offsetof(struct counters, stalled), "stalled", "stalled" },
+	{ offsetof(struct counters, slowframe), "slow frames", "slow_frames" },
+	{ offsetof(struct counters, kdrops), "dropped by the kernel",
+	    "kernel_drops" },
 };
 #define NFIELDS	(sizeof(fields) / sizeof(fields[0]))
+
+struct proc_figures procfig;
 
 static uint64_t *
 field(struct counters *c, size_t i)
@@ -41,6 +46,18 @@ static uint64_t
 value(const struct counters *c, size_t i)
 {
 	return *(const uint64_t *)((const char *)c + fields[i].off);
+}
+
+int
+counters_field(size_t i, const struct counters *c, uint64_t *v,
+    const char **key, const char **label)
+{
+	if (i >= NFIELDS)
+		return -1;
+	*v = value(c, i);
+	*key = fields[i].key;
+	*label = fields[i].label;
+	return 0;
 }
 
 void

@@ -34,9 +34,9 @@ bad(const char *fmt, ...)
 	exit(2);
 }
 
-static const char	 synopsis[] = "usage: dgrelay [-hnSuUVv] [-b count] "
-    "[-i seconds] [-s size] [-t idle] [-Z user]\n"
-    "               ADDRESS ADDRESS\n";
+static const char	 synopsis[] = "usage: dgrelay [-hJnSuUVv] [-b count] "
+    "[-i seconds] [-M address] [-s size]\n"
+    "               [-t idle] [-Z user] ADDRESS ADDRESS\n";
 
 static void __attribute__((noreturn))
 usage(void)
@@ -57,6 +57,9 @@ help(void)
 	    "  -b count    datagrams a read or write takes at once (1..%d; %d)\n"
 	    "  -h, --help  this help; dgrelay(1) is the whole reference\n"
 	    "  -i seconds  the counters on stderr every so many seconds\n"
+	    "  -J          the counters as JSON lines (at the end, SIGUSR1, -i)\n"
+	    "  -M address  Prometheus metrics on a tcp-listen or unix-listen\n"
+	    "              address (GET /metrics)\n"
 	    "  -n          parse and check both addresses, open nothing, exit\n"
 	    "  -S          the counters on stderr at the end (SIGUSR1: now)\n"
 	    "  -s size     the largest datagram, bytes (1..%d; %d)\n"
@@ -184,8 +187,11 @@ open_later(void *arg, struct side *s, char *err, size_t size)
 /* The pair, as the loop's driver sees it. */
 struct pair {
 	struct loop	*l;
-	struct counters	 c[2];
+	struct counters	 own[2];
+	struct counters	*c;		/* own, or a fork child's shared slot */
 	struct side	*s;
+	struct pool	*pool;
+	const struct relay_opts *o;
 };
 
 static void
@@ -198,11 +204,30 @@ pair_over(struct relay *rl, void *arg)
 }
 
 static void
+pair_report(void *arg, struct report *r)
+{
+	struct pair	*p = arg;
+	int		 i;
+
+	r->mode = "pair";
+	memcpy(r->c, p->c, sizeof(r->c));
+	r->haspool = 1;
+	r->lent = p->pool->lent;
+	r->peak = p->pool->peak;
+	r->cap = p->pool->max;
+	for (i = 0; i < 2; i++)
+		redial_figures(&p->s[i], r, i);
+}
+
+static void
 pair_stats(void *arg)
 {
 	struct pair	*p = arg;
 
-	counters_print(p->c, p->s);
+	if (p->o->json)
+		report_say(pair_report, p, "signal");
+	if (!p->o->json || p->o->stats)
+		counters_print(p->c, p->s);
 }
 
 /*
@@ -223,7 +248,12 @@ relay(struct loop *l, const struct relay_opts *o, struct side s[2],
 	memset(&p, 0, sizeof(p));
 	p.l = l;
 	p.s = s;
+	p.pool = &pool;
+	p.o = o;
+	if ((p.c = fork_child_counters()) == NULL)
+		p.c = p.own;
 	pool_init(&pool, relay_slab(o), o->size + FRAME_HDR, POOL_MAX);
+	metrics_serve(l, pair_report, &p);
 	if ((rl = relay_open(l, &pool, o, s, p.c, err, sizeof(err),
 	    pair_over, &p)) != NULL) {
 		if (lt != NULL)
@@ -238,11 +268,14 @@ relay(struct loop *l, const struct relay_opts *o, struct side s[2],
 		l->on_stats = NULL;
 		status = relay_end(rl);
 	}
-	pool_free(&pool);
 	if (status != 0)
 		logx("%s", err);
-	if (stats || o->verbose)
+	if (o->json)
+		report_say(pair_report, &p, "exit");
+	if (stats || (o->verbose && !o->json))
 		counters_print(p.c, s);
+	metrics_serve(l, NULL, NULL);
+	pool_free(&pool);
 	return status;
 }
 
@@ -352,8 +385,8 @@ raise_nofile(void)
 
 /*
  * The flags, into o; -S into *stats, -n into *dry, -Z into *user (its
- * name stays empty without).  Returns optind.  Long as a switch is: a
- * case a flag, all in one place.
+ * name stays empty without), -M to metrics.c.  Returns optind.  Long as
+ * a switch is: a case a flag, all in one place.
  */
 static int
 parse_flags(int argc, char *argv[], struct relay_opts *o, int *stats,
@@ -376,7 +409,7 @@ parse_flags(int argc, char *argv[], struct relay_opts *o, int *stats,
 		if (argv[ch][1] == '-')
 			bad("%s: unknown flag (-h for help)", argv[ch]);
 	}
-	while ((ch = getopt(argc, argv, ":b:hi:nSs:t:uUVvZ:")) != -1) {
+	while ((ch = getopt(argc, argv, ":b:hi:JM:nSs:t:uUVvZ:")) != -1) {
 		switch (ch) {
 		case 'b':
 			o->count = (size_t)parse_count('b', optarg, 1,
@@ -387,11 +420,19 @@ parse_flags(int argc, char *argv[], struct relay_opts *o, int *stats,
 		case 'i':
 			o->stats_ms = parse_secs('i', optarg);
 			break;
+		case 'J':
+			o->json = 1;
+			break;
+		case 'M':
+			if ((why = metrics_parse(optarg)) != NULL)
+				bad("-M %.256s: %s", optarg, why);
+			break;
 		case 'n':
 			*dry = 1;
 			break;
 		case 'S':
 			*stats = 1;
+			o->stats = 1;
 			break;
 		case 's':
 			o->size = (size_t)parse_count('s', optarg, 1,
@@ -544,12 +585,17 @@ main(int argc, char *argv[])
 	}
 	l.stats_ms = o.stats_ms;	/* -i */
 	(void)fd_activation();	/* systemd's sockets: not for exec: */
+	if (metrics_open(o.verbose) == -1) {	/* before -Z: a low port */
+		loop_free(&l);
+		return 1;
+	}
 	if (a[0].fork || a[1].fork)
 		status = run_forking(&l, &o, a, s, a[1].fork, ra, stats);
 	else if (a[0].multi || a[1].multi)
 		status = run_multi(&l, &o, a, s, a[1].multi, ra, stats);
 	else
 		status = run_pair(&l, &o, a, s, ra, stats);
+	metrics_close(1);
 	loop_free(&l);
 	for (i = 0; i < 2; i++)
 		tls_cleanup(&a[i]);

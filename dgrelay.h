@@ -547,6 +547,8 @@ struct relay_opts {
 	long long	 stall_ms;	/* stall-timeout, 0: none */
 	long long	 frame_ms;	/* frame-timeout, 0: none */
 	long long	 stats_ms;	/* -i: the counters this often, 0: no */
+	int		 json;		/* -J: the counters as JSON lines */
+	int		 stats;		/* -S: ... as text lines */
 };
 
 /* relay_abort(rl, why): a failure of the loop itself: end now. */
@@ -765,6 +767,14 @@ void	dg_recv_slot(struct mmsghdr *m, struct iovec *iov, void *buf,
 
 /* ------------------------------------------------------------- counters.c */
 
+/* Figures of the whole process, counted where they happen (counters.c). */
+struct proc_figures {
+	uint64_t	 tls_done;	/* TLS handshakes done */
+	uint64_t	 tls_failed;	/* ... failed or timed out */
+	uint64_t	 scrapes;	/* metrics requests answered */
+};
+extern struct proc_figures procfig;
+
 /* counters_add(t, c): c's counts added to t's. */
 void	counters_add(struct counters *t, const struct counters *c);
 
@@ -774,6 +784,82 @@ void	counters_add(struct counters *t, const struct counters *c);
  */
 void	counters_print(const struct counters c[2], const struct side s[2]);
 
+/*
+ * counters_field(i, c, key, label): field i of c (0, 1, ... until it
+ * returns -1): its value, its name for JSON and metrics (key), and for
+ * the -S line (label).
+ */
+int	counters_field(size_t i, const struct counters *c, uint64_t *value,
+	    const char **key, const char **label);
+
+/* ------------------------------------------------------------- report.c */
+
+/*
+ * What a running dgrelay has done, whatever runs it (the pair, multi, the
+ * fork parent): filled by its owner, said as JSON (-J) or as Prometheus
+ * metrics (-M).  Zero where a mode has no such figure.
+ */
+struct report {
+	const char	*mode;		/* "pair", "multi", "fork" */
+	struct counters	 c[2];		/* 1>2, 2>1 (fork: its children's) */
+	int		 listener;	/* multi or fork: the figures below */
+	uint64_t	 served;	/* sessions, or children */
+	uint64_t	 running;
+	uint64_t	 newpeer;	/* datagrams from new peers dropped */
+	uint64_t	 full[4];	/* multi: to full sessions dropped, by
+					 * cause: queue, share, pool, ending */
+	uint64_t	 kdrops;	/* by the kernel at the listener */
+	uint64_t	 late;		/* multi: replies to ended sessions;
+					 * fork: hand-overs come too late */
+	uint64_t	 quarantined;	/* multi: ended sessions' ports held */
+	int		 haspool;
+	uint64_t	 lent, peak, cap;	/* the pool's bytes */
+	int		 redials[2];	/* side i reconnects (retry) */
+	uint64_t	 reconnects[2];
+	long long	 down_ms[2];
+};
+
+/* report_json(r, event): r as one JSON object, a line on stderr. */
+void	report_json(const struct report *r, const char *event);
+
+/* report_say(fill, arg, event): fill(arg, r) said as report_json does. */
+void	report_say(void (*fill)(void *, struct report *), void *arg,
+	    const char *event);
+
+/*
+ * report_metrics(r, buf, size): r and the process's own figures in the
+ * Prometheus text format (0.0.4); the length, or -1 if it did not fit.
+ */
+int	report_metrics(const struct report *r, char *buf, size_t size);
+
+/* redial_figures(s, r, i): side s's reconnects into r's side i. */
+void	redial_figures(const struct side *s, struct report *r, int i);
+
+/* ------------------------------------------------------------ metrics.c */
+
+struct loop;
+
+/*
+ * metrics_parse(spec): -M SPEC, a listening address (tcp-listen or
+ * unix-listen): NULL, or why not.  metrics_open(verbose): open it (if
+ * -M was given); -1 with the reason said.
+ */
+const char *metrics_parse(const char *spec);
+int	metrics_open(int verbose);
+
+/*
+ * metrics_serve(l, fill, arg): from now on, answer scrapes on l with what
+ * fill(arg, r) says (each mode sets it as it starts; NULL: stop).
+ */
+void	metrics_serve(struct loop *l, void (*fill)(void *, struct report *),
+	    void *arg);
+
+/*
+ * metrics_close(owner): close the listener and every scrape; a fork child
+ * (owner 0) leaves a unix socket's path to the parent.
+ */
+void	metrics_close(int owner);
+
 /* ----------------------------------------------------------------- fork.c */
 
 /*
@@ -782,6 +868,12 @@ void	counters_print(const struct counters c[2], const struct side s[2]);
  * the peer's side and l a fresh loop; in the parent, once a signal ends
  * serving (children are ended too), the exit status.
  */
+/*
+ * fork_child_counters(): in a child of a fork listener, where it counts
+ * (shared with the parent, which sums its children); NULL elsewhere.
+ */
+struct counters *fork_child_counters(void);
+
 int	fork_run(struct loop *l, struct addr *a, const struct relay_opts *o,
 	    struct side *s, int stats);
 

@@ -38,6 +38,7 @@
 /* A child, and for udp-listen the peer it serves. */
 struct kid {
 	pid_t			 pid;
+	size_t			 slot;		/* its counters, shared */
 	struct sockaddr_storage	 peer;
 	socklen_t		 peerlen;
 	char			 name[NAME_MAX_];	/* the peer's */
@@ -82,13 +83,66 @@ struct serve {
 	int			 stopping;	/* children ended: wait */
 	int			 killed;	/* ... past their grace */
 	int			 status;
+	/* the children's counters: a slot each in memory shared with them
+	 * (they count into it), added to done when they end */
+	struct counters		(*slots)[2];
+	size_t			 nslots, top;	/* top: slots ever used */
+	size_t			*freed;		/* ... and given back */
+	size_t			 nfreed;
+	struct counters		 done[2];
 	struct side		*ls;		/* the listener's side: a stream
 						 * peer is accepted into it, and
 						 * it is the child's side then */
 };
 
+/* This process's counters, when it is a child of a fork listener. */
+static struct counters	*child_slot;
+
+struct counters *
+fork_child_counters(void)
+{
+	return child_slot;
+}
+
+/* A slot for the next child's counters, zeroed; nslots: none free. */
+static size_t
+slot_take(struct serve *sv)
+{
+	size_t	 i;
+
+	if (sv->slots == NULL)
+		return sv->nslots;
+	if (sv->nfreed > 0)
+		i = sv->freed[--sv->nfreed];
+	else if (sv->top < sv->nslots)
+		i = sv->top++;
+	else
+		return sv->nslots;
+	memset(sv->slots[i], 0, sizeof(sv->slots[i]));
+	return i;
+}
+
+/* A child ended: what it counted is the parent's now; its slot free. */
+static void
+slot_give(struct serve *sv, size_t i)
+{
+	size_t	*f;
+
+	if (i >= sv->nslots)
+		return;
+	counters_add(&sv->done[0], &sv->slots[i][0]);
+	counters_add(&sv->done[1], &sv->slots[i][1]);
+	if (sv->nfreed % 64 == 0) {
+		if ((f = reallocarray(sv->freed, sv->nfreed + 64,
+		    sizeof(*f))) == NULL)
+			return;		/* the slot is lost, not its counts */
+		sv->freed = f;
+	}
+	sv->freed[sv->nfreed++] = i;
+}
+
 static int
-kid_add(struct serve *sv, pid_t pid, const struct side *s)
+kid_add(struct serve *sv, pid_t pid, const struct side *s, size_t slot)
 {
 	struct pent	*e;
 	struct kid	*k;
@@ -103,6 +157,7 @@ kid_add(struct serve *sv, pid_t pid, const struct side *s)
 	}
 	k = &sv->kids[sv->nkids++];
 	k->pid = pid;
+	k->slot = slot;
 	memcpy(&k->peer, &s->peeraddr, s->peerlen);
 	k->peerlen = s->peerlen;
 	strlcpy(k->name, s->peer, sizeof(k->name));
@@ -129,6 +184,7 @@ reap(struct serve *sv, int block)
 		k = sv->kids[i];
 		ptab_del(&sv->peers, &k.peer, k.peerlen);
 		sv->kids[i] = sv->kids[--sv->nkids];
+		slot_give(sv, k.slot);
 		if (!sv->o->verbose)
 			continue;
 		if (WIFSIGNALED(st))
@@ -163,19 +219,24 @@ drop_new(struct serve *sv)
 static int
 spawn(struct serve *sv, const struct side *s)
 {
+	size_t	 slot = slot_take(sv);
 	pid_t	 pid;
 
 	if ((pid = fork()) == -1) {
 		logerr("%s: fork for %s", sv->a->label, s->peer);
+		slot_give(sv, slot);
 		return -1;
 	}
 	if (pid == 0) {
 		(void)close(sv->ls->lfd);
 		sv->ls->lfd = -1;
 		free(sv->kids);
+		free(sv->freed);
+		if (slot < sv->nslots)
+			child_slot = sv->slots[slot];
 		return 1;
 	}
-	if (kid_add(sv, pid, s) == -1)
+	if (kid_add(sv, pid, s, slot) == -1)
 		logerr("%s: child list (child %d runs; SIGTERM will miss "
 		    "it)", sv->a->label, (int)pid);
 	if (sv->o->verbose)
@@ -594,10 +655,35 @@ children_ended(void *arg)
 }
 
 static void
+fork_report(void *arg, struct report *r)
+{
+	struct serve	*sv = arg;
+	size_t		 i;
+
+	r->mode = "fork";
+	memcpy(r->c, sv->done, sizeof(r->c));
+	for (i = 0; i < sv->nkids; i++)
+		if (sv->kids[i].slot < sv->nslots) {
+			counters_add(&r->c[0], &sv->slots[sv->kids[i].slot][0]);
+			counters_add(&r->c[1], &sv->slots[sv->kids[i].slot][1]);
+		}
+	r->listener = 1;
+	r->served = sv->served;
+	r->running = sv->nkids;
+	r->newpeer = sv->dropped;
+	r->late = sv->late;
+	r->kdrops = sv->kdrops;
+}
+
+static void
 print_counters(void *arg)
 {
 	struct serve	*sv = arg;
 
+	if (sv->o->json)
+		report_say(fork_report, sv, "signal");
+	if (sv->o->json && !sv->o->stats)
+		return;
 	logx("fork: %llu children served, %zu running, %llu datagrams from "
 	    "new peers dropped, %llu late, %llu dropped by the kernel at the "
 	    "listening socket", (unsigned long long)sv->served,
@@ -617,6 +703,7 @@ became_child(struct serve *sv)
 	sv->child = 1;
 	(void)close(sv->l->epfd);
 	sv->l->epfd = -1;
+	metrics_close(0);
 	loop_stop(sv->l);
 }
 
@@ -732,9 +819,21 @@ serve_end(struct serve *sv, int stats)
 	for (i = 0; i < sv->nkids; i++)	/* past the grace */
 		(void)kill(sv->kids[i].pid, SIGKILL);
 	reap(sv, 1);
-	if (stats || sv->o->verbose)
-		print_counters(sv);
+	if (sv->o->json)
+		report_say(fork_report, sv, "exit");
+	if (stats || (sv->o->verbose && !sv->o->json))
+		logx("fork: %llu children served, %zu running, %llu datagrams "
+		    "from new peers dropped, %llu late, %llu dropped by the "
+		    "kernel at the listening socket",
+		    (unsigned long long)sv->served, sv->nkids,
+		    (unsigned long long)sv->dropped,
+		    (unsigned long long)sv->late,
+		    (unsigned long long)sv->kdrops);
+	metrics_serve(sv->l, NULL, NULL);
 	free(sv->kids);
+	free(sv->freed);
+	if (sv->slots != NULL)
+		(void)munmap(sv->slots, sv->nslots * sizeof(*sv->slots));
 }
 
 int
@@ -754,6 +853,17 @@ fork_run(struct loop *l, struct addr *a, const struct relay_opts *o,
 	l->on_child = children_ended;
 	l->on_stats = print_counters;
 	l->arg = &sv;
+	/* a slot for each child there may be at once (pages are touched
+	 * only as children use them) */
+	sv.nslots = (size_t)a->maxchildren;
+	sv.slots = mmap(NULL, sv.nslots * sizeof(*sv.slots), PROT_READ |
+	    PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (sv.slots == MAP_FAILED) {
+		logerr("%s: children's counters (mmap): the parent's figures "
+		    "will leave them out", a->label);
+		sv.slots = NULL;
+	}
+	metrics_serve(l, fork_report, &sv);
 	listener_arm(&sv);
 	while (sv.status == 0 && !sv.child && !loop_quitting(l))
 		if (loop_run(l) == -1 && !sv.child) {

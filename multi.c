@@ -722,9 +722,43 @@ multi_setup(struct multi *m)
 }
 
 static void
+multi_report(void *arg, struct report *r)
+{
+	struct multi	*m = arg;
+	struct sess	*ss;
+	int		 i;
+
+	r->mode = "multi";
+	memcpy(r->c, m->total, sizeof(r->c));
+	for (ss = m->all; ss != NULL; ss = ss->next)
+		for (i = 0; i < 2; i++)
+			counters_add(&r->c[i], &ss->c[i]);
+	r->listener = 1;
+	r->served = m->served;
+	r->running = m->n;
+	r->newpeer = m->dropped;
+	r->full[0] = m->full[PUSH_QUEUE];
+	r->full[1] = m->full[PUSH_SHARE];
+	r->full[2] = m->full[PUSH_POOL];
+	r->full[3] = m->full[PUSH_ENDING];
+	r->kdrops = m->kdrops;
+	r->late = m->late;
+	r->quarantined = m->nquar;
+	r->haspool = 1;
+	r->lent = m->pool.lent;
+	r->peak = m->pool.peak;
+	r->cap = m->pool.max;
+}
+
+static void
 multi_stats(void *arg)
 {
-	multi_print(arg);
+	struct multi	*m = arg;
+
+	if (m->o->json)
+		report_say(multi_report, m, "signal");
+	if (!m->o->json || m->o->stats)
+		multi_print(m);
 }
 
 static void
@@ -757,6 +791,7 @@ multi_run(struct loop *l, struct addr a[2], struct side s[2], int li,
 	l->on_stats = multi_stats;
 	l->on_turn = multi_turn;
 	l->arg = &m;
+	metrics_serve(l, multi_report, &m);
 	if (multi_setup(&m) == -1)
 		m.status = 1;
 	while (m.status == 0 && !loop_quitting(l))
@@ -774,8 +809,11 @@ multi_run(struct loop *l, struct addr a[2], struct side s[2], int li,
 	exec_wait(l);
 	l->on_stats = NULL;
 	causes_flush(&m);
-	if (stats || o->verbose)
+	if (o->json)
+		report_say(multi_report, &m, "exit");
+	if (stats || (o->verbose && !o->json))
 		multi_print(&m);
+	metrics_serve(l, NULL, NULL);
 	while (m.qhead != NULL)
 		quar_release(&m);
 	loop_untimer(l, &m.qtimer);

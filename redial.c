@@ -170,6 +170,20 @@ redial_ms(const struct side *s)
 }
 
 void
+redial_figures(const struct side *s, struct report *r, int i)
+{
+	const struct redial	*rd = s->rd;
+
+	if (rd == NULL)
+		return;
+	r->redials[i] = 1;
+	r->reconnects[i] = rd->connects > 0 ? rd->connects - 1 : 0;
+	r->down_ms[i] = rd->down_ms;
+	if (rd->state != RD_UP)
+		r->down_ms[i] += loop_now() - rd->since;
+}
+
+void
 redial_print(const struct side *s)
 {
 	const struct redial	*rd = s->rd;

@@ -97,6 +97,7 @@ hs_turn(struct relay *rl, struct side *s)
 	if ((r = tls_handshake(s)) == 0)
 		return;
 	if (r == 1) {
+		procfig.tls_done++;
 		redial_up(s);
 		if (rl->o->verbose) {
 			tls_describe(s, buf, sizeof(buf));
@@ -104,6 +105,7 @@ hs_turn(struct relay *rl, struct side *s)
 		}
 		return;
 	}
+	procfig.tls_failed++;
 	if (lose(rl, s, 0, 1))
 		return;
 	relay_fail(rl, s, "%s", tls_why(s));

@@ -65,6 +65,8 @@
 
 static struct timespec P_now;
 
+struct proc_figures procfig;		/* counters.c's, which is not here */
+
 void
 logx(const char *fmt, ...)
 {

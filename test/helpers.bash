@@ -104,15 +104,23 @@ stop() {
 	wait_exit "$1"
 }
 
-# port NAME: the port from NAME's "listening on HOST PORT" line (stderr),
-# or from a dgpeer "port N" line (stdout).
+# port NAME: the port from NAME's "listening on HOST PORT" line (stderr;
+# not -M's), or from a dgpeer "port N" line (stdout).
 port() {
-	if [ -e "$TMP/$1.err" ] && grep -q 'listening on' "$TMP/$1.err"; then
-		sed -n 's/.*listening on [^ ]* \([0-9]*\)$/\1/p' "$TMP/$1.err" |
+	if [ -e "$TMP/$1.err" ] && grep -v '^dgrelay: -M ' "$TMP/$1.err" |
+	    grep -q 'listening on'; then
+		grep -v '^dgrelay: -M ' "$TMP/$1.err" |
+		    sed -n 's/.*listening on [^ ]* \([0-9]*\)$/\1/p' |
 		    head -n 1
 		return
 	fi
 	awk '/^port /{print $2; exit}' "$TMP/$1.out"
+}
+
+# mport NAME: the port of NAME's -M listener.
+mport() {
+	sed -n 's/^dgrelay: -M .*listening on [^ ]* \([0-9]*\)$/\1/p' \
+	    "$TMP/$1.err" | head -n 1
 }
 
 # relay NAME ARGS...: dgrelay -v in the background; waits for it to listen
