@@ -10,9 +10,12 @@ BSD_LIBS   != pkg-config --libs libbsd-overlay
 SSL_CFLAGS != pkg-config --cflags openssl
 SSL_LIBS   != pkg-config --libs openssl
 CFLAGS	?= -O2 -g
+# the version is said in one place: debian/changelog's first line
+VERSION != sed -n '1s/^dgrelay (\([^)]*\)).*/\1/p' debian/changelog
 WARN	 = -Wall -Wextra -Wshadow -Wformat=2 -Wmissing-prototypes -Winit-self
-ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARN) $(BSD_CFLAGS) $(SSL_CFLAGS) \
-	     $(CFLAGS)
+VERSION_DEF = -DDGRELAY_VERSION='"$(VERSION)"'
+ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(VERSION_DEF) \
+	     $(WARN) $(BSD_CFLAGS) $(SSL_CFLAGS) $(CPPFLAGS) $(CFLAGS)
 
 SRCS	 = dgrelay.c log.c runas.c addr.c help.c sock.c dial.c reply.c fd.c \
 	   exec.c tun.c relay.c ring.c dgram.c stream.c tlsio.c counters.c \
@@ -68,12 +71,12 @@ check: san/dgrelay test/dgpeer test/vsock_shim.so
 
 fuzz/fuzz_frame: test/fuzz_frame.c frame.c $(HDRS)
 	@mkdir -p fuzz
-	clang -std=gnu11 -D_GNU_SOURCE -g -O1 -I. \
+	clang -std=gnu11 -D_GNU_SOURCE $(VERSION_DEF) -g -O1 -I. \
 	    -fsanitize=fuzzer,address,undefined -o $@ test/fuzz_frame.c frame.c
 
 fuzz/fuzz_addr: test/fuzz_addr.c addr.c help.c $(HDRS)
 	@mkdir -p fuzz
-	clang -std=gnu11 -D_GNU_SOURCE -g -O1 -I. $(BSD_CFLAGS) \
+	clang -std=gnu11 -D_GNU_SOURCE $(VERSION_DEF) -g -O1 -I. $(BSD_CFLAGS) \
 	    -fsanitize=fuzzer,address,undefined -o $@ test/fuzz_addr.c addr.c \
 	    help.c $(BSD_LIBS)
 
@@ -89,7 +92,7 @@ FUZZ_RELAY_SRCS = relay.c ring.c dgram.c stream.c tlsio.c frame.c redial.c addr.
 		  loop.c pool.c tls.c
 fuzz/fuzz_relay: test/fuzz_relay.c $(FUZZ_RELAY_SRCS) $(HDRS)
 	@mkdir -p fuzz
-	clang -std=gnu11 -D_GNU_SOURCE -g -O1 -I. $(BSD_CFLAGS) $(FAKES) \
+	clang -std=gnu11 -D_GNU_SOURCE $(VERSION_DEF) -g -O1 -I. $(BSD_CFLAGS) $(FAKES) \
 	    -fsanitize=fuzzer,address,undefined -o $@ test/fuzz_relay.c \
 	    $(FUZZ_RELAY_SRCS) $(BSD_LIBS) $(SSL_LIBS)
 
@@ -170,8 +173,14 @@ install: dgrelay
 	install -m 755 dgrelay $(DESTDIR)$(BINDIR)/dgrelay
 	install -m 644 dgrelay.1 $(DESTDIR)$(MANDIR)/man1/dgrelay.1
 
+# The Debian package, in the parent directory as dpkg-buildpackage puts
+# it, then lintian on it.
+deb:
+	dpkg-buildpackage -us -uc -b
+	lintian --fail-on error,warning ../dgrelay_$(VERSION)_*.changes
+
 clean:
 	rm -rf dgrelay test/dgpeer test/vsock_shim.so bench/dgbench bench/ptabbench \
 	    san fuzz vg
 
-.PHONY: all test test-quick check fuzz demo bench bench-reconnect bench-peers bench-memory bench-ptab soak valgrind lint install clean
+.PHONY: all deb test test-quick check fuzz demo bench bench-reconnect bench-peers bench-memory bench-ptab soak valgrind lint install clean

@@ -18,7 +18,9 @@
 
 #include "base.h"
 
-#define DGRELAY_VERSION	"0.1.0"
+#ifndef DGRELAY_VERSION		/* the Makefile's, from debian/changelog */
+#error "DGRELAY_VERSION: build with make (it reads debian/changelog)"
+#endif
 
 #define COUNT_DEF	64		/* -b */
 #define COUNT_MAX	1024		/* sendmmsg/writev take at most 1024 */

@@ -103,12 +103,15 @@ clients() {
 	bg b "$PEER" ping -n 10 -i 200 -S 2 tcp 127.0.0.1 "$p"
 	wait_for "$TMP/r.err" 'child [0-9]+: connection from.*' 5
 	eventually 5 nkids r 2
-	bg c "$PEER" ping -n 1 -S 3 tcp 127.0.0.1 "$p"
+	# c waits for a and b (2 s each, far longer on a busy machine under
+	# ASan): its own deadline and ours leave them room
+	bg c "$PEER" ping -n 1 -t 50 -S 3 tcp 127.0.0.1 "$p"
 	# c is connected, waiting in the backlog, not served while two run
 	eventually 5 accept_queue "$p" 1
 	nkids r 2
 	[ ! -s "$TMP/c.out" ]
-	wait_exit c 20
+	wait_exit c 60
+	cat "$TMP/c.out" "$TMP/c.err"
 	[ "$status_of" -eq 0 ]
 	grep -q '^ok 1 datagrams' "$TMP/c.out"
 	wait_exit a 20

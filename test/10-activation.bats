@@ -82,7 +82,7 @@ load helpers
 	echo_peer e udp
 	p=$(free_port tcp)
 	c=$BATS_TEST_DIRNAME/../contrib
-	sed "s|/usr/local/bin/dgrelay|$DGRELAY|; s|127.0.0.1:51820|127.0.0.1:$(port e)|" \
+	sed "s|/usr/bin/dgrelay|$DGRELAY|; s|127.0.0.1:51820|127.0.0.1:$(port e)|" \
 	    "$c/dgrelay-wireguard.service" >"$TMP/dgrelay-wireguard.service"
 	sed "s|^ListenStream=443|ListenStream=127.0.0.1:$p|" \
 	    "$c/dgrelay-wireguard.socket" >"$TMP/dgrelay-wireguard.socket"
