@@ -50,7 +50,7 @@ static struct {
 	void		*arg;
 	struct scrape	 sc[SCRAPES_MAX];
 	int		 n;
-	int		 verbose;
+	int		 closing;	/* metrics_close: listen no more */
 } M;
 
 const char *
@@ -81,7 +81,6 @@ metrics_open(int verbose)
 	}
 	if (verbose)
 		logx("-M %s: listening on %s", M.a.label, M.s.local);
-	M.verbose = verbose;
 	M.open = 1;
 	for (i = 0; i < SCRAPES_MAX; i++)
 		M.sc[i].fd = -1;
@@ -93,7 +92,7 @@ static void	listener_ready(struct watch *, uint32_t);
 static void
 arm(int on)
 {
-	if (M.armed == on || M.l == NULL)
+	if (M.armed == on || M.l == NULL || M.closing)
 		return;
 	M.armed = on;
 	if (loop_watch(M.l, &M.lw, M.s.lfd, on ? EPOLLIN : 0) == -1)
@@ -311,6 +310,7 @@ metrics_close(int owner)
 		return;
 	if (!owner)
 		M.s.unlink = 0;		/* the parent's socket path */
+	M.closing = 1;
 	for (i = 0; i < SCRAPES_MAX && M.l != NULL; i++)
 		if (M.sc[i].fd != -1)
 			scrape_close(&M.sc[i]);

@@ -132,6 +132,15 @@ head(struct out *o, const char *name, const char *type, const char *help)
 	put(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* A metric of one sample, without labels. */
+static void
+one(struct out *o, const char *name, const char *type, const char *help,
+    uint64_t v)
+{
+	head(o, name, type, help);
+	put(o, "%s %llu\n", name, (unsigned long long)v);
+}
+
 /* The process's own figures, as Prometheus's client libraries give them. */
 static void
 process_metrics(struct out *o)
@@ -248,32 +257,26 @@ report_metrics(const struct report *r, char *buf, size_t size)
 			put(&o, "dgrelay_listener_dropped_total{reason=\"%s\"} "
 			    "%llu\n", drops[i].key,
 			    (unsigned long long)drop(r, i));
-		head(&o, "dgrelay_sessions_served_total", "counter",
-		    "Sessions (multi) or children (fork) started.");
-		put(&o, "dgrelay_sessions_served_total %llu\n",
-		    (unsigned long long)r->served);
-		head(&o, "dgrelay_sessions_running", "gauge",
-		    "Sessions (multi) or children (fork) running now.");
-		put(&o, "dgrelay_sessions_running %llu\n",
-		    (unsigned long long)r->running);
-		head(&o, "dgrelay_quarantined_ports", "gauge",
-		    "Ended UDP sessions' ports kept from reuse now.");
-		put(&o, "dgrelay_quarantined_ports %llu\n",
-		    (unsigned long long)r->quarantined);
+		one(&o, "dgrelay_sessions_served_total", "counter",
+		    "Sessions (multi) or children (fork) started.",
+		    r->served);
+		one(&o, "dgrelay_sessions_running", "gauge",
+		    "Sessions (multi) or children (fork) running now.",
+		    r->running);
+		one(&o, "dgrelay_quarantined_ports", "gauge",
+		    "Ended UDP sessions' ports kept from reuse now.",
+		    r->quarantined);
 	}
 	if (r->haspool) {
-		head(&o, "dgrelay_pool_lent_bytes", "gauge",
-		    "Buffer bytes lent to sessions now.");
-		put(&o, "dgrelay_pool_lent_bytes %llu\n",
-		    (unsigned long long)r->lent);
-		head(&o, "dgrelay_pool_lent_max_bytes", "gauge",
-		    "Buffer bytes lent at most so far.");
-		put(&o, "dgrelay_pool_lent_max_bytes %llu\n",
-		    (unsigned long long)r->peak);
-		head(&o, "dgrelay_pool_cap_bytes", "gauge",
-		    "Buffer bytes that may be lent at most (the cap).");
-		put(&o, "dgrelay_pool_cap_bytes %llu\n",
-		    (unsigned long long)r->cap);
+		one(&o, "dgrelay_pool_lent_bytes", "gauge",
+		    "Buffer bytes lent to sessions now.",
+		    r->lent);
+		one(&o, "dgrelay_pool_lent_max_bytes", "gauge",
+		    "Buffer bytes lent at most so far.",
+		    r->peak);
+		one(&o, "dgrelay_pool_cap_bytes", "gauge",
+		    "Buffer bytes that may be lent at most (the cap).",
+		    r->cap);
 	}
 	if (r->redials[0] || r->redials[1]) {
 		head(&o, "dgrelay_reconnects_total", "counter",
@@ -298,10 +301,9 @@ report_metrics(const struct report *r, char *buf, size_t size)
 	    (unsigned long long)procfig.tls_done);
 	put(&o, "dgrelay_tls_handshakes_total{result=\"failed\"} %llu\n",
 	    (unsigned long long)procfig.tls_failed);
-	head(&o, "dgrelay_scrapes_total", "counter",
-	    "Metrics requests answered before this one.");
-	put(&o, "dgrelay_scrapes_total %llu\n",
-	    (unsigned long long)procfig.scrapes);
+	one(&o, "dgrelay_scrapes_total", "counter",
+	    "Metrics requests answered before this one.",
+	    procfig.scrapes);
 	process_metrics(&o);
 	return o.over ? -1 : (int)o.len;
 }
