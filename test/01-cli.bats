@@ -8,8 +8,8 @@ load helpers
 @test "-h prints the usage first, on stdout, and exits 0" {
 	run --separate-stderr timeout 30 "$DGRELAY" -h
 	[ "$status" -eq 0 ]
-	[ "${lines[0]}" = "usage: dgrelay [-hnSuUVv] [-b count] [-i seconds] [-s size] [-t idle] [-Z user]" ]
-	[ "${lines[1]}" = "               ADDRESS ADDRESS" ]
+	[ "${lines[0]}" = "usage: dgrelay [-hJnSuUVv] [-b count] [-i seconds] [-M address] [-s size]" ]
+	[ "${lines[1]}" = "               [-t idle] [-Z user] ADDRESS ADDRESS" ]
 	[ -z "$stderr" ]
 }
 
