@@ -27,7 +27,7 @@ const struct addr_type addr_types[] = {
 	{ "tcp",		ADDR_TCP,	0, P_HOSTPORT,
 	    IP_CONNECT | ON_TCP | ON_RETRY | ON_FRAME },
 	{ "tcp-listen",		ADDR_TCP,	1, P_LISTENPORT,
-	    IP_LISTEN | ON_TCP | ON_FRAME },
+	    IP_LISTEN | ON_TCP | ON_FRAME | ON_MUX },
 	{ "tls",		ADDR_TCP,	0, P_HOSTPORT,
 	    IP_CONNECT | ON_TCP | ON_RETRY | ON_TLS | ON_FRAME },
 	{ "tls-listen",		ADDR_TCP,	1, P_LISTENPORT,
@@ -99,6 +99,7 @@ const struct addr_opt addr_opts[] = {
 	{ "unlink-early", O_UNLINKEARLY, ON_PATHLISTEN, 0, INT(unlinkearly), 0,
 	    0 },
 	{ "frame",	O_FRAME,	ON_FRAME,	1, SPECIAL, 0, 0 },
+	{ "mux",	O_MUX,		ON_MUX,		0, INT(mux), 0, 0 },
 };
 const size_t addr_ntypes = sizeof(addr_types) / sizeof(addr_types[0]);
 const size_t addr_nopts = sizeof(addr_opts) / sizeof(addr_opts[0]);
@@ -690,6 +691,10 @@ options_agree(struct addr *a)
 		return addr_fail(a, "option max-peers needs multi");
 	if (a->fork && a->multi)
 		return addr_fail(a, "options fork and multi exclude each other");
+	if (a->mux && a->fork)
+		return addr_fail(a, "options mux and fork exclude each other");
+	if (a->mux)
+		a->multi = 1;	/* a session a stream, on every carrier */
 	if (a->multi && a->maxpeers == 0)
 		a->maxpeers = MULTI_MAX_DEF;
 	/* a crowd of peers: one that stalls is ended, not waited on */

@@ -32,6 +32,7 @@ enum params {
 #define ON_TLS		0x200	/* tls, tls-listen */
 #define ON_PATHLISTEN	0x400	/* unix-listen, unix-seqpacket-listen */
 #define ON_FRAME	0x800	/* what may be a stream: frame= */
+#define ON_MUX		0x1000	/* stream listeners: mux (WIP) */
 
 #define IP_CONNECT	(ON_IP | ON_CONNECT | ON_SOCKET)
 #define IP_LISTEN	(ON_IP | ON_LISTEN | ON_SOCKET | ON_FORK)
@@ -54,7 +55,7 @@ enum opt_id { O_BIND, O_REUSEPORT, O_RCVBUF, O_SNDBUF, O_MARK, O_DEV,
 	O_ADDR, O_KEEPALIVE, O_KEEPIDLE, O_KEEPINTVL, O_KEEPCNT, O_USERTIMEOUT,
 	O_MPTCP, O_RETRY, O_INTERVAL, O_MULTI, O_MAXPEERS, O_CERT, O_KEY,
 	O_CAFILE, O_VERIFY, O_SNI, O_ALPN, O_PSK, O_HANDSHAKE, O_MAXHS, O_STALL,
-	O_FRAMEWAIT, O_UNLINKEARLY, O_FRAME };
+	O_FRAMEWAIT, O_UNLINKEARLY, O_FRAME, O_MUX };
 
 #define SPECIAL	((size_t)-1)	/* an option with its own syntax */
 #define OPTIONAL	2		/* value: =VALUE may be left out */

@@ -135,6 +135,7 @@ struct addr {
 	int		 reuseport;
 	int		 unlinkearly;	/* unix listen: remove the path first */
 	int		 wideframe;	/* frame=u32be: 4-byte frame headers */
+	int		 mux;		/* carriers of yamux streams (WIP) */
 	int		 rcvbuf, sndbuf;	/* 0: kernel default */
 	int		 hasmark;
 	uint32_t	 mark;
@@ -180,7 +181,8 @@ enum side_io {
 	IO_DGRAM,		/* a datagram socket: recvmmsg, sendmmsg */
 	IO_STREAM,		/* a byte stream: frames, read and writev */
 	IO_PACKET,		/* not a socket (TUN): one read/write a datagram */
-	IO_TLS			/* frames inside TLS on a stream socket */
+	IO_TLS,			/* frames inside TLS on a stream socket */
+	IO_MUX			/* frames in a stream of a carrier (mux) */
 };
 
 struct relay;
@@ -231,6 +233,8 @@ struct side {
 	struct tls	*tls;
 	/* exec: the command, until exec_end is given it */
 	struct cmd	*cmd;
+	/* IO_MUX: its stream (carrier.c) */
+	struct mstream	*ms;
 	/* what opening it keeps (sock.c): a listener's socket (the side a
 	 * pair or a child accepts into is the listener's), a path made to
 	 * remove at close, a dial's addresses and the next to try, retry's
@@ -836,6 +840,32 @@ int	report_metrics(const struct report *r, char *buf, size_t size);
 
 /* redial_figures(s, r, i): side s's reconnects into r's side i. */
 void	redial_figures(const struct side *s, struct report *r, int i);
+
+/* ------------------------------------------------------------ carrier.c */
+
+struct carrier;
+struct mstream;
+
+/*
+ * carrier_new(l, fd, dialer, max, s, owner, stream_in, gone): a mux
+ * carrier on connected socket fd (its peer named in s); stream_in(owner,
+ * c, ms) for each stream the peer opens; gone(owner, c) once it is lost
+ * (the owner frees it after the pass: carrier_free).
+ */
+struct carrier *carrier_new(struct loop *l, int fd, int dialer,
+	    size_t max_streams, const struct side *s, void *owner,
+	    void (*stream_in)(void *, struct carrier *, struct mstream *),
+	    void (*gone)(void *, struct carrier *));
+void	carrier_free(struct carrier *c);
+/* carrier_side(c, ms, ps): ps is stream ms of c, as a session's side. */
+void	carrier_side(struct carrier *c, struct mstream *ms, struct side *ps);
+/* carrier_flush(ms): the carrier writes what ms queued, after this pass. */
+void	carrier_flush(struct mstream *ms);
+const char *carrier_peer(const struct carrier *c);
+size_t	carrier_streams(const struct carrier *c);
+
+/* relay_kick(rl): a turn of the session once this pass is over. */
+void	relay_kick(struct relay *rl);
 
 /* ------------------------------------------------------------ metrics.c */
 

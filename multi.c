@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "dgrelay.h"
+#include "mux.h"
 
 #define CTL_BYTES	(CMSG_SPACE(sizeof(struct in6_pktinfo)) + \
 			    CMSG_SPACE(sizeof(uint32_t)))
@@ -114,6 +115,11 @@ struct multi {
 	struct timer		 pause;		/* out of descriptors: a second */
 	int			 paused;
 	struct counters		 total[2];	/* of ended sessions */
+	/* mux (WIP): the carriers accepted, and those lost this pass */
+	struct carrier		**cars;
+	size_t			 ncars, capcars;
+	struct carrier		**deadcars;
+	size_t			 ndead, capdead;
 	/* udp: one batch of the listener's */
 	uint8_t			*buf;
 	struct mmsghdr		*msg;
@@ -372,7 +378,11 @@ sess_end(struct sess *ss)
 		counters_add(&m->total[i], &ss->c[i]);
 	if (m->udp)
 		ptab_del(&m->peers, &ps->peeraddr, ps->peerlen);
-	else if (ps->rfd != -1)
+	else if (ps->io == IO_MUX) {
+		carrier_flush(ps->ms);	/* its last frames, and ours */
+		ms_release(ps->ms, status != 0);
+		ps->ms = NULL;
+	} else if (ps->rfd != -1)
 		(void)close(ps->rfd);
 	os = &ss->s[!m->li];
 	if (ss->oa->kind == ADDR_UDP && !ss->oa->listen && os->rfd != -1 &&
@@ -483,8 +493,89 @@ reap(struct multi *m)
 		m->dead = ss->dnext;
 		sess_end(ss);
 	}
+	while (m->ndead > 0)
+		carrier_free(m->deadcars[--m->ndead]);
 	if (m->n < before && !m->udp)
 		listener_arm(m);	/* room again: accept */
+}
+
+/* ------------------------------------------------------ mux (WIP) */
+
+/* Append c to a list of carriers; -1: no memory. */
+static int
+cars_add(struct carrier ***v, size_t *n, size_t *cap, struct carrier *c)
+{
+	struct carrier	**nv;
+
+	if (*n == *cap) {
+		if ((nv = reallocarray(*v, *cap ? *cap * 2 : 16,
+		    sizeof(*nv))) == NULL)
+			return -1;
+		*v = nv;
+		*cap = *cap ? *cap * 2 : 16;
+	}
+	(*v)[(*n)++] = c;
+	return 0;
+}
+
+/* A stream the far side opened: a session, as an accepted peer is. */
+static void
+stream_in(void *owner, struct carrier *c, struct mstream *ms)
+{
+	struct multi	*m = owner;
+	struct sess	*ss;
+	struct side	 ps;
+
+	if (m->n >= (size_t)m->a->maxpeers) {
+		m->dropped++;
+		ms_release(ms, 1);	/* RST: no room */
+		return;
+	}
+	sock_side_init(m->a, &ps);
+	carrier_side(c, ms, &ps);
+	if ((ss = sess_new(m, &ps)) == NULL) {
+		ms_release(ms, 1);
+		return;
+	}
+	ms->owner = ss->rl;
+	relay_kick(ss->rl);	/* the bytes that came with its SYN */
+}
+
+/* A carrier was lost: its sessions read a reset; freed after the pass. */
+static void
+carrier_gone(void *owner, struct carrier *c)
+{
+	struct multi	*m = owner;
+	size_t		 i;
+
+	for (i = 0; i < m->ncars; i++)
+		if (m->cars[i] == c) {
+			m->cars[i] = m->cars[--m->ncars];
+			break;
+		}
+	if (cars_add(&m->deadcars, &m->ndead, &m->capdead, c) == -1)
+		logerr("%s: carrier list", m->a->label);
+	listener_arm(m);
+}
+
+/* An accepted connection is a carrier of streams. */
+static void
+carrier_in(struct multi *m, struct side *s)
+{
+	struct carrier	*c;
+
+	if ((c = carrier_new(m->loop, s->rfd, 0, (size_t)m->a->maxpeers, s, m,
+	    stream_in, carrier_gone)) == NULL ||
+	    cars_add(&m->cars, &m->ncars, &m->capcars, c) == -1) {
+		logerr("%s: carrier from %s", m->a->label, s->peer);
+		if (c != NULL)
+			carrier_free(c);
+		else
+			(void)close(s->rfd);
+		return;
+	}
+	if (m->o->verbose)
+		logx("%s: carrier from %s", m->a->label, s->peer);
 }
 
 /* ------------------------------------------------------ stream listeners */
@@ -512,7 +603,9 @@ accept_peers(struct multi *m)
 			}
 			return;
 		}
-		if (sess_new(m, &s) == NULL)
+		if (m->a->mux)
+			carrier_in(m, &s);
+		else if (sess_new(m, &s) == NULL)
 			(void)close(s.rfd);
 	}
 }
@@ -806,6 +899,12 @@ multi_run(struct loop *l, struct addr a[2], struct side s[2], int li,
 	 * their commands end on the loop */
 	while (m.all != NULL)
 		sess_end(m.all);
+	while (m.ncars > 0)
+		carrier_free(m.cars[--m.ncars]);
+	while (m.ndead > 0)
+		carrier_free(m.deadcars[--m.ndead]);
+	free(m.cars);
+	free(m.deadcars);
 	exec_wait(l);
 	l->on_stats = NULL;
 	causes_flush(&m);

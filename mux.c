@@ -17,6 +17,7 @@
  * owner's writes wait, ms_write returns 0); streams at most max_streams.
  */
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include <errno.h>
 #include <stdint.h>
@@ -451,6 +452,25 @@ owed(struct mstream *s)
 	return MUX_ACK;
 }
 
+size_t
+ms_room(const struct mstream *s)
+{
+	const struct mux *m = s->m;
+	size_t		 queued, room = s->sendwin;
+
+	if (s->gone || s->rst || s->lfin || m->failed)
+		return 0;		/* (a gone stream's carrier may be too) */
+	if ((queued = m->olen - m->ooff) >= MUX_OUT_MAX)
+		return 0;
+	return room < MUX_OUT_MAX - queued ? room : MUX_OUT_MAX - queued;
+}
+
+int
+ms_readable(const struct mstream *s)
+{
+	return s->rlen > 0 || s->rfin || s->rst || s->gone;
+}
+
 ssize_t
 ms_read(struct mstream *s, void *buf, size_t n)
 {
@@ -458,7 +478,11 @@ ms_read(struct mstream *s, void *buf, size_t n)
 	uint32_t	 grant;
 
 	if (s->rlen == 0) {
-		if (s->rfin || s->rst || s->gone)
+		if (s->rst || (s->gone && !s->rfin)) {
+			errno = ECONNRESET;	/* reset, or its carrier lost */
+			return -1;
+		}
+		if (s->rfin)
 			return 0;
 		errno = EAGAIN;
 		return -1;
@@ -506,6 +530,44 @@ ms_write(struct mstream *s, const void *buf, size_t n)
 		errno = EAGAIN;
 		return -1;
 	}
+	s->sendwin -= (uint32_t)n;
+	return (ssize_t)n;
+}
+
+ssize_t
+ms_writev(struct mstream *s, const struct iovec *iov, int niov)
+{
+	struct mux	*m = s->m;
+	size_t		 room, n = 0, k;
+	uint8_t		*p;
+	int		 i;
+
+	if (s->gone || s->rst || s->lfin || m->failed) {
+		errno = EPIPE;
+		return -1;
+	}
+	room = ms_room(s);
+	for (i = 0; i < niov && n < room; i++)
+		n += iov[i].iov_len < room - n ? iov[i].iov_len : room - n;
+	if (n == 0) {
+		errno = EAGAIN;
+		return -1;
+	}
+	/* one Data frame of the gathered bytes: room for all first */
+	if (out_room(m, MUX_HDR + n) == -1 ||
+	    send_frame(m, MUX_DATA, owed(s), s->id, (uint32_t)n, NULL, 0) ==
+	    -1) {
+		errno = EAGAIN;
+		return -1;
+	}
+	p = m->out + m->olen;
+	for (i = 0, k = 0; i < niov && k < n; i++) {
+		size_t	 c = iov[i].iov_len < n - k ? iov[i].iov_len : n - k;
+
+		memcpy(p + k, iov[i].iov_base, c);
+		k += c;
+	}
+	m->olen += n;
 	s->sendwin -= (uint32_t)n;
 	return (ssize_t)n;
 }

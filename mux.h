@@ -96,6 +96,12 @@ int	mux_goaway(struct mux *m);
  * ms_release(s, reset): the owner lets go (RST unless both sides ended).
  */
 ssize_t	ms_read(struct mstream *s, void *buf, size_t n);
+struct iovec;
+ssize_t	ms_writev(struct mstream *s, const struct iovec *iov, int niov);
+/* ms_room(s): bytes ms_write would take now; ms_readable(s): ms_read
+ * would not say EAGAIN. */
+size_t	ms_room(const struct mstream *s);
+int	ms_readable(const struct mstream *s);
 ssize_t	ms_write(struct mstream *s, const void *buf, size_t n);
 int	ms_close(struct mstream *s);
 void	ms_release(struct mstream *s, int reset);

@@ -30,6 +30,7 @@
 
 #include "dgrelay.h"
 #include "relay.h"
+#include "mux.h"
 
 
 void __attribute__((format(printf, 3, 4)))
@@ -152,6 +153,11 @@ dir_write(struct relay *rl, struct dir *d)
 static void
 half_close(struct side *s)
 {
+	if (s->io == IO_MUX) {
+		(void)ms_close(s->ms);	/* FIN */
+		carrier_flush(s->ms);
+		return;
+	}
 	if (s->io == IO_TLS && !tls_close_notify(s))
 		return;		/* not said whole: no half-close under it */
 	if (s->wsock)
@@ -195,7 +201,7 @@ dir_finish(struct relay *rl, struct dir *d)
 	if (down(d->dst) || d->dst->pending)
 		rl->ending = 1;		/* no connection to pass the end to */
 	else if (d->dst->io == IO_STREAM || d->dst->io == IO_TLS ||
-	    d->dst->seqpacket)
+	    d->dst->io == IO_MUX || d->dst->seqpacket)
 		half_close(d->dst);
 	else
 		rl->ending = 1;
@@ -406,7 +412,7 @@ static void
 relay_turn(struct relay *rl)
 {
 	struct dir	*d;
-	int		 i;
+	int		 i, k;
 
 	for (i = 0; i < 2; i++) {
 		if (down(&rl->s[i])) {
@@ -429,7 +435,19 @@ relay_turn(struct relay *rl)
 		 * session's first connection is waited for */
 		if (down(d->dst) && redial_retries(d->dst) != 0)
 			dir_drop(rl, d);
+		/* a stream of a carrier: room may have come with an event */
+		if (d->dst->io == IO_MUX && d->wblocked &&
+		    ms_room(d->dst->ms) > 0)
+			d->wblocked = 0;
 		dir_write(rl, d);
+		/* ... and bytes, or its end: read them, as for TLS */
+		for (k = 0; k < 4 && d->src->io == IO_MUX &&
+		    ms_readable(d->src->ms) && want_read(d, rl); k++) {
+			dir_read(rl, d);
+			dir_write(rl, d);
+		}
+		if (k == 4)
+			loop_defer(rl->loop, &rl->kick);	/* more */
 		/* what TLS read ahead is no event: read it as room frees */
 		if (d->src->io == IO_TLS && tls_pending(d->src) &&
 		    want_read(d, rl)) {
@@ -506,6 +524,8 @@ side_want(struct relay *rl, int i, uint32_t *rev, uint32_t *wev)
 	struct dir	*in = &rl->d[i], *out = &rl->d[!i];
 
 	*rev = *wev = 0;
+	if (s->io == IO_MUX)
+		return;		/* no descriptor: its carrier kicks it */
 	if (redial_state(s) == RD_DIAL) {
 		*rev = EPOLLOUT;
 		return;
@@ -652,6 +672,13 @@ side_ready(struct watch *w, uint32_t ev)
 			dir_read(rl, in);
 	}
 	relay_pass(rl);
+}
+
+void
+relay_kick(struct relay *rl)
+{
+	if (!rl->finished)
+		loop_defer(rl->loop, &rl->kick);
 }
 
 static void

@@ -212,4 +212,8 @@ void	hs_turn(struct relay *rl, struct side *s);
 void	tl_read(struct relay *rl, struct dir *d);
 void	tl_write(struct relay *rl, struct dir *d);
 
+/* carrier.c: a stream of a mux carrier */
+void	mx_read(struct relay *rl, struct dir *d);
+void	mx_write(struct relay *rl, struct dir *d);
+
 #endif /* RELAY_H */

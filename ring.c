@@ -308,6 +308,7 @@ static const struct io_ops {
 	[IO_STREAM] = { st_read, st_write, st_cut },
 	[IO_PACKET] = { pk_read, pk_write, NULL },
 	[IO_TLS] = { tl_read, tl_write, st_cut },
+	[IO_MUX] = { mx_read, mx_write, st_cut },
 };
 
 /* The arrays of a call: made once for the process (control padding 0). */
