@@ -89,22 +89,29 @@ FAKES	 = -Dread=fz_read -Dwritev=fz_writev -Dsendmmsg=fz_sendmmsg \
 	   -Dclock_gettime=fz_clock_gettime \
 	   -Darc4random_uniform=fz_arc4random_uniform
 FUZZ_RELAY_SRCS = relay.c ring.c dgram.c stream.c tlsio.c frame.c redial.c addr.c help.c \
-		  loop.c pool.c tls.c
+		  loop.c pool.c tls.c mux.c carrier.c
 fuzz/fuzz_relay: test/fuzz_relay.c $(FUZZ_RELAY_SRCS) $(HDRS)
 	@mkdir -p fuzz
 	clang -std=gnu11 -D_GNU_SOURCE $(VERSION_DEF) -g -O1 -I. $(BSD_CFLAGS) $(FAKES) \
 	    -fsanitize=fuzzer,address,undefined -o $@ test/fuzz_relay.c \
 	    $(FUZZ_RELAY_SRCS) $(BSD_LIBS) $(SSL_LIBS)
 
+fuzz/fuzz_mux: test/fuzz_mux.c mux.c mux.h
+	@mkdir -p fuzz
+	clang -std=gnu11 -D_GNU_SOURCE -g -O1 -I. \
+	    -fsanitize=fuzzer,address,undefined -o $@ test/fuzz_mux.c mux.c
+
 # Each target for FUZZ_SECONDS, from its seed corpus in test/corpus/.
-fuzz: fuzz/fuzz_frame fuzz/fuzz_addr fuzz/fuzz_relay
-	@mkdir -p fuzz/corpus fuzz/corpus-addr fuzz/corpus-relay
+fuzz: fuzz/fuzz_frame fuzz/fuzz_addr fuzz/fuzz_relay fuzz/fuzz_mux
+	@mkdir -p fuzz/corpus fuzz/corpus-addr fuzz/corpus-relay fuzz/corpus-mux
 	fuzz/fuzz_frame -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
 	    fuzz/corpus test/corpus/frame
 	fuzz/fuzz_addr -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
 	    -max_len=1100 fuzz/corpus-addr test/corpus/addr
 	fuzz/fuzz_relay -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
 	    -max_len=140000 fuzz/corpus-relay test/corpus/relay
+	fuzz/fuzz_mux -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    -max_len=4096 fuzz/corpus-mux test/corpus/mux
 
 demo: all
 	sh test/demo.sh
@@ -123,7 +130,7 @@ VG_TESTS = test/02-udp.bats test/03-stream.bats \
 	   test/08-fork.bats test/09-exec.bats test/14-faults.bats \
 	   test/16-hardening.bats test/18-tcp-options.bats test/19-retry.bats \
 	   test/20-multi.bats test/21-tls.bats test/22-memory.bats \
-	   test/24-frame.bats test/25-ops.bats
+	   test/24-frame.bats test/25-ops.bats test/27-mux.bats
 valgrind: all
 	@rm -rf vg && mkdir -p vg
 	VG_LOGS=$(CURDIR)/vg DGRELAY=$(CURDIR)/test/valgrind.sh LIFE=300 \

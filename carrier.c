@@ -1,8 +1,8 @@
 /*
- * carrier.c: a mux carrier on the loop (WORK IN PROGRESS, branch
- * mux-wip): its socket read into the yamux engine (mux.c), the engine's
- * frames written out; and a stream as a session's side (IO_MUX): frames
- * read out of the stream's received bytes, written into the carrier.
+ * carrier.c: a mux carrier on the loop: its socket read into the yamux
+ * engine (mux.c), the engine's frames written out; and a stream as a
+ * session's side (IO_MUX): frames read out of the stream's received
+ * bytes, written into the carrier as one Data frame a gather.
  */
 #include <sys/types.h>
 #include <sys/epoll.h>

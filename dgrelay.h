@@ -135,7 +135,7 @@ struct addr {
 	int		 reuseport;
 	int		 unlinkearly;	/* unix listen: remove the path first */
 	int		 wideframe;	/* frame=u32be: 4-byte frame headers */
-	int		 mux;		/* carriers of yamux streams (WIP) */
+	int		 mux;		/* carriers of yamux streams */
 	int		 rcvbuf, sndbuf;	/* 0: kernel default */
 	int		 hasmark;
 	uint32_t	 mark;

@@ -115,11 +115,12 @@ struct multi {
 	struct timer		 pause;		/* out of descriptors: a second */
 	int			 paused;
 	struct counters		 total[2];	/* of ended sessions */
-	/* mux (WIP): the carriers accepted, and those lost this pass */
+	/* mux: the carriers accepted, and those lost this pass */
 	struct carrier		**cars;
 	size_t			 ncars, capcars;
 	struct carrier		**deadcars;
 	size_t			 ndead, capdead;
+	uint64_t		 carried;	/* carriers accepted */
 	/* udp: one batch of the listener's */
 	uint8_t			*buf;
 	struct mmsghdr		*msg;
@@ -499,7 +500,7 @@ reap(struct multi *m)
 		listener_arm(m);	/* room again: accept */
 }
 
-/* ------------------------------------------------------ mux (WIP) */
+/* --------------------------------------------------------------- mux */
 
 /* Append c to a list of carriers; -1: no memory. */
 static int
@@ -574,6 +575,7 @@ carrier_in(struct multi *m, struct side *s)
 			(void)close(s->rfd);
 		return;
 	}
+	m->carried++;
 	if (m->o->verbose)
 		logx("%s: carrier from %s", m->a->label, s->peer);
 }
@@ -783,6 +785,9 @@ multi_print(struct multi *m)
 		logx("multi: %zu ended sessions' UDP ports in quarantine, %llu "
 		    "late replies to them dropped", m->nquar,
 		    (unsigned long long)m->late);
+	if (m->a->mux)
+		logx("multi: mux: %llu carriers accepted, %zu up",
+		    (unsigned long long)m->carried, m->ncars);
 	logx("multi: pool: %zu bytes lent, %zu at most, cap %zu; %zu "
 	    "directions and %zu sources hold bytes", m->pool.lent,
 	    m->pool.peak, m->pool.max, m->pool.holders, m->pool.groups);

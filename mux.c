@@ -6,11 +6,11 @@
  * starts with a 256 KiB window each way; the side that dialled the
  * carrier opens odd stream IDs, the side that accepted it even ones.
  *
- * WORK IN PROGRESS (branch mux-wip): the protocol engine alone, driven
- * by mux_input() and drained by mux_output(), so that it can be fuzzed
- * without sockets.  What a stream carries is the owner's (a session's
- * frames); the owner reads a stream's bytes with ms_read and writes with
- * ms_write, within the windows.
+ * The protocol engine alone, driven by mux_input() and drained by
+ * mux_output(), so that it can be fuzzed without sockets (carrier.c puts
+ * it on a socket and the loop).  What a stream carries is the owner's (a
+ * session's frames); the owner reads a stream's bytes with ms_read and
+ * writes with ms_write or ms_writev, within the windows.
  *
  * Bounds: a carrier's received bytes for a stream are at most its
  * window (MUX_WINDOW); its queued output at most MUX_OUT_MAX (then the

@@ -1,6 +1,6 @@
 /*
  * mux.h: the yamux protocol engine (mux.c), apart from sockets and the
- * loop, so that it links alone into its fuzzer.  WORK IN PROGRESS.
+ * loop, so that it links alone into its fuzzer.
  */
 #ifndef MUX_H
 #define MUX_H

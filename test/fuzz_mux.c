@@ -1,5 +1,5 @@
 /*
- * libFuzzer target for mux.c (WORK IN PROGRESS).
+ * libFuzzer target for mux.c, the yamux engine.
  *
  * Byte 0 bit 0: hostile: the rest is a carrier's input to an accepting
  * engine, in chunks; it must never crash, hold more streams than its

@@ -5,9 +5,13 @@
 //
 // Each stream carries frames: a 2-byte big-endian length, then the bytes.
 //
-//	yamuxpeer open HOST:PORT N     dial a carrier, open N streams, send a
+//	yamuxpeer open HOST:PORT N [hold SEC] [slow]
+//	                               dial a carrier, open N streams, send a
 //	                               frame on each naming it, expect it back;
-//	                               prints "ok N streams", exits 0
+//	                               prints "ok N streams", exits 0; hold:
+//	                               first prints "holding N" and keeps the
+//	                               streams open SEC seconds; slow: a
+//	                               stream every 50 ms
 //	yamuxpeer accept HOST:PORT N   listen, take one carrier, accept N
 //	                               streams, echo every frame back; prints
 //	                               "port P" first, "ok N streams" at the end
@@ -56,8 +60,20 @@ func writeFrame(w io.Writer, b []byte) error {
 }
 
 func main() {
-	if len(os.Args) != 4 {
+	if len(os.Args) < 4 {
 		fail("usage: yamuxpeer open|accept HOST:PORT N")
+	}
+	hold, slow := 0, false
+	for i := 4; i < len(os.Args); i++ {
+		switch os.Args[i] {
+		case "hold":
+			if i+1 < len(os.Args) {
+				hold, _ = strconv.Atoi(os.Args[i+1])
+				i++
+			}
+		case "slow":
+			slow = true
+		}
 	}
 	n, err := strconv.Atoi(os.Args[3])
 	if err != nil {
@@ -73,14 +89,20 @@ func main() {
 		if err != nil {
 			fail("yamux: %v", err)
 		}
-		var wg sync.WaitGroup
+		var wg, echoed sync.WaitGroup
 		errs := make(chan error, n)
+		release := make(chan struct{})
 		for i := 0; i < n; i++ {
+			if slow {
+				time.Sleep(50 * time.Millisecond)
+			}
 			wg.Add(1)
+			echoed.Add(1)
 			go func(i int) {
 				defer wg.Done()
 				st, err := s.Open()
 				if err != nil {
+					echoed.Done()
 					errs <- err
 					return
 				}
@@ -99,8 +121,16 @@ func main() {
 				if string(b) != string(msg) {
 					errs <- fmt.Errorf("stream %d got %q", i, b)
 				}
+				echoed.Done()
+				<-release
 			}(i)
 		}
+		echoed.Wait()
+		if hold > 0 {
+			fmt.Printf("holding %d\n", n)
+			time.Sleep(time.Duration(hold) * time.Second)
+		}
+		close(release)
 		wg.Wait()
 		close(errs)
 		for err := range errs {

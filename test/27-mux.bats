@@ -1,0 +1,114 @@
+#!/usr/bin/env bats
+# mux: many sessions over one connection, yamux (hashicorp/yamux's
+# spec).  The far end is hashicorp/yamux itself (Debian's Go package):
+# test/yamuxpeer, built here.
+
+load helpers
+
+setup_file() {
+	command -v go >/dev/null || return 0
+	[ -d /usr/share/gocode/src/github.com/hashicorp/yamux ] || return 0
+	GO111MODULE=off GOPATH=/usr/share/gocode \
+	    GOCACHE="$BATS_FILE_TMPDIR/gocache" \
+	    go build -o "$BATS_FILE_TMPDIR/yamuxpeer" \
+	    "$BATS_TEST_DIRNAME/yamuxpeer/main.go" || true
+}
+
+need_yamux() {
+	need_cmd go golang-go
+	[ -x "$BATS_FILE_TMPDIR/yamuxpeer" ] ||
+	    skip "no yamux test peer (needs golang-github-hashicorp-yamux-dev)"
+	YAMUX=$BATS_FILE_TMPDIR/yamuxpeer
+}
+
+# carriers PORT: established TCP connections to PORT.
+carriers() { ss -Htn state established "sport = :$1" | grep -c . || :; }
+
+@test "mux: hashicorp/yamux opens 200 streams to tcp-listen,mux: each a session, every frame back, one connection" {
+	need_yamux
+	echo_peer e udp
+	relay r -S tcp-listen:127.0.0.1:0,mux udp:127.0.0.1:"$(port e)"
+	run timeout 60 "$YAMUX" open 127.0.0.1:"$(port r)" 200
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$output" = "ok 200 streams" ]
+	stop r
+	[ "$status_of" -eq 0 ]
+	grep -q 'multi: 200 sessions served, 0 running' "$TMP/r.err"
+	grep -q '1>2: 200 datagrams' "$TMP/r.err"
+	grep -q '2>1: 200 datagrams' "$TMP/r.err"
+	[ "$(grep -c 'carrier from' "$TMP/r.err")" -eq 1 ]
+	grep -q 'multi: mux: 1 carriers accepted, 0 up' "$TMP/r.err"
+}
+
+@test "mux: 1,000 streams at once over exactly one TCP connection" {
+	need_yamux
+	not_under_valgrind "1,000 sessions"
+	echo_peer e udp
+	relay r tcp-listen:127.0.0.1:0,mux udp:127.0.0.1:"$(port e)"
+	bg y "$YAMUX" open 127.0.0.1:"$(port r)" 1000 hold 5
+	wait_for "$TMP/y.out" '^holding|FAIL' 60
+	grep -q '^holding 1000' "$TMP/y.out"
+	[ "$(carriers "$(port r)")" -eq 1 ]
+	said r 'connection from .* stream [0-9]+$' 1000
+	wait_exit y 60
+	[ "$status_of" -eq 0 ]
+	grep -q '^ok 1000 streams' "$TMP/y.out"
+}
+
+@test "mux: a hostile carrier (bad version, wrong parity, reused ID, data beyond the window) ends alone, one line each" {
+	need_yamux
+	need_cmd python3
+	echo_peer e udp
+	relay r tcp-listen:127.0.0.1:0,mux udp:127.0.0.1:"$(port e)"
+	bg good "$YAMUX" open 127.0.0.1:"$(port r)" 50 slow
+	run timeout 60 python3 -c '
+import socket, struct, sys
+def hdr(v, t, f, i, n):
+    return struct.pack(">BBHII", v, t, f, i, n)
+port = int(sys.argv[1])
+cases = [
+    hdr(1, 1, 1, 1, 0),                               # bad version
+    hdr(0, 1, 1, 2, 0),                               # even ID from a dialler
+    hdr(0, 1, 1, 1, 0) + hdr(0, 1, 1, 1, 0),          # reused ID
+    hdr(0, 1, 1, 3, 0) + hdr(0, 0, 0, 3, 300000) + b"x" * 300000,  # window
+    hdr(0, 9, 0, 1, 0),                               # unknown type
+]
+for c in cases:
+    s = socket.create_connection(("127.0.0.1", port))
+    s.settimeout(20)
+    try:
+        s.sendall(c)
+    except OSError:
+        pass
+    got = b""
+    try:
+        while len(got) < 12:
+            b = s.recv(12 - len(got))
+            if not b:
+                break
+            got += b
+    except OSError:
+        pass
+    # a Go Away (type 3), code 1 (protocol error), and the end
+    print("goaway" if len(got) == 12 and got[1] == 3 and
+        struct.unpack(">I", got[8:12])[0] == 1 else "no goaway: %r" % got)
+' "$(port r)"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(grep -c '^goaway$' <<<"$output")" -eq 5 ]
+	wait_exit good 60
+	[ "$status_of" -eq 0 ]
+	grep -q '^ok 50 streams' "$TMP/good.out"
+	for why in 'a bad version' 'wrong parity' 'opened twice' \
+	    'beyond the window\|longer than any window' 'unknown frame type'; do
+		grep -q "lost: .*\($why\)" "$TMP/r.err" ||
+		    { echo "no line for: $why"; false; }
+	done
+	kill -0 "$(pid_of r)"
+}
+
+@test "mux: option mux where it is not built, and with fork: exit 2" {
+	bad tcp-listen:0,mux,fork udp:127.0.0.1:9 "options mux and fork exclude each other"
+	bad udp-listen:0 tcp:127.0.0.1:9,mux "option mux does not apply to this address"
+}
