@@ -25,7 +25,7 @@ const struct addr_type addr_types[] = {
 	{ "udp",		ADDR_UDP,	0, P_HOSTPORT,	IP_CONNECT },
 	{ "udp-listen",		ADDR_UDP,	1, P_LISTENPORT, IP_LISTEN },
 	{ "tcp",		ADDR_TCP,	0, P_HOSTPORT,
-	    IP_CONNECT | ON_TCP | ON_RETRY | ON_FRAME },
+	    IP_CONNECT | ON_TCP | ON_RETRY | ON_FRAME | ON_MUX },
 	{ "tcp-listen",		ADDR_TCP,	1, P_LISTENPORT,
 	    IP_LISTEN | ON_TCP | ON_FRAME | ON_MUX },
 	{ "tls",		ADDR_TCP,	0, P_HOSTPORT,
@@ -693,7 +693,7 @@ options_agree(struct addr *a)
 		return addr_fail(a, "options fork and multi exclude each other");
 	if (a->mux && a->fork)
 		return addr_fail(a, "options mux and fork exclude each other");
-	if (a->mux)
+	if (a->mux && a->listen)
 		a->multi = 1;	/* a session a stream, on every carrier */
 	if (a->multi && a->maxpeers == 0)
 		a->maxpeers = MULTI_MAX_DEF;

@@ -32,7 +32,7 @@ enum params {
 #define ON_TLS		0x200	/* tls, tls-listen */
 #define ON_PATHLISTEN	0x400	/* unix-listen, unix-seqpacket-listen */
 #define ON_FRAME	0x800	/* what may be a stream: frame= */
-#define ON_MUX		0x1000	/* tcp-listen: mux */
+#define ON_MUX		0x1000	/* tcp-listen, tcp: mux */
 
 #define IP_CONNECT	(ON_IP | ON_CONNECT | ON_SOCKET)
 #define IP_LISTEN	(ON_IP | ON_LISTEN | ON_SOCKET | ON_FORK)

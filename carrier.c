@@ -176,6 +176,8 @@ on_accept(void *arg, struct mstream *s)
 
 	if (c->stream_in != NULL)
 		c->stream_in(c->owner, c, s);
+	else
+		ms_release(s, 1);	/* we open the streams here: RST */
 }
 
 static void
@@ -258,6 +260,17 @@ carrier_side(struct carrier *c, struct mstream *s, struct side *ps)
 		ps->peer[0] = '\0';
 	memcpy(&ps->peeraddr, &c->peeraddr, sizeof(ps->peeraddr));
 	ps->peerlen = c->peerlen;
+}
+
+struct mstream *
+carrier_open(struct carrier *c)
+{
+	struct mstream	*s;
+
+	if (c->lost || (s = mux_open(&c->m)) == NULL)
+		return NULL;
+	loop_defer(c->l, &c->flushw);
+	return s;
 }
 
 void

@@ -486,6 +486,10 @@ check_pair(struct relay_opts *o, struct addr a[2], char *argv[])
 			o->frame_ms = a[i].frame_ms;
 	}
 	for (i = 0; i < 2; i++)
+		if (a[i].mux && !a[i].listen && !a[!i].multi)
+			bad("%s: mux on a connecting address needs multi on "
+			    "the other", argv[i]);
+	for (i = 0; i < 2; i++)
 		if (a[i].multi && (a[!i].kind == ADDR_TUN ||
 		    a[!i].kind == ADDR_FD || a[!i].kind == ADDR_STDIO ||
 		    a[!i].listen))

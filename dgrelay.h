@@ -857,6 +857,8 @@ struct carrier *carrier_new(struct loop *l, int fd, int dialer,
 	    void (*stream_in)(void *, struct carrier *, struct mstream *),
 	    void (*gone)(void *, struct carrier *));
 void	carrier_free(struct carrier *c);
+/* carrier_open(c): a new stream on c (its SYN sent after this pass). */
+struct mstream *carrier_open(struct carrier *c);
 /* carrier_side(c, ms, ps): ps is stream ms of c, as a session's side. */
 void	carrier_side(struct carrier *c, struct mstream *ms, struct side *ps);
 /* carrier_flush(ms): the carrier writes what ms queued, after this pass. */

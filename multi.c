@@ -121,6 +121,13 @@ struct multi {
 	struct carrier		**deadcars;
 	size_t			 ndead, capdead;
 	uint64_t		 carried;	/* carriers accepted */
+	/* mux on the other address: the one carrier, dialled */
+	struct carrier		*out;
+	struct side		 cs;		/* its attempt */
+	struct watch		 cw;
+	struct timer		 ct;		/* the next attempt */
+	uint64_t		 redials;	/* carriers dialled after the first */
+	uint64_t		 downdrops;	/* sessions not opened: down */
 	/* udp: one batch of the listener's */
 	uint8_t			*buf;
 	struct mmsghdr		*msg;
@@ -351,6 +358,11 @@ quarantine(struct multi *m, int fd)
 static void
 other_close(struct sess *ss, struct side *os)
 {
+	if (os->io == IO_MUX && os->ms != NULL) {
+		carrier_flush(os->ms);
+		ms_release(os->ms, 0);	/* FIN given: none; else RST */
+		os->ms = NULL;
+	}
 	sock_close(ss->oa, os);
 	if (os->cmd != NULL)
 		exec_end(ss->m->loop, os->cmd, 0, ss->m->o->verbose);
@@ -420,7 +432,23 @@ static int
 sess_open(void *arg, struct side *os, char *err, size_t size)
 {
 	struct sess	*ss = arg;
+	struct mstream	*ms;
 
+	if (ss->oa->mux) {	/* a stream of the carrier */
+		sock_side_init(ss->oa, os);
+		if (ss->m->out == NULL ||
+		    (ms = carrier_open(ss->m->out)) == NULL) {
+			ss->m->downdrops++;
+			side_fail(os, "mux: %s", ss->m->out == NULL ?
+			    "no carrier up" : "no stream to be had");
+			if (err != NULL)
+				strlcpy(err, os->err, size);
+			return -1;
+		}
+		carrier_side(ss->m->out, ms, os);
+		os->name = ss->oa->label;
+		return 0;
+	}
 	if (sock_open(ss->oa, os) == -1) {
 		if (err != NULL)
 			strlcpy(err, os->err, size);
@@ -469,6 +497,8 @@ sess_new(struct multi *m, const struct side *ps)
 	}
 	if (os->pending)
 		relay_opener(ss->rl, sess_open, ss);
+	if (os->io == IO_MUX)
+		os->ms->owner = ss->rl;
 	if ((ss->src = src_join(m, ps)) != NULL)
 		relay_group(ss->rl, ss->src);
 	ss->next = m->all;
@@ -557,6 +587,98 @@ carrier_gone(void *owner, struct carrier *c)
 	if (cars_add(&m->deadcars, &m->ndead, &m->capdead, c) == -1)
 		logerr("%s: carrier list", m->a->label);
 	listener_arm(m);
+}
+
+static void	dial_start(struct multi *);
+
+/* The dialled carrier is lost: dialled again (retry), or the end. */
+static void
+out_gone(void *owner, struct carrier *c)
+{
+	struct multi	*m = owner;
+
+	m->out = NULL;
+	if (cars_add(&m->deadcars, &m->ndead, &m->capdead, c) == -1)
+		logerr("%s: carrier list", m->oa->label);
+	if (m->oa->retry == 0) {
+		logx("%s: carrier lost, and no retry", m->oa->label);
+		m->status = 1;
+		loop_stop(m->loop);
+		return;
+	}
+	(void)loop_timer(m->loop, &m->ct, loop_now() + m->oa->interval_ms);
+}
+
+/* The carrier's connection is made: its streams can be had. */
+static void
+out_up(struct multi *m)
+{
+	int	 fd = m->cs.rfd;
+
+	loop_unwatch(m->loop, &m->cw);
+	m->cs.rfd = m->cs.wfd = -1;
+	if ((m->out = carrier_new(m->loop, fd, 1, (size_t)m->a->maxpeers,
+	    &m->cs, m, NULL, out_gone)) == NULL) {
+		logerr("%s: carrier", m->oa->label);
+		(void)close(fd);
+		(void)loop_timer(m->loop, &m->ct, loop_now() + 1000);
+		return;
+	}
+	if (m->carried++ > 0)
+		m->redials++;
+	if (m->o->verbose)
+		logx("%s: carrier up to %s", m->oa->label, m->cs.peer);
+}
+
+/* An attempt failed: again after interval (retry), or the end. */
+static void
+out_failed(struct multi *m)
+{
+	loop_unwatch(m->loop, &m->cw);
+	logx("%s: %s", m->oa->label, m->cs.err);
+	if (m->oa->retry == 0) {
+		m->status = 1;
+		loop_stop(m->loop);
+		return;
+	}
+	(void)loop_timer(m->loop, &m->ct, loop_now() + m->oa->interval_ms);
+}
+
+static void
+dial_ready(struct watch *w, uint32_t ev)
+{
+	struct multi	*m = w->arg;
+	int		 r;
+
+	(void)ev;
+	if ((r = sock_dial_end(m->oa, &m->cs)) == 0)
+		out_up(m);
+	else if (r == 1) {
+		if (loop_watch(m->loop, &m->cw, m->cs.rfd, EPOLLOUT) == -1)
+			out_failed(m);
+	} else
+		out_failed(m);
+}
+
+static void
+dial_start(struct multi *m)
+{
+	int	 r;
+
+	sock_side_init(m->oa, &m->cs);
+	if ((r = sock_dial(m->oa, &m->cs)) == 0)
+		out_up(m);
+	else if (r == 1 &&
+	    loop_watch(m->loop, &m->cw, m->cs.rfd, EPOLLOUT) == 0)
+		return;
+	else
+		out_failed(m);
+}
+
+static void
+dial_due(struct timer *t)
+{
+	dial_start(t->arg);
 }
 
 /* An accepted connection is a carrier of streams. */
@@ -788,6 +910,11 @@ multi_print(struct multi *m)
 	if (m->a->mux)
 		logx("multi: mux: %llu carriers accepted, %zu up",
 		    (unsigned long long)m->carried, m->ncars);
+	if (m->oa->mux)
+		logx("multi: mux: carrier %s, %llu redials, %llu sessions not "
+		    "opened while down", m->out != NULL ? "up" : "down",
+		    (unsigned long long)m->redials,
+		    (unsigned long long)m->downdrops);
 	logx("multi: pool: %zu bytes lent, %zu at most, cap %zu; %zu "
 	    "directions and %zu sources hold bytes", m->pool.lent,
 	    m->pool.peak, m->pool.max, m->pool.holders, m->pool.groups);
@@ -884,6 +1011,8 @@ multi_run(struct loop *l, struct addr a[2], struct side s[2], int li,
 	m.loop = l;
 	pool_init(&m.pool, relay_slab(o), o->size + FRAME_HDR, POOL_MAX);
 	watch_init(&m.lw, listener_ready, &m);
+	watch_init(&m.cw, dial_ready, &m);
+	timer_init(&m.ct, dial_due, &m);
 	timer_init(&m.pause, unpause, &m);
 	timer_init(&m.qtimer, quar_due, &m);
 	l->on_stats = multi_stats;
@@ -892,6 +1021,8 @@ multi_run(struct loop *l, struct addr a[2], struct side s[2], int li,
 	metrics_serve(l, multi_report, &m);
 	if (multi_setup(&m) == -1)
 		m.status = 1;
+	else if (m.oa->mux)
+		dial_start(&m);
 	while (m.status == 0 && !loop_quitting(l))
 		if (loop_run(l) == -1) {
 			logerr("%s: epoll_pwait", m.a->label);
@@ -906,6 +1037,12 @@ multi_run(struct loop *l, struct addr a[2], struct side s[2], int li,
 		sess_end(m.all);
 	while (m.ncars > 0)
 		carrier_free(m.cars[--m.ncars]);
+	loop_untimer(l, &m.ct);
+	loop_unwatch(l, &m.cw);
+	if (m.out != NULL)
+		carrier_free(m.out);
+	if (m.cs.rfd != -1 && m.oa->mux)
+		sock_hangup(m.oa, &m.cs);
 	while (m.ndead > 0)
 		carrier_free(m.deadcars[--m.ndead]);
 	free(m.cars);

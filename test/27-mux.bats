@@ -108,7 +108,68 @@ for c in cases:
 	kill -0 "$(pid_of r)"
 }
 
-@test "mux: option mux where it is not built, and with fork: exit 2" {
+@test "mux: udp-listen,multi to tcp:...,mux: every UDP peer a stream of one carrier that hashicorp/yamux accepts" {
+	need_yamux
+	bg y "$YAMUX" accept 127.0.0.1:0 200
+	wait_for "$TMP/y.out" '^port'
+	# -t: the sessions end, and with them their streams (the peer counts)
+	relay r -S -t 2 udp-listen:127.0.0.1:0,multi \
+	    tcp:127.0.0.1:"$(port y)",mux
+	eventually 30 said r 'carrier up to' 1
+	run timeout 120 "$PEER" burst -t 60 udp 200 127.0.0.1 "$(port r)"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"ok 200 answered"* ]]
+	[ "$(ss -Htn state established "dport = :$(port y)" | grep -c .)" -eq 1 ]
+	wait_exit y 60
+	[ "$status_of" -eq 0 ]
+	grep -q '^ok 200 streams' "$TMP/y.out"
+}
+
+@test "mux: dgrelay to dgrelay, 1,000 UDP peers over one TCP connection, then 0..65507-byte datagrams byte for byte" {
+	not_under_valgrind "1,000 sessions on each side"
+	echo_peer e udp
+	relay far -S tcp-listen:127.0.0.1:0,mux udp:127.0.0.1:"$(port e)"
+	relay near -S udp-listen:127.0.0.1:0,multi \
+	    tcp:127.0.0.1:"$(port far)",mux
+	eventually 30 said near 'carrier up to' 1
+	bg b "$PEER" burst -H 5 -t 60 udp 1000 127.0.0.1 "$(port near)"
+	wait_for "$TMP/b.out" '^holding|FAIL' 90
+	grep -q 'ok 1000 answered' "$TMP/b.out"
+	[ "$(ss -Htn state established "sport = :$(port far)" | grep -c .)" -eq 1 ]
+	run timeout 120 "$PEER" ping -n 2000 -m 0 -M 65507 -S 5 udp 127.0.0.1 \
+	    "$(port near)"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == "ok 2000 datagrams "* ]]
+	stop near
+	grep -q 'multi: mux: carrier up, 0 redials' "$TMP/near.err"
+}
+
+@test "mux: the carrier lost: its sessions end; retry dials it again and new peers are served" {
+	echo_peer e udp
+	p=$(free_port tcp)
+	relay far tcp-listen:127.0.0.1:"$p",mux udp:127.0.0.1:"$(port e)"
+	relay near -S udp-listen:127.0.0.1:0,multi \
+	    tcp:127.0.0.1:"$p",mux,retry,interval=0.2
+	eventually 30 said near 'carrier up to' 1
+	run timeout 60 "$PEER" ping -n 20 udp 127.0.0.1 "$(port near)"
+	[ "$status" -eq 0 ]
+	stop far
+	eventually 30 said near 'carrier .*lost' 1
+	eventually 30 said near 'session ended' 1
+	relay far2 tcp-listen:127.0.0.1:"$p",mux udp:127.0.0.1:"$(port e)"
+	eventually 60 said near 'carrier up to' 2
+	# a new peer (its own port): a new stream on the new carrier
+	run timeout 60 "$PEER" ping -n 20 udp 127.0.0.1 "$(port near)"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	stop near
+	grep -q 'multi: mux: carrier up, 1 redials' "$TMP/near.err"
+}
+
+@test "mux: bad combinations exit 2" {
 	bad tcp-listen:0,mux,fork udp:127.0.0.1:9 "options mux and fork exclude each other"
-	bad udp-listen:0 tcp:127.0.0.1:9,mux "option mux does not apply to this address"
+	bad udp-listen:0 tcp:127.0.0.1:9,mux "mux on a connecting address needs multi on the other"
+	bad udp-listen:0,multi udp:127.0.0.1:9,mux "option mux does not apply to this address"
 }
