@@ -100,6 +100,7 @@ const struct addr_opt addr_opts[] = {
 	    0 },
 	{ "frame",	O_FRAME,	ON_FRAME,	1, SPECIAL, 0, 0 },
 	{ "mux",	O_MUX,		ON_MUX,		0, INT(mux), 0, 0 },
+	{ "mux-ping",	O_MUXPING,	ON_MUX,		1, SPECIAL, 0, 0 },
 };
 const size_t addr_ntypes = sizeof(addr_types) / sizeof(addr_types[0]);
 const size_t addr_nopts = sizeof(addr_opts) / sizeof(addr_opts[0]);
@@ -595,6 +596,11 @@ parse_option(struct addr *a, const struct addr_type *t, char *s,
 		if (errstr != NULL)
 			return addr_fail(a, "option interval=%s: %s", v, errstr);
 		return 0;
+	case O_MUXPING:
+		a->muxping_ms = addr_ms(v, HANDSHAKE_MAX, &errstr);
+		if (errstr != NULL)
+			return addr_fail(a, "option mux-ping=%s: %s", v, errstr);
+		return 0;
 	case O_HANDSHAKE:
 		a->handshake_ms = addr_ms(v, HANDSHAKE_MAX, &errstr);
 		if (errstr != NULL)
@@ -695,6 +701,10 @@ options_agree(struct addr *a)
 		return addr_fail(a, "options mux and fork exclude each other");
 	if (a->mux && a->listen)
 		a->multi = 1;	/* a session a stream, on every carrier */
+	if (a->muxping_ms && !a->mux)
+		return addr_fail(a, "option mux-ping needs mux");
+	if (a->mux && a->muxping_ms == 0)
+		a->muxping_ms = MUXPING_DEF;
 	if (a->multi && a->maxpeers == 0)
 		a->maxpeers = MULTI_MAX_DEF;
 	/* a crowd of peers: one that stalls is ended, not waited on */

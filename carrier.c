@@ -26,6 +26,8 @@ struct carrier {
 	int		 fd;
 	struct watch	 w;
 	struct watch	 flushw;	/* a write, once this pass is over */
+	struct timer	 pt;		/* the next Ping, or its deadline */
+	long long	 ping_ms;
 	int		 lost;
 	int		 full;		/* output was at its bound */
 	char		 peer[NAME_MAX_];
@@ -98,6 +100,7 @@ carrier_lose(struct carrier *c, const char *why)
 	logx("carrier %s: lost: %s", c->peer, why);
 	loop_unwatch(c->l, &c->w);
 	loop_undefer(c->l, &c->flushw);
+	loop_untimer(c->l, &c->pt);
 	/* every stream is over: its session reads a reset */
 	for (i = 0; i < MUX_BUCKETS; i++) {
 		for (s = c->m.bucket[i]; s != NULL; s = next) {
@@ -211,9 +214,30 @@ carrier_ready(struct watch *w, uint32_t ev)
 		flush(c);
 }
 
+/* A Ping every ping_ms; one unanswered by the next is a lost carrier. */
+static void
+ping_due(struct timer *t)
+{
+	struct carrier	*c = t->arg;
+	char		 why[64];
+
+	if (c->m.ping_out) {
+		snprintf(why, sizeof(why), "no answer to a ping in %lld.%lld s",
+		    c->ping_ms / 1000, c->ping_ms % 1000 / 100);
+		carrier_lose(c, why);
+		return;
+	}
+	if (mux_ping(&c->m) == -1) {
+		carrier_lose(c, "output full");
+		return;
+	}
+	loop_defer(c->l, &c->flushw);
+	(void)loop_timer(c->l, &c->pt, loop_now() + c->ping_ms);
+}
+
 struct carrier *
 carrier_new(struct loop *l, int fd, int dialer, size_t max_streams,
-    const struct side *s, void *owner,
+    long long ping_ms, const struct side *s, void *owner,
     void (*stream_in)(void *, struct carrier *, struct mstream *),
     void (*gone)(void *, struct carrier *))
 {
@@ -240,6 +264,10 @@ carrier_new(struct loop *l, int fd, int dialer, size_t max_streams,
 	c->peerlen = s->peerlen;
 	watch_init(&c->w, carrier_ready, c);
 	watch_init(&c->flushw, flush_deferred, c);
+	timer_init(&c->pt, ping_due, c);
+	c->ping_ms = ping_ms;
+	if (ping_ms > 0)
+		(void)loop_timer(l, &c->pt, loop_now() + ping_ms);
 	if (loop_watch(l, &c->w, fd, EPOLLIN) == -1) {
 		mux_free(&c->m);
 		free(c);
@@ -274,8 +302,18 @@ carrier_open(struct carrier *c)
 }
 
 void
+carrier_goaway(struct carrier *c)
+{
+	if (c->lost)
+		return;
+	(void)mux_goaway(&c->m);
+	flush(c);
+}
+
+void
 carrier_free(struct carrier *c)
 {
+	loop_untimer(c->l, &c->pt);
 	loop_unwatch(c->l, &c->w);
 	loop_undefer(c->l, &c->flushw);
 	(void)close(c->fd);

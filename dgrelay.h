@@ -31,6 +31,7 @@
 					 * fork or multi, a burst of peers */
 #define NAME_MAX_	256		/* host names, "HOST PORT" strings */
 #define FORK_MAX_DEF	256		/* max-children unless given */
+#define MUXPING_DEF	30000		/* mux-ping= unless given, ms */
 #define MULTI_MAX_DEF	16384		/* max-peers unless given */
 #define QUARANTINE_MS	30000		/* multi: an ended session's UDP port
 					 * kept from reuse, ms (multi.c) */
@@ -136,6 +137,7 @@ struct addr {
 	int		 unlinkearly;	/* unix listen: remove the path first */
 	int		 wideframe;	/* frame=u32be: 4-byte frame headers */
 	int		 mux;		/* carriers of yamux streams */
+	int		 muxping_ms;	/* mux-ping=: a Ping this often */
 	int		 rcvbuf, sndbuf;	/* 0: kernel default */
 	int		 hasmark;
 	uint32_t	 mark;
@@ -820,6 +822,10 @@ struct report {
 	uint64_t	 quarantined;	/* multi: ended sessions' ports held */
 	int		 haspool;
 	uint64_t	 lent, peak, cap;	/* the pool's bytes */
+	int		 mux;		/* carriers: the figures below */
+	uint64_t	 carriers;	/* up now */
+	uint64_t	 carried;	/* accepted or dialled, in all */
+	uint64_t	 muxdown;	/* sessions not opened: no carrier */
 	int		 redials[2];	/* side i reconnects (retry) */
 	uint64_t	 reconnects[2];
 	long long	 down_ms[2];
@@ -847,16 +853,20 @@ struct carrier;
 struct mstream;
 
 /*
- * carrier_new(l, fd, dialer, max, s, owner, stream_in, gone): a mux
- * carrier on connected socket fd (its peer named in s); stream_in(owner,
+ * carrier_new(l, fd, dialer, max, ping_ms, s, owner, stream_in, gone): a
+ * mux carrier on connected socket fd (its peer named in s), a Ping every
+ * ping_ms (lost when one is not answered by the next); stream_in(owner,
  * c, ms) for each stream the peer opens; gone(owner, c) once it is lost
  * (the owner frees it after the pass: carrier_free).
  */
 struct carrier *carrier_new(struct loop *l, int fd, int dialer,
-	    size_t max_streams, const struct side *s, void *owner,
+	    size_t max_streams, long long ping_ms, const struct side *s,
+	    void *owner,
 	    void (*stream_in)(void *, struct carrier *, struct mstream *),
 	    void (*gone)(void *, struct carrier *));
 void	carrier_free(struct carrier *c);
+/* carrier_goaway(c): no new streams (Go Away), what is queued written. */
+void	carrier_goaway(struct carrier *c);
 /* carrier_open(c): a new stream on c (its SYN sent after this pass). */
 struct mstream *carrier_open(struct carrier *c);
 /* carrier_side(c, ms, ps): ps is stream ms of c, as a session's side. */

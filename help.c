@@ -112,6 +112,7 @@ value_form(enum opt_id id)
 	case O_CAFILE:
 	case O_PSK:		return "FILE";
 	case O_FRAME:		return "u16be|u32be";
+	case O_MUXPING:		return "SECONDS";
 	case O_SNI:		return "NAME";
 	case O_ALPN:		return "PROTO[:PROTO...]";
 	default:		return "N";

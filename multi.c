@@ -360,7 +360,8 @@ other_close(struct sess *ss, struct side *os)
 {
 	if (os->io == IO_MUX && os->ms != NULL) {
 		carrier_flush(os->ms);
-		ms_release(os->ms, 0);	/* FIN given: none; else RST */
+		(void)ms_close(os->ms);	/* FIN: its end, not a reset */
+		ms_release(os->ms, 0);
 		os->ms = NULL;
 	}
 	sock_close(ss->oa, os);
@@ -393,6 +394,8 @@ sess_end(struct sess *ss)
 		ptab_del(&m->peers, &ps->peeraddr, ps->peerlen);
 	else if (ps->io == IO_MUX) {
 		carrier_flush(ps->ms);	/* its last frames, and ours */
+		if (status == 0)
+			(void)ms_close(ps->ms);	/* FIN, not RST */
 		ms_release(ps->ms, status != 0);
 		ps->ms = NULL;
 	} else if (ps->rfd != -1)
@@ -618,7 +621,7 @@ out_up(struct multi *m)
 	loop_unwatch(m->loop, &m->cw);
 	m->cs.rfd = m->cs.wfd = -1;
 	if ((m->out = carrier_new(m->loop, fd, 1, (size_t)m->a->maxpeers,
-	    &m->cs, m, NULL, out_gone)) == NULL) {
+	    m->oa->muxping_ms, &m->cs, m, NULL, out_gone)) == NULL) {
 		logerr("%s: carrier", m->oa->label);
 		(void)close(fd);
 		(void)loop_timer(m->loop, &m->ct, loop_now() + 1000);
@@ -687,8 +690,8 @@ carrier_in(struct multi *m, struct side *s)
 {
 	struct carrier	*c;
 
-	if ((c = carrier_new(m->loop, s->rfd, 0, (size_t)m->a->maxpeers, s, m,
-	    stream_in, carrier_gone)) == NULL ||
+	if ((c = carrier_new(m->loop, s->rfd, 0, (size_t)m->a->maxpeers,
+	    m->a->muxping_ms, s, m, stream_in, carrier_gone)) == NULL ||
 	    cars_add(&m->cars, &m->ncars, &m->capcars, c) == -1) {
 		logerr("%s: carrier from %s", m->a->label, s->peer);
 		if (c != NULL)
@@ -973,6 +976,12 @@ multi_report(void *arg, struct report *r)
 	r->lent = m->pool.lent;
 	r->peak = m->pool.peak;
 	r->cap = m->pool.max;
+	if (m->a->mux || m->oa->mux) {
+		r->mux = 1;
+		r->carriers = m->ncars + (m->out != NULL);
+		r->carried = m->carried;
+		r->muxdown = m->downdrops;
+	}
 }
 
 static void
@@ -997,6 +1006,7 @@ multi_run(struct loop *l, struct addr a[2], struct side s[2], int li,
     const struct relay_opts *o, int stats)
 {
 	struct multi	 m;
+	size_t		 i;
 
 	memset(&m, 0, sizeof(m));
 	m.a = &a[li];
@@ -1033,8 +1043,18 @@ multi_run(struct loop *l, struct addr a[2], struct side s[2], int li,
 	loop_untimer(l, &m.pause);
 	/* a signal: every session ends, what the kernel takes now sent;
 	 * their commands end on the loop */
+	/* a signal: no new streams (Go Away); every session ends with its
+	 * stream's FIN; what the carriers hold is written */
+	for (i = 0; i < m.ncars; i++)
+		carrier_goaway(m.cars[i]);
+	if (m.out != NULL)
+		carrier_goaway(m.out);
 	while (m.all != NULL)
 		sess_end(m.all);
+	for (i = 0; i < m.ncars; i++)
+		carrier_goaway(m.cars[i]);	/* (the FINs) */
+	if (m.out != NULL)
+		carrier_goaway(m.out);
 	while (m.ncars > 0)
 		carrier_free(m.cars[--m.ncars]);
 	loop_untimer(l, &m.ct);

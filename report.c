@@ -95,6 +95,13 @@ report_json(const struct report *r, const char *event)
 		put(&o, "},\"quarantined\":%llu",
 		    (unsigned long long)r->quarantined);
 	}
+	if (r->mux)
+		put(&o, ",\"mux\":{\"carriers\":%llu,\"carried\":%llu,"
+		    "\"streams\":%llu,\"not_opened_while_down\":%llu}",
+		    (unsigned long long)r->carriers,
+		    (unsigned long long)r->carried,
+		    (unsigned long long)r->running,
+		    (unsigned long long)r->muxdown);
 	if (r->haspool)
 		put(&o, ",\"pool\":{\"lent\":%llu,\"peak\":%llu,\"cap\":%llu}",
 		    (unsigned long long)r->lent, (unsigned long long)r->peak,
@@ -266,6 +273,16 @@ report_metrics(const struct report *r, char *buf, size_t size)
 		one(&o, "dgrelay_quarantined_ports", "gauge",
 		    "Ended UDP sessions' ports kept from reuse now.",
 		    r->quarantined);
+	}
+	if (r->mux) {
+		one(&o, "dgrelay_mux_carriers", "gauge",
+		    "Mux carriers up now.", r->carriers);
+		one(&o, "dgrelay_mux_carriers_total", "counter",
+		    "Mux carriers accepted or dialled.", r->carried);
+		one(&o, "dgrelay_mux_streams", "gauge",
+		    "Sessions running on mux streams now.", r->running);
+		one(&o, "dgrelay_mux_not_opened_total", "counter",
+		    "Sessions not opened: no carrier was up.", r->muxdown);
 	}
 	if (r->haspool) {
 		one(&o, "dgrelay_pool_lent_bytes", "gauge",

@@ -172,4 +172,82 @@ for c in cases:
 	bad tcp-listen:0,mux,fork udp:127.0.0.1:9 "options mux and fork exclude each other"
 	bad udp-listen:0 tcp:127.0.0.1:9,mux "mux on a connecting address needs multi on the other"
 	bad udp-listen:0,multi udp:127.0.0.1:9,mux "option mux does not apply to this address"
+	bad tcp-listen:0,mux-ping=2 udp:127.0.0.1:9 "option mux-ping needs mux"
+	bad tcp-listen:0,mux,mux-ping=0 udp:127.0.0.1:9 "option mux-ping=0"
+}
+
+@test "mux: an unanswered ping loses the carrier; SIGTERM says Go Away and ends each stream with FIN" {
+	need_cmd python3
+	echo_peer e udp
+	relay r -J tcp-listen:127.0.0.1:0,mux,mux-ping=0.5 \
+	    udp:127.0.0.1:"$(port e)"
+	# a carrier that opens a stream, sends one frame, and answers nothing
+	run timeout 60 python3 -c '
+import socket, struct, sys, time
+def hdr(t, f, i, n):
+    return struct.pack(">BBHII", 0, t, f, i, n)
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.settimeout(30)
+s.sendall(hdr(1, 1, 1, 0) + hdr(0, 0, 1, 4) + b"\0\2hi")
+seen, buf = set(), b""
+while True:
+    try:
+        b = s.recv(65536)
+    except OSError:
+        break
+    if not b:
+        break
+    buf += b
+    while len(buf) >= 12:
+        v, t, f, i, n = struct.unpack(">BBHII", buf[:12])
+        need = 12 + (n if t == 0 else 0)
+        if len(buf) < need:
+            break
+        buf = buf[need:]
+        seen.add("ping" if t == 2 else "data" if t == 0 else
+            "update" if t == 1 else "goaway")
+print(" ".join(sorted(seen)))
+' "$(port r)"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	# its echo came back, dgrelay pinged, then gave up on it
+	[[ "$output" == *data*ping* ]]
+	eventually 30 said r 'lost: no answer to a ping in 0.5 s' 1
+	# SIGTERM: a live carrier hears Go Away and its stream's FIN
+	bg c python3 -c '
+import socket, struct, sys
+def hdr(t, f, i, n):
+    return struct.pack(">BBHII", 0, t, f, i, n)
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.settimeout(50)
+s.sendall(hdr(1, 1, 1, 0) + hdr(0, 0, 1, 4) + b"\0\2hi")
+print("open", flush=True)
+buf, goaway, fin = b"", 0, 0
+while True:
+    b = s.recv(65536)
+    if not b:
+        break
+    buf += b
+    while len(buf) >= 12:
+        v, t, f, i, n = struct.unpack(">BBHII", buf[:12])
+        need = 12 + (n if t == 0 else 0)
+        if len(buf) < need:
+            break
+        buf = buf[need:]
+        if t == 2 and f & 1:        # answer pings
+            s.sendall(hdr(2, 2, 0, n))
+        if t == 3:
+            goaway = 1
+        if i == 1 and f & 4:
+            fin = 1
+print("goaway %d fin %d" % (goaway, fin), flush=True)
+' "$(port r)"
+	wait_for "$TMP/c.out" '^open'
+	eventually 30 said r 'connection from .* stream 1$' 2
+	kill -USR1 "$(child_of r)"
+	eventually 30 said r '"mux":\{"carriers":1,"carried":2,"streams":1' 1
+	stop r
+	[ "$status_of" -eq 0 ]
+	wait_exit c 30
+	grep -q '^goaway 1 fin 1$' "$TMP/c.out"
 }
