@@ -493,6 +493,11 @@ ms_read(struct mstream *s, void *buf, size_t n)
 	memmove(s->rbuf, s->rbuf + n, s->rlen - n);
 	s->rlen -= n;
 	s->unread += n;
+	if (s->rlen == 0) {	/* an idle stream holds no buffer */
+		free(s->rbuf);
+		s->rbuf = NULL;
+		s->rcap = 0;
+	}
 	/* the window back, in steps of half of it, as Go's yamux does */
 	grant = (uint32_t)s->unread;
 	if (grant >= MUX_WINDOW / 2 && !s->gone &&
