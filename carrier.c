@@ -52,6 +52,10 @@ void
 mx_read(struct relay *rl, struct dir *d)
 {
 	(void)st_fill(rl, d, mx_rd);
+	/* what was read may have granted window back: the update goes
+	 * now, not with the next bytes that come (none would: a sender
+	 * whose window is used up waits for it) */
+	carrier_flush(d->src->ms);
 }
 
 void

@@ -251,3 +251,20 @@ print("goaway %d fin %d" % (goaway, fin), flush=True)
 	wait_exit c 30
 	grep -q '^goaway 1 fin 1$' "$TMP/c.out"
 }
+
+@test "mux: one way, far past the window (3 MB, nothing comes back): every frame arrives, in order" {
+	# the sink: frames to a file, checked after
+	relay sink tcp-listen:127.0.0.1:0 stdio
+	relay far tcp-listen:127.0.0.1:0,mux tcp:127.0.0.1:"$(port sink)"
+	relay near tcp-listen:127.0.0.1:0,multi tcp:127.0.0.1:"$(port far)",mux
+	eventually 30 said near 'carrier up to' 1
+	"$PEER" gen -n 3000 -m 1000 -M 1000 -S 3 >"$TMP/frames"
+	run timeout 60 "$DGRELAY" stdio tcp:127.0.0.1:"$(port near)" \
+	    <"$TMP/frames"
+	[ "$status" -eq 0 ]
+	eventually 60 has_bytes "$TMP/sink.out" "$(stat -c %s "$TMP/frames")"
+	run timeout 30 "$PEER" check -n 3000 -m 1000 -M 1000 -S 3 \
+	    <"$TMP/sink.out"
+	echo "$output"
+	[ "$status" -eq 0 ]
+}
