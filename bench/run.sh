@@ -16,9 +16,12 @@
 # The tool dgrelay-tls (dg-tls in the table) is the same tunnel with TLS
 # between the relays (tls-listen with a certificate made here by openssl,
 # tls with cafile=): the CPU a datagram costs, beside plain dgrelay's.
+# The tool dgrelay-mux (dg-mux) carries the flow as a yamux stream of a
+# carrier: udp-listen,multi to tcp:...,mux, and tcp-listen,mux to udp:.
 #
 # Environment: BENCH_SECONDS (2), BENCH_REPS (3), BENCH_SIZES ("64 1200
-# 8192 65000"), BENCH_TOOLS ("raw dgrelay dgrelay-tls udptunnel socat"),
+# 8192 65000"), BENCH_TOOLS ("raw dgrelay dgrelay-tls dgrelay-mux
+# udptunnel socat"),
 # BENCH_RATE (50000, the fixed-rate run), DGRELAY (./dgrelay).  A tool
 # "custom" runs BENCH_ENTRY and BENCH_EXIT, command templates in which
 # @IN@, @TCP@ and @OUT@ stand for the ports above; the table calls it
@@ -31,7 +34,7 @@ D=${DGRELAY:-./dgrelay}
 SECS=${BENCH_SECONDS:-2}
 REPS=${BENCH_REPS:-3}
 SIZES=${BENCH_SIZES:-64 1200 8192 65000}
-TOOLS=${BENCH_TOOLS:-raw dgrelay dgrelay-tls udptunnel socat}
+TOOLS=${BENCH_TOOLS:-raw dgrelay dgrelay-tls dgrelay-mux udptunnel socat}
 RATE=${BENCH_RATE:-50000}
 rev=$(git rev-parse --short HEAD 2>/dev/null || echo tree)
 git diff --quiet HEAD 2>/dev/null || rev="$rev+"
@@ -44,7 +47,7 @@ port=$((20000 + ($$ % 2000) * 10))
 
 have() {
 	case $1 in
-	raw|dgrelay|custom) return 0 ;;
+	raw|dgrelay|dgrelay-mux|custom) return 0 ;;
 	dgrelay-tls) command -v openssl >/dev/null ;;
 	*) command -v "$1" >/dev/null ;;
 	esac
@@ -55,6 +58,7 @@ exit_cmd() {
 	case $1 in
 	dgrelay) echo "$D tcp-listen:127.0.0.1:$tcp udp:127.0.0.2:$out" ;;
 	dgrelay-tls) echo "$D tls-listen:127.0.0.1:$tcp,cert=$tmp/srv.pem,key=$tmp/srv.key udp:127.0.0.2:$out" ;;
+	dgrelay-mux) echo "$D tcp-listen:127.0.0.1:$tcp,mux udp:127.0.0.2:$out" ;;
 	udptunnel) echo "udptunnel -s $tcp 127.0.0.2/$out" ;;
 	socat) echo "socat -b 65536 tcp-listen:$tcp,bind=127.0.0.1,reuseaddr udp:127.0.0.2:$out" ;;
 	custom) subst "$BENCH_EXIT" ;;
@@ -65,6 +69,7 @@ entry_cmd() {
 	case $1 in
 	dgrelay) echo "$D udp-listen:127.0.0.1:$in tcp:127.0.0.1:$tcp" ;;
 	dgrelay-tls) echo "$D udp-listen:127.0.0.1:$in tls:127.0.0.1:$tcp,cafile=$tmp/srv.pem" ;;
+	dgrelay-mux) echo "$D udp-listen:127.0.0.1:$in,multi tcp:127.0.0.1:$tcp,mux" ;;
 	udptunnel) echo "udptunnel -c 127.0.0.1/$tcp 127.0.0.1/$in" ;;
 	socat) echo "socat -b 65536 udp-listen:$in,bind=127.0.0.1 tcp:127.0.0.1:$tcp" ;;
 	custom) subst "$BENCH_ENTRY" ;;
@@ -207,6 +212,7 @@ label() {
 	case $1 in
 	custom) echo "${BENCH_NAME:-custom}" ;;
 	dgrelay-tls) echo dg-tls ;;
+	dgrelay-mux) echo dg-mux ;;
 	*) echo "$1" ;;
 	esac
 }
