@@ -10,11 +10,10 @@ BSD_LIBS   != pkg-config --libs libbsd-overlay
 SSL_CFLAGS != pkg-config --cflags openssl
 SSL_LIBS   != pkg-config --libs openssl
 CFLAGS	?= -O2 -g
-# the version is said in one place: debian/changelog's first line
-VERSION != sed -n '1s/^dgrelay (\([^)]*\)).*/\1/p' debian/changelog
+# the version is said in one place, dgrelay.h (debian/changelog agrees)
+VERSION != sed -n 's/^\#define DGRELAY_VERSION[^"]*"\([^"]*\)".*/\1/p' dgrelay.h
 WARN	 = -Wall -Wextra -Wshadow -Wformat=2 -Wmissing-prototypes -Winit-self
-VERSION_DEF = -DDGRELAY_VERSION='"$(VERSION)"'
-ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(VERSION_DEF) \
+ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE \
 	     $(WARN) $(BSD_CFLAGS) $(SSL_CFLAGS) $(CPPFLAGS) $(CFLAGS)
 
 SRCS	 = dgrelay.c log.c runas.c addr.c help.c sock.c dial.c reply.c fd.c \
@@ -71,12 +70,12 @@ check: san/dgrelay test/dgpeer test/vsock_shim.so
 
 fuzz/fuzz_frame: test/fuzz_frame.c frame.c $(HDRS)
 	@mkdir -p fuzz
-	clang -std=gnu11 -D_GNU_SOURCE $(VERSION_DEF) -g -O1 -I. \
+	clang -std=gnu11 -D_GNU_SOURCE -g -O1 -I. \
 	    -fsanitize=fuzzer,address,undefined -o $@ test/fuzz_frame.c frame.c
 
 fuzz/fuzz_addr: test/fuzz_addr.c addr.c help.c $(HDRS)
 	@mkdir -p fuzz
-	clang -std=gnu11 -D_GNU_SOURCE $(VERSION_DEF) -g -O1 -I. $(BSD_CFLAGS) \
+	clang -std=gnu11 -D_GNU_SOURCE -g -O1 -I. $(BSD_CFLAGS) \
 	    -fsanitize=fuzzer,address,undefined -o $@ test/fuzz_addr.c addr.c \
 	    help.c $(BSD_LIBS)
 
@@ -92,7 +91,7 @@ FUZZ_RELAY_SRCS = relay.c ring.c dgram.c stream.c tlsio.c frame.c redial.c addr.
 		  loop.c pool.c tls.c mux.c carrier.c
 fuzz/fuzz_relay: test/fuzz_relay.c $(FUZZ_RELAY_SRCS) $(HDRS)
 	@mkdir -p fuzz
-	clang -std=gnu11 -D_GNU_SOURCE $(VERSION_DEF) -g -O1 -I. $(BSD_CFLAGS) $(FAKES) \
+	clang -std=gnu11 -D_GNU_SOURCE -g -O1 -I. $(BSD_CFLAGS) $(FAKES) \
 	    -fsanitize=fuzzer,address,undefined -o $@ test/fuzz_relay.c \
 	    $(FUZZ_RELAY_SRCS) $(BSD_LIBS) $(SSL_LIBS)
 

@@ -31,6 +31,12 @@ teardown() {
 	[ "$n" -ge 10 ]
 }
 
+@test "package: debian/changelog's version is dgrelay -V's" {
+	v=$(sed -n '1s/^dgrelay (\([^)]*\)).*/\1/p' "$ROOT/debian/changelog")
+	[ -n "$v" ]
+	[ "$("$DGRELAY" -V)" = "dgrelay $v" ]
+}
+
 @test "package: the unit's sandbox rates OK or better (systemd-analyze security)" {
 	need_cmd systemd-analyze systemd
 	sed 's|/usr/bin/dgrelay|/bin/true|' "$ROOT/contrib/dgrelay@.service" \
