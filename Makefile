@@ -19,8 +19,8 @@ ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE \
 SRCS	 = dgrelay.c log.c runas.c addr.c help.c sock.c dial.c reply.c fd.c \
 	   exec.c tun.c relay.c ring.c dgram.c stream.c tlsio.c counters.c \
 	   frame.c fork.c redial.c loop.c pool.c ptab.c multi.c tls.c \
-	   report.c metrics.c mux.c carrier.c
-HDRS	 = base.h dgrelay.h relay.h addr.h mux.h
+	   report.c metrics.c mux.c carrier.c muxsess.c
+HDRS	 = base.h dgrelay.h relay.h addr.h mux.h multi.h
 SAN	 = -fsanitize=address,undefined -fno-sanitize-recover=all \
 	   -fno-omit-frame-pointer
 FUZZ_SECONDS ?= 30

@@ -37,106 +37,8 @@
 
 #include "dgrelay.h"
 #include "mux.h"
+#include "multi.h"
 
-#define CTL_BYTES	(CMSG_SPACE(sizeof(struct in6_pktinfo)) + \
-			    CMSG_SPACE(sizeof(uint32_t)))
-#define CAUSES		16	/* failure causes remembered (sess_say) */
-
-/*
- * The UDP socket of an ended session, kept open for QUARANTINE_MS: its
- * local port is not given to another session while the backend may still
- * answer the old one (a late reply is read and dropped, counted), as a
- * NAT keeps a mapping.
- */
-struct quar {
-	struct watch	 w;
-	struct multi	*m;
-	long long	 due;
-	struct quar	*next;
-};
-
-/* A cause of sessions' failures: said once a second, the rest counted. */
-struct cause {
-	char		 why[128];	/* the line's last part: the reason */
-	time_t		 at;		/* last said */
-	uint64_t	 more;		/* not said since */
-};
-
-struct sess {
-	struct multi	*m;
-	struct relay	*rl;
-	struct side	 s[2];
-	struct counters	 c[2];
-	const struct addr *oa;		/* the other address, as parsed
-					 * (shared: its state is in s[]) */
-	char		 err[NAME_MAX_ * 2];
-	struct sess	*prev, *next;	/* every session */
-	struct sess	*dnext;		/* over: freed after this pass */
-	struct sess	*bnext;		/* blocked on the shared socket */
-	struct pool_group *src;		/* its source address's */
-	int		 blocked;
-	int		 dead;		/* on the dead list */
-};
-
-struct multi {
-	struct addr		*a;		/* the listening address */
-	const struct addr	*oa;		/* the other, as parsed */
-	int			 li;		/* the listening one's index */
-	const struct relay_opts	*o;
-	struct relay_opts	 so;		/* the sessions' (compact) */
-	struct side		*ls;		/* the listening side */
-	struct loop		*loop;
-	struct pool		 pool;
-	struct watch		 lw;		/* the listening socket */
-	int			 udp;
-	int			 family;	/* udp: of the listening socket */
-	struct ptab		 peers;		/* udp: sessions by address */
-	struct ptab		 sources;	/* pool groups by address, no port */
-	struct sess		*all, *dead, *blocked;
-	size_t			 n;		/* sessions now */
-	uint64_t		 served;	/* sessions made */
-	uint64_t		 kdrops;	/* udp: the listening
-						 * socket's, by the kernel */
-	uint64_t		 dropped;	/* udp: new peers' datagrams
-						 * over max-peers */
-	uint64_t		 full[PUSH_POOL + 1];	/* udp: datagrams
-						 * a session could not take,
-						 * by the cause */
-	int			 status;	/* a failure of the listener */
-	time_t			 warned, errwarned;
-	struct cause		 causes[CAUSES];
-	struct quar		*qhead, *qtail;	/* oldest first */
-	size_t			 nquar;
-	struct timer		 qtimer;
-	uint64_t		 late;		/* replies to ended sessions,
-						 * dropped */
-	int			 udp_other;	/* the other address is udp: */
-	unsigned		 ncause;	/* the next to replace */
-	struct timer		 pause;		/* out of descriptors: a second */
-	int			 paused;
-	struct counters		 total[2];	/* of ended sessions */
-	/* mux: the carriers accepted, and those lost this pass */
-	struct carrier		**cars;
-	size_t			 ncars, capcars;
-	struct carrier		**deadcars;
-	size_t			 ndead, capdead;
-	uint64_t		 carried;	/* carriers accepted */
-	/* mux on the other address: the one carrier, dialled */
-	struct carrier		*out;
-	struct side		 cs;		/* its attempt */
-	struct watch		 cw;
-	struct timer		 ct;		/* the next attempt */
-	uint64_t		 redials;	/* carriers dialled after the first */
-	uint64_t		 downdrops;	/* sessions not opened: down */
-	/* udp: one batch of the listener's */
-	uint8_t			*buf;
-	struct mmsghdr		*msg;
-	struct iovec		*iov;
-	struct sockaddr_storage	*from;
-	uint8_t			*ctl;
-};
-
-static void	listener_arm(struct multi *);
 
 /* ------------------------------------------------------------ sessions */
 
@@ -467,7 +369,7 @@ sess_open(void *arg, struct side *os, char *err, size_t size)
  * address opened for it, the relay started.  NULL when it cannot be had
  * (said on stderr; ps is then the caller's to close).
  */
-static struct sess *
+struct sess *
 sess_new(struct multi *m, const struct side *ps)
 {
 	struct sess	*ss;
@@ -531,178 +433,6 @@ reap(struct multi *m)
 		carrier_free(m->deadcars[--m->ndead]);
 	if (m->n < before && !m->udp)
 		listener_arm(m);	/* room again: accept */
-}
-
-/* --------------------------------------------------------------- mux */
-
-/* Append c to a list of carriers; -1: no memory. */
-static int
-cars_add(struct carrier ***v, size_t *n, size_t *cap, struct carrier *c)
-{
-	struct carrier	**nv;
-
-	if (*n == *cap) {
-		if ((nv = reallocarray(*v, *cap ? *cap * 2 : 16,
-		    sizeof(*nv))) == NULL)
-			return -1;
-		*v = nv;
-		*cap = *cap ? *cap * 2 : 16;
-	}
-	(*v)[(*n)++] = c;
-	return 0;
-}
-
-/* A stream the far side opened: a session, as an accepted peer is. */
-static void
-stream_in(void *owner, struct carrier *c, struct mstream *ms)
-{
-	struct multi	*m = owner;
-	struct sess	*ss;
-	struct side	 ps;
-
-	if (m->n >= (size_t)m->a->maxpeers) {
-		m->dropped++;
-		ms_release(ms, 1);	/* RST: no room */
-		return;
-	}
-	sock_side_init(m->a, &ps);
-	carrier_side(c, ms, &ps);
-	if ((ss = sess_new(m, &ps)) == NULL) {
-		ms_release(ms, 1);
-		return;
-	}
-	ms->owner = ss->rl;
-	relay_kick(ss->rl);	/* the bytes that came with its SYN */
-}
-
-/* A carrier was lost: its sessions read a reset; freed after the pass. */
-static void
-carrier_gone(void *owner, struct carrier *c)
-{
-	struct multi	*m = owner;
-	size_t		 i;
-
-	for (i = 0; i < m->ncars; i++)
-		if (m->cars[i] == c) {
-			m->cars[i] = m->cars[--m->ncars];
-			break;
-		}
-	if (cars_add(&m->deadcars, &m->ndead, &m->capdead, c) == -1)
-		logerr("%s: carrier list", m->a->label);
-	listener_arm(m);
-}
-
-static void	dial_start(struct multi *);
-
-/* The dialled carrier is lost: dialled again (retry), or the end. */
-static void
-out_gone(void *owner, struct carrier *c)
-{
-	struct multi	*m = owner;
-
-	m->out = NULL;
-	if (cars_add(&m->deadcars, &m->ndead, &m->capdead, c) == -1)
-		logerr("%s: carrier list", m->oa->label);
-	if (m->oa->retry == 0) {
-		logx("%s: carrier lost, and no retry", m->oa->label);
-		m->status = 1;
-		loop_stop(m->loop);
-		return;
-	}
-	(void)loop_timer(m->loop, &m->ct, loop_now() + m->oa->interval_ms);
-}
-
-/* The carrier's connection is made: its streams can be had. */
-static void
-out_up(struct multi *m)
-{
-	int	 fd = m->cs.rfd;
-
-	loop_unwatch(m->loop, &m->cw);
-	m->cs.rfd = m->cs.wfd = -1;
-	if ((m->out = carrier_new(m->loop, fd, 1, (size_t)m->a->maxpeers,
-	    m->oa->muxping_ms, &m->cs, m, NULL, out_gone)) == NULL) {
-		logerr("%s: carrier", m->oa->label);
-		(void)close(fd);
-		(void)loop_timer(m->loop, &m->ct, loop_now() + 1000);
-		return;
-	}
-	if (m->carried++ > 0)
-		m->redials++;
-	if (m->o->verbose)
-		logx("%s: carrier up to %s", m->oa->label, m->cs.peer);
-}
-
-/* An attempt failed: again after interval (retry), or the end. */
-static void
-out_failed(struct multi *m)
-{
-	loop_unwatch(m->loop, &m->cw);
-	logx("%s: %s", m->oa->label, m->cs.err);
-	if (m->oa->retry == 0) {
-		m->status = 1;
-		loop_stop(m->loop);
-		return;
-	}
-	(void)loop_timer(m->loop, &m->ct, loop_now() + m->oa->interval_ms);
-}
-
-static void
-dial_ready(struct watch *w, uint32_t ev)
-{
-	struct multi	*m = w->arg;
-	int		 r;
-
-	(void)ev;
-	if ((r = sock_dial_end(m->oa, &m->cs)) == 0)
-		out_up(m);
-	else if (r == 1) {
-		if (loop_watch(m->loop, &m->cw, m->cs.rfd, EPOLLOUT) == -1)
-			out_failed(m);
-	} else
-		out_failed(m);
-}
-
-static void
-dial_start(struct multi *m)
-{
-	int	 r;
-
-	sock_side_init(m->oa, &m->cs);
-	if ((r = sock_dial(m->oa, &m->cs)) == 0)
-		out_up(m);
-	else if (r == 1 &&
-	    loop_watch(m->loop, &m->cw, m->cs.rfd, EPOLLOUT) == 0)
-		return;
-	else
-		out_failed(m);
-}
-
-static void
-dial_due(struct timer *t)
-{
-	dial_start(t->arg);
-}
-
-/* An accepted connection is a carrier of streams. */
-static void
-carrier_in(struct multi *m, struct side *s)
-{
-	struct carrier	*c;
-
-	if ((c = carrier_new(m->loop, s->rfd, 0, (size_t)m->a->maxpeers,
-	    m->a->muxping_ms, s, m, stream_in, carrier_gone)) == NULL ||
-	    cars_add(&m->cars, &m->ncars, &m->capcars, c) == -1) {
-		logerr("%s: carrier from %s", m->a->label, s->peer);
-		if (c != NULL)
-			carrier_free(c);
-		else
-			(void)close(s->rfd);
-		return;
-	}
-	m->carried++;
-	if (m->o->verbose)
-		logx("%s: carrier from %s", m->a->label, s->peer);
 }
 
 /* ------------------------------------------------------ stream listeners */
@@ -856,7 +586,7 @@ listener_ready(struct watch *w, uint32_t ev)
 	listener_arm(m);
 }
 
-static void
+void
 listener_arm(struct multi *m)
 {
 	uint32_t	 want = 0;
