@@ -29,13 +29,13 @@ const struct addr_type addr_types[] = {
 	{ "tcp-listen",		ADDR_TCP,	1, P_LISTENPORT,
 	    IP_LISTEN | ON_TCP | ON_FRAME | ON_MUX },
 	{ "tls",		ADDR_TCP,	0, P_HOSTPORT,
-	    IP_CONNECT | ON_TCP | ON_RETRY | ON_TLS | ON_FRAME },
+	    IP_CONNECT | ON_TCP | ON_RETRY | ON_TLS | ON_FRAME | ON_MUX },
 	{ "tls-listen",		ADDR_TCP,	1, P_LISTENPORT,
-	    IP_LISTEN | ON_TCP | ON_TLS | ON_FRAME },
+	    IP_LISTEN | ON_TCP | ON_TLS | ON_FRAME | ON_MUX },
 	{ "unix",		ADDR_UNIX,	0, P_PATH,
-	    ON_SOCKET | ON_RETRY | ON_FRAME },
+	    ON_SOCKET | ON_RETRY | ON_FRAME | ON_MUX },
 	{ "unix-listen",	ADDR_UNIX,	1, P_PATH,
-	    ON_SOCKET | ON_FORK | ON_PATHLISTEN | ON_FRAME },
+	    ON_SOCKET | ON_FORK | ON_PATHLISTEN | ON_FRAME | ON_MUX },
 	{ "unix-seqpacket",	ADDR_SEQPACKET,	0, P_PATH,
 	    ON_SOCKET | ON_RETRY },
 	{ "unix-seqpacket-listen", ADDR_SEQPACKET, 1, P_PATH,
@@ -46,9 +46,9 @@ const struct addr_type addr_types[] = {
 	{ "exec",		ADDR_EXEC,	0, P_CMD,
 	    ON_SOCKET | ON_SEQPACKET | ON_FRAME },
 	{ "vsock",		ADDR_VSOCK,	0, P_VSOCK,
-	    ON_SOCKET | ON_SEQPACKET | ON_RETRY | ON_FRAME },
+	    ON_SOCKET | ON_SEQPACKET | ON_RETRY | ON_FRAME | ON_MUX },
 	{ "vsock-listen",	ADDR_VSOCK,	1, P_VSOCKLISTEN,
-	    ON_SOCKET | ON_SEQPACKET | ON_FORK | ON_FRAME },
+	    ON_SOCKET | ON_SEQPACKET | ON_FORK | ON_FRAME | ON_MUX },
 	{ "tun",		ADDR_TUN,	0, P_IFNAME,	ON_TUN },
 };
 
@@ -678,6 +678,23 @@ make_label(struct addr *a, const struct addr_type *t, size_t n)
 }
 
 /*
+ * a serves many sessions in this process (multi, or a mux address whose
+ * carriers' streams are sessions: dgrelay.c decides): multi's defaults.
+ */
+void
+addr_multi(struct addr *a)
+{
+	a->multi = a->many = 1;
+	if (a->maxpeers == 0)
+		a->maxpeers = MULTI_MAX_DEF;
+	/* a crowd of peers: one that stalls is ended, not waited on */
+	if (a->stall_ms == -1)
+		a->stall_ms = STALL_DEF;
+	if (a->frame_ms == -1)
+		a->frame_ms = FRAMEWAIT_DEF;
+}
+
+/*
  * The rules between a's options, and the defaults that follow from them.
  * 0, or -1 with a->err.
  */
@@ -693,25 +710,21 @@ options_agree(struct addr *a)
 		return addr_fail(a, "option interval needs retry");
 	if (a->retry && a->interval_ms == 0)
 		a->interval_ms = INTERVAL_DEF;
-	if (a->maxpeers && !a->multi)
-		return addr_fail(a, "option max-peers needs multi");
+	if (a->maxpeers && !a->multi && !a->mux)
+		return addr_fail(a, "option max-peers needs multi or mux");
 	if (a->fork && a->multi)
 		return addr_fail(a, "options fork and multi exclude each other");
 	if (a->mux && a->fork)
 		return addr_fail(a, "options mux and fork exclude each other");
-	if (a->mux && a->listen)
-		a->multi = 1;	/* a session a stream, on every carrier */
+	if (a->mux && a->seqpacket)
+		return addr_fail(a, "option mux needs a stream; seqpacket "
+		    "carries datagrams already");
 	if (a->muxping_ms && !a->mux)
 		return addr_fail(a, "option mux-ping needs mux");
 	if (a->mux && a->muxping_ms == 0)
 		a->muxping_ms = MUXPING_DEF;
-	if (a->multi && a->maxpeers == 0)
-		a->maxpeers = MULTI_MAX_DEF;
-	/* a crowd of peers: one that stalls is ended, not waited on */
-	if (a->multi && a->stall_ms == -1)
-		a->stall_ms = STALL_DEF;
-	if (a->multi && a->frame_ms == -1)
-		a->frame_ms = FRAMEWAIT_DEF;
+	if (a->multi)
+		addr_multi(a);
 	a->many = a->fork || a->multi;
 	if (a->fork && a->maxchildren == 0)
 		a->maxchildren = FORK_MAX_DEF;	/* bounded unless told */

@@ -328,46 +328,69 @@ run_forking(struct loop *l, const struct relay_opts *o, struct addr a[2],
 	return status;
 }
 
+/* Open listening address i for run_multi (-v says where); 0 or 1. */
+static int
+multi_listen(const struct relay_opts *o, struct addr *a, struct side *s,
+    const char *what)
+{
+	if (sock_open(a, s) == -1) {
+		logx("%s: %s", a->label, s->err);
+		sock_close(a, s);
+		return 1;
+	}
+	if (s->lfd == -1) {
+		logx("%s: %s needs a listening socket", a->label, what);
+		sock_close(a, s);
+		return 1;
+	}
+	if (o->verbose)
+		logx("%s: listening on %s", a->label, s->local);
+	return 0;
+}
+
 /*
- * multi on address mi: listen there, drop privileges, and serve every
- * peer in this process (multi.c).
+ * multi on address mi: listen there (or, a mux address that connects,
+ * dial its carrier from the loop), drop privileges, and serve every peer
+ * in this process (multi.c).  A listening mux on the other address (a
+ * reverse tunnel) listens now too, before -Z.
  */
 static int
 run_multi(struct loop *l, const struct relay_opts *o, struct addr a[2],
     struct side s[2], int mi, const struct runas *ra, int stats)
 {
-	int	 status;
+	int	 status, oi = !mi, i;
 
-	if (sock_open(&a[mi], &s[mi]) == -1) {
-		logx("%s: %s", a[mi].label, s[mi].err);
+	for (i = 0; i < 2; i++)
+		sock_side_init(&a[i], &s[i]);
+	if (a[mi].listen && multi_listen(o, &a[mi], &s[mi], a[mi].mux ?
+	    "option mux" : "option multi") != 0)
+		return 1;
+	if (a[oi].listen && multi_listen(o, &a[oi], &s[oi], "option mux")) {
 		sock_close(&a[mi], &s[mi]);
 		return 1;
 	}
-	if (s[mi].lfd == -1) {
-		logx("%s: option multi needs a listening socket", a[mi].label);
-		sock_close(&a[mi], &s[mi]);
-		return 1;
-	}
-	if (o->verbose) {
-		logx("%s: listening on %s", a[mi].label, s[mi].local);
+	if (o->verbose)
 		logx("%s: at most %d sessions at once (max-peers=N)",
 		    a[mi].label, a[mi].maxpeers);
-	}
-	/* the other address's name, looked up now: in the loop, a slow
-	 * resolver would stall every session */
-	if (sock_resolve_once(&a[!mi]) == -1) {
-		logx("%s: %s", a[!mi].label, a[!mi].err);
-		sock_close(&a[mi], &s[mi]);
-		return 1;
-	}
-	a[!mi].runas = ra;
+	/* the names of the addresses dialled, looked up now: in the loop, a
+	 * slow resolver would stall every session */
+	for (i = 0; i < 2; i++)
+		if (sock_resolve_once(&a[i]) == -1) {
+			logx("%s: %s", a[i].label, a[i].err);
+			status = 1;
+			goto out;
+		}
+	a[oi].runas = ra;
 	if (ra != NULL && runas_become(ra) == -1) {
-		sock_close(&a[mi], &s[mi]);
-		return 1;
+		status = 1;
+		goto out;
 	}
 	status = multi_run(l, a, s, mi, o, stats);
-	sock_forget_names(&a[!mi]);
-	sock_close(&a[mi], &s[mi]);
+out:
+	for (i = 0; i < 2; i++) {
+		sock_forget_names(&a[i]);
+		sock_close(&a[i], &s[i]);
+	}
 	return status;
 }
 
@@ -485,20 +508,33 @@ check_pair(struct relay_opts *o, struct addr a[2], char *argv[])
 		if (a[i].frame_ms >= 0)
 			o->frame_ms = a[i].frame_ms;
 	}
-	for (i = 0; i < 2; i++)
-		if (a[i].mux && !a[i].listen && !a[!i].multi)
-			bad("%s: mux on a connecting address needs multi on "
-			    "the other", argv[i]);
+	/*
+	 * mux: beside multi, the mux address carries the sessions' streams
+	 * (dialled, or listening: a reverse tunnel); else its carriers'
+	 * streams are the sessions (the first address's, when both have
+	 * mux), served as multi serves its peers
+	 */
+	if (!a[0].multi && !a[1].multi && (a[0].mux || a[1].mux))
+		addr_multi(&a[a[0].mux ? 0 : 1]);
 	for (i = 0; i < 2; i++)
 		if (a[i].multi && (a[!i].kind == ADDR_TUN ||
 		    a[!i].kind == ADDR_FD || a[!i].kind == ADDR_STDIO ||
-		    a[!i].listen))
-			bad("%s: with multi on the other address, this one is "
-			    "opened once per peer: udp, tcp, unix, "
-			    "unix-seqpacket, vsock or exec", argv[!i]);
+		    (a[!i].listen && !a[!i].mux)))
+			bad("%s: with %s on the other address, this one is "
+			    "opened once per %s: udp, tcp, unix, "
+			    "unix-seqpacket, vsock, exec, or a mux address%s",
+			    argv[!i], a[i].mux ? "mux" : "multi",
+			    a[i].mux ? "stream" : "peer", a[i].mux ?
+			    " (to open streams from its peers instead, give "
+			    "it multi)" : "");
 		else if (a[i].multi && a[!i].kind != ADDR_UDP &&
-		    a[!i].kind != ADDR_EXEC)
+		    a[!i].kind != ADDR_EXEC && !a[!i].listen)
 			a[!i].dial = 1;	/* connected without blocking */
+	for (i = 0; i < 2; i++)
+		if (a[i].mux && !a[i].listen)
+			a[i].dial = 1;	/* the carrier: without blocking */
+		else if (a[i].mux)
+			a[i].many = 1;	/* carriers: many, accepted on the loop */
 	/* address i is read only by direction i: 1>2 reads the first */
 	for (i = 0; i < 2; i++)
 		if (!o->dir[i] && a[i].kind == ADDR_UDP && a[i].listen &&

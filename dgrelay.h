@@ -253,6 +253,9 @@ struct side {
  * Returns 0, or -1 with the reason in a->err.
  */
 int	addr_parse(const char *spec, struct addr *a);
+/* addr_multi(a): a serves many sessions in this process: multi's
+ * defaults (max-peers, stall-timeout, frame-timeout). */
+void	addr_multi(struct addr *a);
 
 /* addr_help(f): every address type's form, every option and where it
  * applies (from the parser's own tables). */
@@ -826,6 +829,8 @@ struct report {
 	uint64_t	 carriers;	/* up now */
 	uint64_t	 carried;	/* accepted or dialled, in all */
 	uint64_t	 muxdown;	/* sessions not opened: no carrier */
+	uint64_t	 sopened, saccepted;	/* streams, in all */
+	uint64_t	 streams;	/* ... running now */
 	int		 redials[2];	/* side i reconnects (retry) */
 	uint64_t	 reconnects[2];
 	long long	 down_ms[2];
@@ -853,15 +858,15 @@ struct carrier;
 struct mstream;
 
 /*
- * carrier_new(l, fd, dialer, max, ping_ms, s, owner, stream_in, gone): a
- * mux carrier on connected socket fd (its peer named in s), a Ping every
- * ping_ms (lost when one is not answered by the next); stream_in(owner,
+ * carrier_new(l, s, dialer, max, ping_ms, verbose, owner, stream_in,
+ * gone): a mux carrier on s's connected socket (s->rfd, its peer named in
+ * s; IO_TLS: a TLS handshake first, s->tlsc's), a Ping every ping_ms
+ * (lost when one is not answered by the next); stream_in(owner,
  * c, ms) for each stream the peer opens; gone(owner, c) once it is lost
  * (the owner frees it after the pass: carrier_free).
  */
-struct carrier *carrier_new(struct loop *l, int fd, int dialer,
-	    size_t max_streams, long long ping_ms, const struct side *s,
-	    void *owner,
+struct carrier *carrier_new(struct loop *l, const struct side *s, int dialer,
+	    size_t max_streams, long long ping_ms, int verbose, void *owner,
 	    void (*stream_in)(void *, struct carrier *, struct mstream *),
 	    void (*gone)(void *, struct carrier *));
 void	carrier_free(struct carrier *c);
@@ -875,6 +880,12 @@ void	carrier_side(struct carrier *c, struct mstream *ms, struct side *ps);
 void	carrier_flush(struct mstream *ms);
 const char *carrier_peer(const struct carrier *c);
 size_t	carrier_streams(const struct carrier *c);
+/* carrier_up(c): streams are carried (on TLS: its peer authenticated). */
+int	carrier_up(const struct carrier *c);
+/* carrier_on_up(c, up): up(owner, c) once its TLS handshake is done. */
+void	carrier_on_up(struct carrier *c, void (*up)(void *, struct carrier *));
+/* carrier_figures(c, f): its streams opened, accepted, running. */
+void	carrier_figures(const struct carrier *c, uint64_t f[3]);
 
 /* relay_kick(rl): a turn of the session once this pass is over. */
 void	relay_kick(struct relay *rl);

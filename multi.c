@@ -337,21 +337,14 @@ static int
 sess_open(void *arg, struct side *os, char *err, size_t size)
 {
 	struct sess	*ss = arg;
-	struct mstream	*ms;
 
-	if (ss->oa->mux) {	/* a stream of the carrier */
+	if (ss->oa->mux) {	/* a stream of a carrier */
 		sock_side_init(ss->oa, os);
-		if (ss->m->out == NULL ||
-		    (ms = carrier_open(ss->m->out)) == NULL) {
-			ss->m->downdrops++;
-			side_fail(os, "mux: %s", ss->m->out == NULL ?
-			    "no carrier up" : "no stream to be had");
+		if (mux_stream(ss->m, os) == -1) {
 			if (err != NULL)
 				strlcpy(err, os->err, size);
 			return -1;
 		}
-		carrier_side(ss->m->out, ms, os);
-		os->name = ss->oa->label;
 		return 0;
 	}
 	if (sock_open(ss->oa, os) == -1) {
@@ -384,7 +377,8 @@ sess_new(struct multi *m, const struct side *ps)
 	ss->s[m->li] = *ps;
 	ss->oa = m->oa;	/* shared: never written */
 	os = &ss->s[oi];
-	if (m->a->tls)		/* once the TLS peer is authenticated */
+	if (m->a->tls && !m->a->mux)	/* once the TLS peer is
+					 * authenticated (a stream's is) */
 		sock_pending(ss->oa, os);
 	else if (sess_open(ss, os, NULL, 0) == -1) {
 		if (log_due(&m->errwarned))	/* a flood: once a second */
@@ -429,8 +423,7 @@ reap(struct multi *m)
 		m->dead = ss->dnext;
 		sess_end(ss);
 	}
-	while (m->ndead > 0)
-		carrier_free(m->deadcars[--m->ndead]);
+	mux_reap(m);
 	if (m->n < before && !m->udp)
 		listener_arm(m);	/* room again: accept */
 }
@@ -448,7 +441,8 @@ accept_peers(struct multi *m)
 	struct side	 s;
 	int		 batch = 0;
 
-	while (m->n < (size_t)m->a->maxpeers && batch++ < ACCEPT_BATCH) {
+	while (m->n < (size_t)m->a->maxpeers && batch++ < ACCEPT_BATCH &&
+	    (m->a->mux ? m->ncars < CARRIERS_MAX : mux_ready(m))) {
 		sock_side_init(m->a, &s);
 		if (sock_accept(m->a, m->ls, &s) == -1) {
 			if (sock_accept_failed(m->a, &s)) {
@@ -591,7 +585,10 @@ listener_arm(struct multi *m)
 {
 	uint32_t	 want = 0;
 
-	if (m->udp || (m->n < (size_t)m->a->maxpeers && !m->paused))
+	/* a stream peer waits in the backlog while its session could not
+	 * have its stream (no carrier up) */
+	if (m->udp || (m->n < (size_t)m->a->maxpeers && !m->paused &&
+	    (m->a->mux ? m->ncars < CARRIERS_MAX : mux_ready(m))))
 		want |= EPOLLIN;
 	if (m->blocked != NULL)
 		want |= EPOLLOUT;
@@ -640,14 +637,8 @@ multi_print(struct multi *m)
 		logx("multi: %zu ended sessions' UDP ports in quarantine, %llu "
 		    "late replies to them dropped", m->nquar,
 		    (unsigned long long)m->late);
-	if (m->a->mux)
-		logx("multi: mux: %llu carriers accepted, %zu up",
-		    (unsigned long long)m->carried, m->ncars);
-	if (m->oa->mux)
-		logx("multi: mux: carrier %s, %llu redials, %llu sessions not "
-		    "opened while down", m->out != NULL ? "up" : "down",
-		    (unsigned long long)m->redials,
-		    (unsigned long long)m->downdrops);
+	if (m->a->mux || m->oa->mux)
+		mux_print(m);
 	logx("multi: pool: %zu bytes lent, %zu at most, cap %zu; %zu "
 	    "directions and %zu sources hold bytes", m->pool.lent,
 	    m->pool.peak, m->pool.max, m->pool.holders, m->pool.groups);
@@ -671,7 +662,7 @@ multi_setup(struct multi *m)
 		logerr("%s: setsockopt SO_RXQ_OVFL", m->a->label);
 		return -1;
 	}
-	if (sock_nonblock(m->ls->lfd, NULL) == -1) {
+	if (m->ls->lfd != -1 && sock_nonblock(m->ls->lfd, NULL) == -1) {
 		logerr("%s: fcntl O_NONBLOCK", m->a->label);
 		return -1;
 	}
@@ -706,12 +697,8 @@ multi_report(void *arg, struct report *r)
 	r->lent = m->pool.lent;
 	r->peak = m->pool.peak;
 	r->cap = m->pool.max;
-	if (m->a->mux || m->oa->mux) {
-		r->mux = 1;
-		r->carriers = m->ncars + (m->out != NULL);
-		r->carried = m->carried;
-		r->muxdown = m->downdrops;
-	}
+	if (m->a->mux || m->oa->mux)
+		mux_report(m, r);
 }
 
 static void
@@ -736,7 +723,6 @@ multi_run(struct loop *l, struct addr a[2], struct side s[2], int li,
     const struct relay_opts *o, int stats)
 {
 	struct multi	 m;
-	size_t		 i;
 
 	memset(&m, 0, sizeof(m));
 	m.a = &a[li];
@@ -751,8 +737,6 @@ multi_run(struct loop *l, struct addr a[2], struct side s[2], int li,
 	m.loop = l;
 	pool_init(&m.pool, relay_slab(o), o->size + FRAME_HDR, POOL_MAX);
 	watch_init(&m.lw, listener_ready, &m);
-	watch_init(&m.cw, dial_ready, &m);
-	timer_init(&m.ct, dial_due, &m);
 	timer_init(&m.pause, unpause, &m);
 	timer_init(&m.qtimer, quar_due, &m);
 	l->on_stats = multi_stats;
@@ -761,8 +745,8 @@ multi_run(struct loop *l, struct addr a[2], struct side s[2], int li,
 	metrics_serve(l, multi_report, &m);
 	if (multi_setup(&m) == -1)
 		m.status = 1;
-	else if (m.oa->mux)
-		dial_start(&m);
+	else if (m.a->mux || m.oa->mux)
+		mux_start(&m, &s[!li]);
 	while (m.status == 0 && !loop_quitting(l))
 		if (loop_run(l) == -1) {
 			logerr("%s: epoll_pwait", m.a->label);
@@ -771,32 +755,13 @@ multi_run(struct loop *l, struct addr a[2], struct side s[2], int li,
 	l->on_turn = NULL;
 	loop_unwatch(l, &m.lw);		/* no new peer from now on */
 	loop_untimer(l, &m.pause);
-	/* a signal: every session ends, what the kernel takes now sent;
-	 * their commands end on the loop */
-	/* a signal: no new streams (Go Away); every session ends with its
-	 * stream's FIN; what the carriers hold is written */
-	for (i = 0; i < m.ncars; i++)
-		carrier_goaway(m.cars[i]);
-	if (m.out != NULL)
-		carrier_goaway(m.out);
+	/* a signal: no new streams (Go Away); every session ends, what the
+	 * kernel takes now sent (a stream's FIN); their commands end on the
+	 * loop; what the carriers hold is written */
+	mux_stop(&m);
 	while (m.all != NULL)
 		sess_end(m.all);
-	for (i = 0; i < m.ncars; i++)
-		carrier_goaway(m.cars[i]);	/* (the FINs) */
-	if (m.out != NULL)
-		carrier_goaway(m.out);
-	while (m.ncars > 0)
-		carrier_free(m.cars[--m.ncars]);
-	loop_untimer(l, &m.ct);
-	loop_unwatch(l, &m.cw);
-	if (m.out != NULL)
-		carrier_free(m.out);
-	if (m.cs.rfd != -1 && m.oa->mux)
-		sock_hangup(m.oa, &m.cs);
-	while (m.ndead > 0)
-		carrier_free(m.deadcars[--m.ndead]);
-	free(m.cars);
-	free(m.deadcars);
+	mux_end(&m);
 	exec_wait(l);
 	l->on_stats = NULL;
 	causes_flush(&m);

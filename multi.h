@@ -10,6 +10,7 @@
 #define CTL_BYTES	(CMSG_SPACE(sizeof(struct in6_pktinfo)) + \
 			    CMSG_SPACE(sizeof(uint32_t)))
 #define CAUSES		16	/* failure causes remembered (sess_say) */
+#define CARRIERS_MAX	1024	/* carriers at once, a mux listener */
 
 /*
  * The UDP socket of an ended session, kept open for QUARANTINE_MS: its
@@ -29,6 +30,18 @@ struct cause {
 	char		 why[128];	/* the line's last part: the reason */
 	time_t		 at;		/* last said */
 	uint64_t	 more;		/* not said since */
+};
+
+/* A carrier dialled (mux on a connecting address), again with retry. */
+struct mdial {
+	struct multi		*m;
+	const struct addr	*a;		/* NULL: none */
+	int			 in;		/* its streams are sessions */
+	struct carrier		*c;		/* up (or its TLS under way) */
+	struct side		 cs;		/* its attempt */
+	struct watch		 cw;
+	struct timer		 ct;		/* the next attempt */
+	uint64_t		 dials;		/* connections made */
 };
 
 struct sess {
@@ -84,18 +97,18 @@ struct multi {
 	struct timer		 pause;		/* out of descriptors: a second */
 	int			 paused;
 	struct counters		 total[2];	/* of ended sessions */
-	/* mux: the carriers accepted, and those lost this pass */
-	struct carrier		**cars;
-	size_t			 ncars, capcars;
-	struct carrier		**deadcars;
+	/* mux (muxsess.c): carriers accepted on the multi address, on the
+	 * other address (a reverse tunnel), those lost this pass; the ones
+	 * dialled */
+	struct carrier		**cars, **ocars, **deadcars;
+	size_t			 ncars, capcars, nocars, capocars;
 	size_t			 ndead, capdead;
-	uint64_t		 carried;	/* carriers accepted */
-	/* mux on the other address: the one carrier, dialled */
-	struct carrier		*out;
-	struct side		 cs;		/* its attempt */
-	struct watch		 cw;
-	struct timer		 ct;		/* the next attempt */
-	uint64_t		 redials;	/* carriers dialled after the first */
+	struct side		*os;		/* the other's listener */
+	struct watch		 ow;
+	struct mdial		 din, dout;
+	uint64_t		 carried;	/* carriers accepted or dialled */
+	uint64_t		 sopened, saccepted;	/* streams of carriers
+						 * freed */
 	uint64_t		 downdrops;	/* sessions not opened: down */
 	/* udp: one batch of the listener's */
 	uint8_t			*buf;
@@ -110,10 +123,23 @@ struct multi {
 struct sess	*sess_new(struct multi *m, const struct side *ps);
 void		 listener_arm(struct multi *m);
 
-/* muxsess.c: an accepted connection as a carrier; the dialled carrier. */
+/*
+ * muxsess.c: mux_start(m, os) dials the carriers to dial and watches the
+ * other address's listening side os (a reverse tunnel); carrier_in(m, s)
+ * makes an accepted connection a carrier; mux_ready(m): a session's
+ * stream can be had now; mux_stream(m, os) opens it as side os (0, or -1
+ * said in os); mux_reap frees the carriers lost this pass; mux_stop says
+ * Go Away on every carrier; mux_end writes and frees them.
+ */
+void		 mux_start(struct multi *m, struct side *os);
 void		 carrier_in(struct multi *m, struct side *s);
-void		 dial_start(struct multi *m);
-void		 dial_due(struct timer *t);
-void		 dial_ready(struct watch *w, uint32_t ev);
+void		 mux_arm(struct multi *m);
+int		 mux_ready(struct multi *m);
+int		 mux_stream(struct multi *m, struct side *os);
+void		 mux_reap(struct multi *m);
+void		 mux_stop(struct multi *m);
+void		 mux_end(struct multi *m);
+void		 mux_report(struct multi *m, struct report *r);
+void		 mux_print(struct multi *m);
 
 #endif /* MULTI_H */

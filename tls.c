@@ -460,12 +460,12 @@ setup_ctx(struct addr *a, struct tls_conf *c)
 	SSL_CTX_set_options(c->ctx, SSL_OP_NO_RENEGOTIATION |
 	    SSL_OP_NO_COMPRESSION | SSL_OP_ENABLE_KTLS);
 	/* many sessions: a connection's buffers go back while it is idle */
-	if (a->many || a->dial)
+	if ((a->many || a->dial) && !a->mux)	/* (a carrier is busy) */
 		mode |= SSL_MODE_RELEASE_BUFFERS;
 	SSL_CTX_set_mode(c->ctx, mode);
 	/* a read takes what is there: with a pair, up to 64 KiB a call */
 	SSL_CTX_set_read_ahead(c->ctx, 1);
-	if (!(a->many || a->dial))
+	if (!(a->many || a->dial) || a->mux)
 		SSL_CTX_set_default_read_buffer_len(c->ctx, TLS_READ_BUF);
 	/* AES-128-GCM first: as safe for this, and cheaper per byte */
 	if (SSL_CTX_set_ciphersuites(c->ctx, TLS13_SUITES) != 1)

@@ -38,7 +38,7 @@ carriers() { ss -Htn state established "sport = :$1" | grep -c . || :; }
 	grep -q '1>2: 200 datagrams' "$TMP/r.err"
 	grep -q '2>1: 200 datagrams' "$TMP/r.err"
 	[ "$(grep -c 'carrier from' "$TMP/r.err")" -eq 1 ]
-	grep -q 'multi: mux: 1 carriers accepted, 0 up' "$TMP/r.err"
+	grep -q 'multi: mux: 0 carriers up, 1 accepted or dialled in all (0 redials); streams: 0 opened, 200 accepted, 0 running' "$TMP/r.err"
 }
 
 @test "mux: 1,000 streams at once over exactly one TCP connection" {
@@ -143,7 +143,7 @@ for c in cases:
 	[ "$status" -eq 0 ]
 	[[ "$output" == "ok 2000 datagrams "* ]]
 	stop near
-	grep -q 'multi: mux: carrier up, 0 redials' "$TMP/near.err"
+	grep -q 'multi: mux: 0 carriers up, 1 accepted or dialled in all (0 redials); streams: 1001 opened, 0 accepted' "$TMP/near.err"
 }
 
 @test "mux: the carrier lost: its sessions end; retry dials it again and new peers are served" {
@@ -165,12 +165,12 @@ for c in cases:
 	echo "$output"
 	[ "$status" -eq 0 ]
 	stop near
-	grep -q 'multi: mux: carrier up, 1 redials' "$TMP/near.err"
+	grep -q 'multi: mux: 0 carriers up, 2 accepted or dialled in all (1 redials)' "$TMP/near.err"
 }
 
 @test "mux: bad combinations exit 2" {
 	bad tcp-listen:0,mux,fork udp:127.0.0.1:9 "options mux and fork exclude each other"
-	bad udp-listen:0 tcp:127.0.0.1:9,mux "mux on a connecting address needs multi on the other"
+	bad udp-listen:0 tcp:127.0.0.1:9,mux "udp-listen:0: with mux on the other address, this one is opened once per stream"
 	bad udp-listen:0,multi udp:127.0.0.1:9,mux "option mux does not apply to this address"
 	bad tcp-listen:0,mux-ping=2 udp:127.0.0.1:9 "option mux-ping needs mux"
 	bad tcp-listen:0,mux,mux-ping=0 udp:127.0.0.1:9 "option mux-ping=0"
