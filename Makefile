@@ -129,7 +129,8 @@ VG_TESTS = test/02-udp.bats test/03-stream.bats \
 	   test/08-fork.bats test/09-exec.bats test/14-faults.bats \
 	   test/16-hardening.bats test/18-tcp-options.bats test/19-retry.bats \
 	   test/20-multi.bats test/21-tls.bats test/22-memory.bats \
-	   test/24-frame.bats test/25-ops.bats test/27-mux.bats
+	   test/24-frame.bats test/25-ops.bats test/27-mux.bats \
+	   test/28-reverse.bats
 valgrind: all
 	@rm -rf vg && mkdir -p vg
 	VG_LOGS=$(CURDIR)/vg DGRELAY=$(CURDIR)/test/valgrind.sh LIFE=300 \

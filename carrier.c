@@ -287,6 +287,7 @@ hs_step(struct carrier *c)
 		tls_describe(&c->s, buf, sizeof(buf));
 		logx("carrier %s: %s", c->s.peer, buf);
 	}
+	loop_untimer(c->l, &c->pt);	/* the handshake's deadline */
 	timer_init(&c->pt, ping_due, c);
 	if (c->ping_ms > 0)
 		(void)loop_timer(c->l, &c->pt, loop_now() + c->ping_ms);

@@ -173,6 +173,10 @@ for c in cases:
 	bad udp-listen:0 tcp:127.0.0.1:9,mux "udp-listen:0: with mux on the other address, this one is opened once per stream"
 	bad udp-listen:0,multi udp:127.0.0.1:9,mux "option mux does not apply to this address"
 	bad tcp-listen:0,mux-ping=2 udp:127.0.0.1:9 "option mux-ping needs mux"
+	bad udp-listen:0 tcp-listen:0,mux "udp-listen:0: with mux on the other address, this one is opened once per stream"
+	bad stdio tls:127.0.0.1:9,mux "(to open streams from its peers instead, give it multi)"
+	bad vsock:1:9,seqpacket,mux udp:127.0.0.1:9 "option mux needs a stream"
+	bad udp-listen:0,multi unix-seqpacket:/x,mux "option mux does not apply to this address"
 	bad tcp-listen:0,mux,mux-ping=0 udp:127.0.0.1:9 "option mux-ping=0"
 }
 
@@ -267,4 +271,21 @@ print("goaway %d fin %d" % (goaway, fin), flush=True)
 	    <"$TMP/sink.out"
 	echo "$output"
 	[ "$status" -eq 0 ]
+}
+
+@test "mux on both addresses: each stream of the carriers accepted is bridged to a stream of the carrier dialled" {
+	need_yamux
+	echo_peer e udp
+	relay far -S tcp-listen:127.0.0.1:0,mux udp:127.0.0.1:"$(port e)"
+	relay mid -S tcp-listen:127.0.0.1:0,mux tcp:127.0.0.1:"$(port far)",mux
+	eventually 30 said mid 'carrier up to' 1
+	run timeout 60 "$YAMUX" open 127.0.0.1:"$(port mid)" 50
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$output" = "ok 50 streams" ]
+	[ "$(carriers "$(port far)")" -eq 1 ]
+	stop mid
+	stop far
+	grep -q 'streams: 50 opened, 50 accepted' "$TMP/mid.err"
+	grep -q 'streams: 0 opened, 50 accepted' "$TMP/far.err"
 }
