@@ -528,6 +528,14 @@ carrier_figures(const struct carrier *c, uint64_t f[3])
 	f[2] = c->m.nstreams;
 }
 
+/* Takes new streams: up, and no Go Away either way. */
+int
+carrier_takes(const struct carrier *c)
+{
+	return carrier_up(c) && !c->m.goaway_recv && !c->m.goaway_sent &&
+	    !c->m.failed;
+}
+
 /* Up: streams may be opened on it and are carried (TLS: authenticated). */
 int
 carrier_up(const struct carrier *c)

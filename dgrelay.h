@@ -882,6 +882,8 @@ const char *carrier_peer(const struct carrier *c);
 size_t	carrier_streams(const struct carrier *c);
 /* carrier_up(c): streams are carried (on TLS: its peer authenticated). */
 int	carrier_up(const struct carrier *c);
+/* carrier_takes(c): up, and new streams may be opened (no Go Away). */
+int	carrier_takes(const struct carrier *c);
 /* carrier_on_up(c, up): up(owner, c) once its TLS handshake is done. */
 void	carrier_on_up(struct carrier *c, void (*up)(void *, struct carrier *));
 /* carrier_figures(c, f): its streams opened, accepted, running. */

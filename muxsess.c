@@ -335,7 +335,7 @@ carrier_pick(struct multi *m)
 	if (m->dout.a != NULL)
 		return m->dout.c;	/* (under way: the stream waits) */
 	for (i = 0; i < m->nocars; i++)
-		if (carrier_up(m->ocars[i]) && (best == NULL ||
+		if (carrier_takes(m->ocars[i]) && (best == NULL ||
 		    carrier_streams(m->ocars[i]) < carrier_streams(best)))
 			best = m->ocars[i];
 	return best;

@@ -97,10 +97,13 @@ report_json(const struct report *r, const char *event)
 	}
 	if (r->mux)
 		put(&o, ",\"mux\":{\"carriers\":%llu,\"carried\":%llu,"
-		    "\"streams\":%llu,\"not_opened_while_down\":%llu}",
+		    "\"streams\":%llu,\"streams_opened\":%llu,"
+		    "\"streams_accepted\":%llu,\"not_opened_while_down\":%llu}",
 		    (unsigned long long)r->carriers,
 		    (unsigned long long)r->carried,
-		    (unsigned long long)r->running,
+		    (unsigned long long)r->streams,
+		    (unsigned long long)r->sopened,
+		    (unsigned long long)r->saccepted,
 		    (unsigned long long)r->muxdown);
 	if (r->haspool)
 		put(&o, ",\"pool\":{\"lent\":%llu,\"peak\":%llu,\"cap\":%llu}",
@@ -280,7 +283,11 @@ report_metrics(const struct report *r, char *buf, size_t size)
 		one(&o, "dgrelay_mux_carriers_total", "counter",
 		    "Mux carriers accepted or dialled.", r->carried);
 		one(&o, "dgrelay_mux_streams", "gauge",
-		    "Sessions running on mux streams now.", r->running);
+		    "Mux streams open now.", r->streams);
+		one(&o, "dgrelay_mux_streams_opened_total", "counter",
+		    "Mux streams opened here.", r->sopened);
+		one(&o, "dgrelay_mux_streams_accepted_total", "counter",
+		    "Mux streams the far side opened.", r->saccepted);
 		one(&o, "dgrelay_mux_not_opened_total", "counter",
 		    "Sessions not opened: no carrier was up.", r->muxdown);
 	}

@@ -27,7 +27,7 @@ sessions_ended() { [ "$(grep -c 'session ended' "$TMP/$1.err")" -ge "$2" ]; }
 
 @test "multi: options; bad combinations exit 2" {
 	bad tcp-listen:0,multi,fork udp:127.0.0.1:9 "options fork and multi exclude each other"
-	bad tcp-listen:0,max-peers=5 udp:127.0.0.1:9 "option max-peers needs multi"
+	bad tcp-listen:0,max-peers=5 udp:127.0.0.1:9 "option max-peers needs multi or mux"
 	bad tcp-listen:0,multi,max-peers=0 udp:127.0.0.1:9 "option max-peers=0: too small"
 	bad tcp:127.0.0.1:5,multi udp:127.0.0.1:9 "option multi does not apply"
 	bad tcp-listen:0,multi tun: "opened once per peer"

@@ -53,6 +53,12 @@ teardown() {
 	run systemd-analyze security --offline=true dgrelay@x.service
 	echo "with tun: ${lines[-1]}"
 	[[ "${lines[-1]}" =~ \ (SAFE|OK|MEDIUM) ]]
+	# the home side of the reverse WireGuard tunnel
+	sed 's|/usr/bin/dgrelay|/bin/true|' \
+	    "$ROOT/contrib/dgrelay-wireguard-home.service" >"$TMP/wgh.service"
+	run systemd-analyze security --offline=true wgh.service
+	echo "home: ${lines[-1]}"
+	[[ "${lines[-1]}" =~ exposure\ level\ for\ wgh.service:\ ([0-9.]+)\ (SAFE|OK) ]]
 }
 
 @test "package: dpkg-buildpackage builds it, lintian is clean, it installs, runs and goes" {
