@@ -168,6 +168,11 @@ bench-ptab: bench/ptabbench
 bench-memory: all
 	bash bench/memory.sh
 
+# mux's targets: 10,000 peers over one TLS carrier, bursts of new
+# sessions, the reverse tunnel's recovery; see the script.
+bench-mux: all
+	bash bench/mux.sh
+
 lint:
 	mandoc -Tlint -Wwarning dgrelay.1
 	sh test/manlint.sh dgrelay.1
@@ -190,4 +195,4 @@ clean:
 	rm -rf dgrelay test/dgpeer test/vsock_shim.so bench/dgbench bench/ptabbench \
 	    san fuzz vg
 
-.PHONY: all deb test test-quick check fuzz demo bench bench-reconnect bench-peers bench-memory bench-ptab soak valgrind lint install clean
+.PHONY: all deb test test-quick check fuzz demo bench bench-reconnect bench-peers bench-memory bench-mux bench-ptab soak valgrind lint install clean
