@@ -24,6 +24,7 @@
 #include "mux.h"
 
 #define CARRIER_READS	8	/* reads of 64 KiB a turn, at most */
+#define FLUSH_NOW	(128u << 10)	/* output written at once from here */
 
 struct carrier {
 	struct mux	 m;		/* first: a stream's m is its carrier */
@@ -234,13 +235,28 @@ flush_deferred(struct watch *w, uint32_t ev)
 	flush(w->arg);
 }
 
+/*
+ * The frames queued go after this pass; a carrier already holding
+ * FLUSH_NOW bytes writes what the kernel takes now too, so that a fast
+ * flow's turns do not fill its output (and wait) before the pass ends.
+ * A failure is left to the flush after the pass, which says it.
+ */
 void
 carrier_flush(struct mstream *s)
 {
 	struct carrier	*c = (struct carrier *)(void *)s->m;
+	const uint8_t	*o;
+	size_t		 n;
+	ssize_t		 r;
 
-	if (!s->gone && !c->lost)
-		loop_defer(c->l, &c->flushw);
+	if (s->gone || c->lost)
+		return;
+	loop_defer(c->l, &c->flushw);
+	if (c->hs)
+		return;
+	while ((o = mux_output(&c->m, &n)) != NULL && n >= FLUSH_NOW &&
+	    (r = c_write(c, o, n)) > 0)
+		mux_sent(&c->m, (size_t)r);
 }
 
 static void

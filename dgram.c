@@ -112,8 +112,8 @@ dg_preload(struct relay *rl, struct dir *d)
 }
 
 /* The UDP_GRO segment size of a received message, 0 when it has none. */
-static size_t
-gro_size(struct msghdr *m)
+size_t
+dg_gro_size(struct msghdr *m)
 {
 	const void	*p;
 	int		 v;
@@ -170,7 +170,7 @@ static void
 dg_entry(struct dir *d, unsigned i, struct frm *f)
 {
 	size_t	 len = d->msg[i].msg_len;
-	size_t	 gso = d->gro ? gro_size(&d->msg[i].msg_hdr) : 0;
+	size_t	 gso = d->gro ? dg_gro_size(&d->msg[i].msg_hdr) : 0;
 
 	if (gso > 0 && len > gso) {
 		f->len = len;
@@ -569,6 +569,14 @@ int
 set_gro(int fd, int on)
 {
 	return setsockopt(fd, SOL_UDP, UDP_GRO, &on, sizeof(on));
+}
+
+/* UDP_GRO on a UDP socket read in slots of size bytes, if they hold any
+ * coalesced run: 1 on, 0 not. */
+int
+dg_gro_on(int fd, size_t size)
+{
+	return size >= GRO_MIN && udp_socket(fd) && set_gro(fd, 1) == 0;
 }
 
 /* fd is a UDP socket (and the kernel knows UDP_SEGMENT). */

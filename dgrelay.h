@@ -607,13 +607,16 @@ enum push_res {
 };
 
 /*
- * relay_push(rl, i, dg, len): a datagram the owner read for side i (a
- * multi udp-listen's socket), queued as if side i had read it, and the
- * session's turn made at once (the session may end: over is called).  Any
- * other result than PUSH_OK: the owner drops it and counts it by cause.
+ * relay_push(rl, i, dg, len, more): a datagram the owner read for side i
+ * (a multi udp-listen's socket), queued as if side i had read it, and the
+ * session's turn made at once (the session may end: over is called), or,
+ * with more, when the owner calls relay_flush(rl) after the session's
+ * next datagrams.  Any other result than PUSH_OK: the owner drops it and
+ * counts it by cause.
  */
 enum push_res relay_push(struct relay *rl, int i, const uint8_t *dg,
-	    size_t len);
+	    size_t len, int more);
+void	relay_flush(struct relay *rl);
 
 /* relay_group(rl, g): the session's source (multi), whose share it uses. */
 void	relay_group(struct relay *rl, struct pool_group *g);
@@ -775,6 +778,11 @@ int	multi_run(struct loop *l, struct addr a[2], struct side s[2], int li,
 void	dg_recv_slot(struct mmsghdr *m, struct iovec *iov, void *buf,
 	    size_t len, struct sockaddr_storage *from, void *ctl,
 	    size_t ctllen);
+/* dg_gro_on(fd, size): UDP_GRO on fd, read in slots of size bytes, when
+ * they hold any coalesced run (1); dg_gro_size(h): a received message's
+ * segment size (0: one datagram). */
+int	dg_gro_on(int fd, size_t size);
+size_t	dg_gro_size(struct msghdr *h);
 
 /* ------------------------------------------------------------- counters.c */
 

@@ -520,6 +520,48 @@ udp_peer(struct multi *m, const struct sockaddr_storage *ss, socklen_t len,
 	return se;
 }
 
+/*
+ * A datagram for session se, queued; its turn is made once the datagrams
+ * of the batch that follow are another peer's (a flow's run of datagrams
+ * leaves in one write).  held: the session whose turn is owed.
+ */
+static void
+udp_push(struct multi *m, struct sess *se, struct sess **held,
+    const uint8_t *dg, size_t len)
+{
+	enum push_res	 r;
+
+	if (*held != NULL && *held != se) {
+		relay_flush((*held)->rl);
+		*held = NULL;
+	}
+	if ((r = relay_push(se->rl, m->li, dg, len, 1)) != PUSH_OK &&
+	    r != PUSH_ENDING && *held == se) {
+		relay_flush(se->rl);	/* room, as an immediate turn had */
+		r = relay_push(se->rl, m->li, dg, len, 1);
+	}
+	*held = r == PUSH_OK ? se : NULL;
+	m->full[r]++;
+}
+
+/* A message for se: one datagram, or a run that UDP_GRO coalesced. */
+static void
+udp_run(struct multi *m, struct sess *se, struct sess **held,
+    struct msghdr *h, size_t len)
+{
+	const uint8_t	*p = h->msg_iov->iov_base;
+	size_t		 seg = m->gro ? dg_gro_size(h) : 0, k;
+
+	if (seg == 0 || seg >= len) {
+		udp_push(m, se, held, p, len);
+		return;
+	}
+	for (; len > 0; p += k, len -= k) {
+		k = len < seg ? len : seg;
+		udp_push(m, se, held, p, k);
+	}
+}
+
 static void
 udp_read(struct multi *m)
 {
@@ -527,6 +569,7 @@ udp_read(struct multi *m)
 	struct pent	*e;
 	struct sess	*se;
 	unsigned	 i, k = (unsigned)m->o->count;
+	struct sess	*held = NULL;
 	int		 r, rounds;
 
 	for (rounds = 0; rounds < 16; rounds++) {
@@ -549,9 +592,11 @@ udp_read(struct multi *m)
 			if (h->msg_flags & MSG_TRUNC)
 				se->c[m->li].oversize++;
 			else
-				m->full[relay_push(se->rl, m->li,
-				    m->iov[i].iov_base, m->msg[i].msg_len)]++;
+				udp_run(m, se, &held, h, m->msg[i].msg_len);
 		}
+		if (held != NULL)
+			relay_flush(held->rl);
+		held = NULL;
 		if ((unsigned)r < k)
 			return;
 	}
@@ -658,6 +703,8 @@ multi_setup(struct multi *m)
 		logerr("%s: getsockname", m->a->label);
 		return -1;
 	}
+	if (m->udp)		/* a flow's runs in one read */
+		m->gro = dg_gro_on(m->ls->lfd, m->o->size);
 	if (m->udp && sock_want_drops(m->ls->lfd) == -1) {
 		logerr("%s: setsockopt SO_RXQ_OVFL", m->a->label);
 		return -1;

@@ -8,7 +8,7 @@
 #include <netinet/in.h>
 
 #define CTL_BYTES	(CMSG_SPACE(sizeof(struct in6_pktinfo)) + \
-			    CMSG_SPACE(sizeof(uint32_t)))
+			    CMSG_SPACE(sizeof(uint32_t)) + CMSG_SPACE(sizeof(int)))
 #define CAUSES		16	/* failure causes remembered (sess_say) */
 #define CARRIERS_MAX	1024	/* carriers at once, a mux listener */
 
@@ -72,6 +72,7 @@ struct multi {
 	struct watch		 lw;		/* the listening socket */
 	int			 udp;
 	int			 family;	/* udp: of the listening socket */
+	int			 gro;		/* udp: runs come coalesced */
 	struct ptab		 peers;		/* udp: sessions by address */
 	struct ptab		 sources;	/* pool groups by address, no port */
 	struct sess		*all, *dead, *blocked;

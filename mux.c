@@ -349,6 +349,14 @@ mux_input(struct mux *m, const uint8_t *in, size_t n)
 			} else
 				m->pneed = 0;
 		}
+		if (m->plen == 0 && m->pneed > 0 && n - used >= m->pneed) {
+			/* the whole payload is here: no copy */
+			m->hlen = 0;
+			used += m->pneed;
+			if (frame_in(m, m->hdr, in + used - m->pneed) == -1)
+				return -1;
+			continue;
+		}
 		if (m->plen < m->pneed) {
 			k = m->pneed - m->plen;
 			if (k > n - used)

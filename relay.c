@@ -712,7 +712,7 @@ dir_leftover(struct dir *d)
 }
 
 enum push_res
-relay_push(struct relay *rl, int i, const uint8_t *dg, size_t len)
+relay_push(struct relay *rl, int i, const uint8_t *dg, size_t len, int more)
 {
 	struct dir	*d = &rl->d[i];
 	struct frm	*f;
@@ -732,10 +732,18 @@ relay_push(struct relay *rl, int i, const uint8_t *dg, size_t len)
 	memcpy(f->p + FRAME_HDR, dg, len);
 	frm_one(f, len);
 	d->passbytes += FRAME_HDR + len;
-	/* on its way now: what the sink cannot take at once is held (or
-	 * its ring kept, for a pair) */
-	relay_pass(rl);
+	/* on its way now (or with the owner's next ones: relay_flush):
+	 * what the sink cannot take at once is held (or its ring kept, for
+	 * a pair) */
+	if (!more)
+		relay_pass(rl);
 	return PUSH_OK;
+}
+
+void
+relay_flush(struct relay *rl)
+{
+	relay_pass(rl);
 }
 
 void

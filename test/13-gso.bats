@@ -151,3 +151,21 @@ gso_used() { grep -q 'sendmmsg.*SOL_UDP, cmsg_type=0x67' "$TMP/$1.st"; }
 	grep -qE 'sendmmsg.*cmsg_type=0x67.*= -1 (EMSGSIZE|EINVAL)' "$TMP/u.st"
 	[ "$(grep -c 'sendmmsg.*= -1 ' "$TMP/u.st")" -eq 1 ]
 }
+
+@test "multi: a GSO sender's coalesced runs are cut into their datagrams, through a mux carrier: every datagram intact, in order" {
+	need_cmd strace
+	receiver r -g -s 1000
+	relay x tcp-listen:127.0.0.1:0,mux udp:127.0.0.1:"$(port r)"
+	traced e udp-listen:127.0.0.1:0,multi,rcvbuf=8388608 \
+	    tcp:127.0.0.1:"$(port x)",mux
+	wait_for "$TMP/e.err" 'carrier up'
+	"$BENCH" gen -g -n 6000 -r 20000 -s 1000 127.0.0.1 "$(port e)" \
+	    >"$TMP/gen.out"
+	wait_exit r 30
+	cat "$TMP/gen.out" "$TMP/r.out"
+	[ "$(cat "$TMP/gen.out")" = "sent 6000" ]
+	grep -qx 'recv 6000 bytes 6000000 corrupt 0 merged 0 truncated 0 reordered 0 ns [0-9]*' "$TMP/r.out"
+	stop e
+	grep -q '1>2: 6000 datagrams, 6000000 bytes, 0 oversize' "$TMP/e.err"
+	gro_used e
+}
