@@ -531,6 +531,10 @@ check_pair(struct relay_opts *o, struct addr a[2], char *argv[])
 		    a[!i].kind != ADDR_EXEC && !a[!i].listen)
 			a[!i].dial = 1;	/* connected without blocking */
 	for (i = 0; i < 2; i++)
+		if (a[i].mux && !a[i].multi && a[i].maxpeers)
+			bad("%s: max-peers goes on %s, whose sessions the "
+			    "streams are", argv[i], argv[!i]);
+	for (i = 0; i < 2; i++)
 		if (a[i].mux && !a[i].listen)
 			a[i].dial = 1;	/* the carrier: without blocking */
 		else if (a[i].mux)

@@ -111,6 +111,7 @@ struct multi {
 	uint64_t		 sopened, saccepted;	/* streams of carriers
 						 * freed */
 	uint64_t		 downdrops;	/* sessions not opened: down */
+	int			 stopping;	/* the end: no listener again */
 	/* udp: one batch of the listener's */
 	uint8_t			*buf;
 	struct mmsghdr		*msg;

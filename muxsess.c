@@ -114,6 +114,8 @@ carrier_gone(void *owner, struct carrier *c)
 	if (!cars_del(m->cars, &m->ncars, c))
 		(void)cars_del(m->ocars, &m->nocars, c);
 	cars_bury(m, c);
+	if (m->stopping)
+		return;
 	listener_arm(m);	/* (the last one of the other's: a backlog) */
 	mux_arm(m);
 }
@@ -139,6 +141,8 @@ mdial_gone(void *owner, struct carrier *c)
 
 	d->c = NULL;
 	cars_bury(m, c);
+	if (m->stopping)
+		return;
 	listener_arm(m);
 	if (d->a->retry == 0) {
 		logx("%s: carrier lost, and no retry", d->a->label);
@@ -393,15 +397,15 @@ mux_start(struct multi *m, struct side *os)
 	}
 }
 
-/* Every carrier's, in fn(c). */
+/* Every carrier's, in fn(c) (which may lose it: off its list). */
 static void
 each(struct multi *m, void (*fn)(struct carrier *))
 {
 	size_t	 i;
 
-	for (i = 0; i < m->ncars; i++)
+	for (i = m->ncars; i-- > 0;)
 		fn(m->cars[i]);
-	for (i = 0; i < m->nocars; i++)
+	for (i = m->nocars; i-- > 0;)
 		fn(m->ocars[i]);
 	if (m->din.c != NULL)
 		fn(m->din.c);
@@ -413,6 +417,7 @@ each(struct multi *m, void (*fn)(struct carrier *))
 void
 mux_stop(struct multi *m)
 {
+	m->stopping = 1;	/* a carrier lost now is not dialled again */
 	if (m->os != NULL)
 		loop_unwatch(m->loop, &m->ow);
 	each(m, carrier_goaway);

@@ -177,6 +177,7 @@ for c in cases:
 	bad stdio tls:127.0.0.1:9,mux "(to open streams from its peers instead, give it multi)"
 	bad vsock:1:9,seqpacket,mux udp:127.0.0.1:9 "option mux needs a stream"
 	bad udp-listen:0,multi unix-seqpacket:/x,mux "option mux does not apply to this address"
+	bad udp-listen:0,multi tcp-listen:0,mux,max-peers=3 "max-peers goes on udp-listen:0,multi"
 	bad tcp-listen:0,mux,mux-ping=0 udp:127.0.0.1:9 "option mux-ping=0"
 }
 
