@@ -117,3 +117,15 @@ shim() {
 	done
 	[ "$(grep -c 'child [0-9]*: connection from 1 0$' "$TMP/b.err")" -eq 3 ]
 }
+
+@test "vsock: mux carriers, vsock-listen,mux and udp-listen,multi vsock:...,mux (through the LD_PRELOAD shim)" {
+	echo_peer e udp
+	shim far -S vsock-listen:5002,mux udp:127.0.0.1:"$(port e)"
+	shim near udp-listen:127.0.0.1:0,multi vsock:local:5002,mux
+	eventually 30 said near 'carrier up to' 1
+	bg b "$PEER" burst -t 60 udp 50 127.0.0.1 "$(port near)"
+	wait_for "$TMP/b.out" '^ok|FAIL' 60
+	grep -q 'ok 50 answered' "$TMP/b.out"
+	stop far
+	grep -q 'streams: 0 opened, 50 accepted' "$TMP/far.err"
+}
