@@ -285,7 +285,7 @@ sess_end(struct sess *ss)
 	src_leave(m, ss->src);
 	if (status != 0)
 		sess_say(m, ss->err);
-	if (m->o->verbose)
+	if (m->o->verbose > MUXED(m))
 		logx("%s: %s: session ended: 1>2 %llu datagrams, 2>1 %llu "
 		    "datagrams", m->a->label, ps->peer,
 		    (unsigned long long)ss->c[0].dgrams,
@@ -406,7 +406,7 @@ sess_new(struct multi *m, const struct side *ps)
 	m->all = ss;
 	m->n++;
 	m->served++;
-	if (m->o->verbose)
+	if (m->o->verbose > MUXED(m))
 		logx("%s: %s from %s", m->a->label, m->udp ? "peer" :
 		    "connection", ps->peer);
 	return ss;

@@ -11,6 +11,8 @@
 			    CMSG_SPACE(sizeof(uint32_t)) + CMSG_SPACE(sizeof(int)))
 #define CAUSES		16	/* failure causes remembered (sess_say) */
 #define CARRIERS_MAX	1024	/* carriers at once, a mux listener */
+/* a session is a stream of a carrier: its lines with -vv, not -v */
+#define MUXED(m)	((m)->a->mux || (m)->oa->mux)
 
 /*
  * The UDP socket of an ended session, kept open for QUARANTINE_MS: its

@@ -45,7 +45,7 @@ carriers() { ss -Htn state established "sport = :$1" | grep -c . || :; }
 	need_yamux
 	not_under_valgrind "1,000 sessions"
 	echo_peer e udp
-	relay r tcp-listen:127.0.0.1:0,mux udp:127.0.0.1:"$(port e)"
+	relay r -v tcp-listen:127.0.0.1:0,mux udp:127.0.0.1:"$(port e)"
 	bg y "$YAMUX" open 127.0.0.1:"$(port r)" 1000 hold 5
 	wait_for "$TMP/y.out" '^holding|FAIL' 60
 	grep -q '^holding 1000' "$TMP/y.out"
@@ -150,7 +150,7 @@ for c in cases:
 	echo_peer e udp
 	p=$(free_port tcp)
 	relay far tcp-listen:127.0.0.1:"$p",mux udp:127.0.0.1:"$(port e)"
-	relay near -S udp-listen:127.0.0.1:0,multi \
+	relay near -v -S udp-listen:127.0.0.1:0,multi \
 	    tcp:127.0.0.1:"$p",mux,retry,interval=0.2
 	eventually 30 said near 'carrier up to' 1
 	run timeout 60 "$PEER" ping -n 20 udp 127.0.0.1 "$(port near)"
@@ -184,7 +184,7 @@ for c in cases:
 @test "mux: an unanswered ping loses the carrier; SIGTERM says Go Away and ends each stream with FIN" {
 	need_cmd python3
 	echo_peer e udp
-	relay r -J tcp-listen:127.0.0.1:0,mux,mux-ping=0.5 \
+	relay r -v -J tcp-listen:127.0.0.1:0,mux,mux-ping=0.5 \
 	    udp:127.0.0.1:"$(port e)"
 	# a carrier that opens a stream, sends one frame, and answers nothing
 	run timeout 60 python3 -c '

@@ -133,14 +133,16 @@ except OSError:
 @test "reverse tunnel, TCP peers: a peer waits in the backlog until a carrier is up; two service instances share the streams, fewest first" {
 	echo_peer e tcp
 	p=$(free_port tcp)
-	relay pub tcp-listen:127.0.0.1:0,multi tcp-listen:127.0.0.1:"$p",mux
-	# connected (the kernel's backlog), its frames waiting
+	relay pub -v tcp-listen:127.0.0.1:0,multi tcp-listen:127.0.0.1:"$p",mux
+	# connected (the kernel's backlog), its frames waiting (-vv: a line
+	# per stream's session)
 	bg early "$PEER" ping -n 20 -t 60 tcp 127.0.0.1 "$(port pub)"
 	sleep 1
 	! grep -q 'connection from' "$TMP/pub.err" || false
 	relay s1 -S tcp:127.0.0.1:"$p",mux,retry tcp:127.0.0.1:"$(port e)"
 	wait_for "$TMP/early.out" '^ok 20 datagrams|FAIL' 60
 	grep -q '^ok 20 datagrams' "$TMP/early.out"
+	said pub 'connection from' 1
 	relay s2 -S tcp:127.0.0.1:"$p",mux,retry tcp:127.0.0.1:"$(port e)"
 	eventually 30 said pub 'carrier from' 2
 	bg b "$PEER" burst -H 5 -t 60 tcp 100 127.0.0.1 "$(port pub)"
