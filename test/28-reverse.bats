@@ -232,7 +232,7 @@ while True:
     first = False
 ' "$(port far)"
 	wait_for "$TMP/px.out" '^port ' 10
-	relay near -S udp-listen:127.0.0.1:0,multi \
+	relay near -S -M tcp-listen:127.0.0.1:0 udp-listen:127.0.0.1:0,multi \
 	    tcp:127.0.0.1:"$(port px)",mux,retry,interval=0.2
 	eventually 30 said near 'carrier up to' 1
 	# 100 datagrams of 1,000 bytes (about 101,200 bytes on the carrier),
@@ -254,6 +254,15 @@ while True:
 	[ "$other" -eq 0 ]
 	[ "$n" -ge 1 ]
 	sort -u "$TMP/got" | cmp - "$TMP/got"
+	# the carrier's redial is its address's reconnect; its streams counted
+	if command -v curl >/dev/null; then
+		curl -s "http://127.0.0.1:$(mport near)/metrics" >"$TMP/m"
+		grep -qx 'dgrelay_reconnects_total{address="2"} 1' "$TMP/m"
+		grep -qx 'dgrelay_mux_carriers 1' "$TMP/m"
+		grep -qx 'dgrelay_mux_carriers_total 2' "$TMP/m"
+		n=$(sed -n 's/^dgrelay_mux_streams_opened_total //p' "$TMP/m")
+		[ "$n" -ge 2 ]
+	fi
 	stop near
 	grep -q 'multi: mux: 0 carriers up, 2 accepted or dialled in all (1 redials)' "$TMP/near.err"
 }
