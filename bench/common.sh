@@ -67,3 +67,43 @@ until_in() {
 	done
 	return 1
 }
+
+# bench_certs_echo: a self-signed certificate for localhost ($tmp/c.pem,
+# $tmp/k.pem) and a UDP echo with a 16 MiB buffer, its port in echo_port
+bench_certs_echo() {
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+	    -nodes -keyout "$tmp/k.pem" -out "$tmp/c.pem" -days 2 \
+	    -subj /CN=localhost 2>/dev/null
+	test/dgpeer echo -R 16777216 udp >"$tmp/echo.out" &
+	pids+=($!)
+	sleep 0.3
+	echo_port=$(awk '/^port/ {print $2; exit}' "$tmp/echo.out")
+}
+
+# start NAME ARGS...: a dgrelay ($D) in the background, stderr to
+# $tmp/NAME.err, its PID in NAME_pid
+start() {
+	local name=$1
+	shift
+	"$D" -v "$@" 2>"$tmp/$name.err" &
+	pids+=($!)
+	eval "${name}_pid=$!"
+}
+
+# lport NAME: the port NAME listens on (its first listener)
+lport() {
+	local i
+	for i in $(seq 100); do
+		grep -q 'listening on' "$tmp/$1.err" && break
+		sleep 0.05
+	done
+	sed -n 's/.*listening on [^ ]* \([0-9]*\)$/\1/p' "$tmp/$1.err" | head -n 1
+}
+
+# stop_all: every background process but the first (the echo) ended
+stop_all() {
+	local p
+	for p in "${pids[@]:1}"; do kill "$p" 2>/dev/null; done
+	wait "${pids[@]:1}" 2>/dev/null
+	pids=("${pids[0]}")
+}

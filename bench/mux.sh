@@ -28,40 +28,8 @@ RUNS=${MUX_RUNS:-5}
 . bench/common.sh
 ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-    -keyout "$tmp/k.pem" -out "$tmp/c.pem" -days 2 -subj /CN=localhost \
-    2>/dev/null
-
-"$P" echo -R 16777216 udp >"$tmp/echo.out" &
-pids+=($!)
-sleep 0.3
-echo_port=$(awk '/^port/ {print $2; exit}' "$tmp/echo.out")
-
-# start NAME ARGS...: a dgrelay in the background, stderr to $tmp/NAME.err
-start() {
-	local name=$1
-	shift
-	"$D" -v "$@" 2>"$tmp/$name.err" &
-	pids+=($!)
-	eval "${name}_pid=$!"
-}
-
-# lport NAME: the port NAME listens on
-lport() {
-	local i
-	for i in $(seq 100); do
-		grep -q 'listening on' "$tmp/$1.err" && break
-		sleep 0.05
-	done
-	sed -n 's/.*listening on [^ ]* \([0-9]*\)$/\1/p' "$tmp/$1.err" | head -n 1
-}
-
-stop_all() {
-	local p
-	for p in "${pids[@]:1}"; do kill "$p" 2>/dev/null; done
-	wait "${pids[@]:1}" 2>/dev/null
-	pids=("${pids[0]}")
-}
+# a certificate (c.pem, k.pem in $tmp) and a UDP echo ($echo_port)
+bench_certs_echo
 
 # PSS of the two relays, kB: "near far"
 both_pss() { echo "$(pss "$near_pid") $(pss "$far_pid")"; }

@@ -9,34 +9,21 @@ load helpers
 
 setup_file() {
 	command -v openssl >/dev/null || return 0
-	local d=$BATS_FILE_TMPDIR ec=(-newkey ec -pkeyopt
-	    ec_paramgen_curve:prime256v1 -nodes)
+	local d=$BATS_FILE_TMPDIR
 	cd "$d" || return 1
-	printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >ext
+	tls_ca "$d"
 	printf 'extendedKeyUsage=clientAuth\n' >cext
-	openssl req -x509 "${ec[@]}" -keyout ca.key -out ca.pem -days 30 \
-	    -subj /CN=dgrelay-test-ca 2>/dev/null
-	openssl req -x509 "${ec[@]}" -keyout other.key -out other.pem \
-	    -days 30 -subj /CN=another-ca 2>/dev/null
-	# server (localhost, 127.0.0.1), expired server, client
-	for c in srv exp cli; do
-		openssl req -new "${ec[@]}" -keyout $c.key -out $c.csr \
-		    -subj "/CN=$([ $c = cli ] && echo test-client ||
-		    echo localhost)" 2>/dev/null
-	done
-	openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key \
-	    -CAcreateserial -out srv.pem -days 30 -extfile ext 2>/dev/null
-	openssl x509 -req -in exp.csr -CA ca.pem -CAkey ca.key \
-	    -CAcreateserial -out exp.pem -days -1 -extfile ext 2>/dev/null
-	openssl x509 -req -in cli.csr -CA ca.pem -CAkey ca.key \
-	    -CAcreateserial -out cli.pem -days 30 -extfile cext 2>/dev/null
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+	    -nodes -keyout other.key -out other.pem -days 30 \
+	    -subj /CN=another-ca 2>/dev/null
+	# an expired server, a client
+	tls_cert "$d" exp localhost ext -1
+	tls_cert "$d" cli test-client cext 30
 	cat srv.pem srv.key >both.pem
 	# stunnel's PSKsecrets: a text key and a hexadecimal one
 	printf 'alice:a-text-key-of-24-bytes\nbob:00112233445566778899aabbccddeeff\n' \
 	    >psk
-	printf 'bob:00112233445566778899aabbccddeeff\n' >psk-bob
-	printf 'bob:ffeeddccbbaa99887766554433221100\n' >psk-wrong
-	chmod 600 psk psk-bob psk-wrong
+	chmod 600 psk
 }
 
 setup() {

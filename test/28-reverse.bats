@@ -9,19 +9,7 @@ load helpers
 
 setup_file() {
 	command -v openssl >/dev/null || return 0
-	local d=$BATS_FILE_TMPDIR ec=(-newkey ec -pkeyopt
-	    ec_paramgen_curve:prime256v1 -nodes)
-	cd "$d" || return 1
-	printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >ext
-	openssl req -x509 "${ec[@]}" -keyout ca.key -out ca.pem -days 30 \
-	    -subj /CN=dgrelay-test-ca 2>/dev/null
-	openssl req -new "${ec[@]}" -keyout srv.key -out srv.csr \
-	    -subj /CN=localhost 2>/dev/null
-	openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key \
-	    -CAcreateserial -out srv.pem -days 30 -extfile ext 2>/dev/null
-	printf 'bob:00112233445566778899aabbccddeeff\n' >psk
-	printf 'bob:ffeeddccbbaa99887766554433221100\n' >psk-wrong
-	chmod 600 psk psk-wrong
+	tls_ca "$BATS_FILE_TMPDIR"
 }
 
 need_certs() {
@@ -79,14 +67,14 @@ except OSError:
 	echo_peer e udp
 	p=$(free_port tcp)
 	relay pub -S udp-listen:127.0.0.1:0,multi \
-	    "tls-listen:127.0.0.1:$p,mux,psk=$K/psk"
+	    "tls-listen:127.0.0.1:$p,mux,psk=$K/psk-bob"
 	relay bad "tls:127.0.0.1:$p,mux,retry,interval=0.5,psk=$K/psk-wrong" \
 	    udp:127.0.0.1:"$(port e)"
 	eventually 30 said bad 'carrier .*lost' 1
 	run timeout 30 "$PEER" ping -n 1 -t 2 udp 127.0.0.1 "$(port pub)"
 	[ "$status" -ne 0 ]
 	stop bad
-	relay svc -S "tls:127.0.0.1:$p,mux,retry,psk=$K/psk" \
+	relay svc -S "tls:127.0.0.1:$p,mux,retry,psk=$K/psk-bob" \
 	    udp:127.0.0.1:"$(port e)"
 	eventually 30 said svc 'carrier 127.0.0.1 [0-9]+: TLSv1' 1
 	bg b "$PEER" burst -H 3 -t 60 udp 200 127.0.0.1 "$(port pub)"

@@ -355,3 +355,28 @@ accept_backs_off() {
 	stop r2
 	[ "$status_of" -eq 0 ]
 }
+
+# tls_cert DIR NAME CN EXTFILE DAYS: NAME.key and NAME.pem in DIR, for CN,
+# signed by DIR's ca (tls_ca) with EXTFILE's extensions, DAYS valid.
+tls_cert() {
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+	    -nodes -keyout "$1/$2.key" -out "$1/$2.csr" -subj "/CN=$3" \
+	    2>/dev/null &&
+	openssl x509 -req -in "$1/$2.csr" -CA "$1/ca.pem" -CAkey "$1/ca.key" \
+	    -CAcreateserial -out "$1/$2.pem" -days "$5" -extfile "$4" \
+	    2>/dev/null
+}
+
+# tls_ca DIR: a test CA (ca.pem, ca.key) and a server certificate for
+# localhost and 127.0.0.1 (srv.pem, srv.key) in DIR; PSK files psk-bob and
+# psk-wrong (one identity, two keys), mode 600.
+tls_ca() {
+	printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$1/ext"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+	    -nodes -keyout "$1/ca.key" -out "$1/ca.pem" -days 30 \
+	    -subj /CN=dgrelay-test-ca 2>/dev/null
+	tls_cert "$1" srv localhost "$1/ext" 30
+	printf 'bob:00112233445566778899aabbccddeeff\n' >"$1/psk-bob"
+	printf 'bob:ffeeddccbbaa99887766554433221100\n' >"$1/psk-wrong"
+	chmod 600 "$1/psk-bob" "$1/psk-wrong"
+}
