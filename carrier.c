@@ -155,6 +155,7 @@ carrier_lose(struct carrier *c, const char *why)
 		c->m.bucket[i] = NULL;
 	}
 	c->m.nstreams = 0;
+	c->m.ngrown = 0;
 	if (c->gone != NULL)
 		c->gone(c->owner, c);
 }
@@ -199,7 +200,7 @@ flush(struct carrier *c)
 	const uint8_t	*o;
 	size_t		 n;
 	ssize_t		 r;
-	int		 was_full = c->full;
+	int		 was_full = c->full || c->m.outwait;
 
 	if (c->hs) {		/* written once the handshake is done */
 		arm(c);
@@ -222,8 +223,10 @@ flush(struct carrier *c)
 	arm(c);
 	if (c->lost)
 		return;
-	if (was_full && !c->full)
+	if (was_full && !c->full) {
+		c->m.outwait = 0;
 		kick_all(c);	/* streams waiting for room */
+	}
 	if (c->m.failed)
 		carrier_lose(c, c->m.why);
 }

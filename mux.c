@@ -13,8 +13,10 @@
  * writes with ms_write or ms_writev, within the windows.
  *
  * Bounds: a carrier's received bytes for a stream are at most its
- * window (MUX_WINDOW); its queued output at most MUX_OUT_MAX (then the
- * owner's writes wait, ms_write returns 0); streams at most max_streams.
+ * window (MUX_WINDOW; MUX_WINDOW_MAX once it is read, for at most
+ * MUX_GROWN_MAX streams); a frame's payload at most MUX_WINDOW_MAX; its
+ * queued output at most MUX_OUT_MAX (then the owner's writes wait,
+ * ms_write returns 0); streams at most max_streams.
  */
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -159,6 +161,8 @@ stream_unlink(struct mstream *s)
 		if (*pp == s) {
 			*pp = s->hnext;
 			m->nstreams--;
+			if (s->grown)
+				m->ngrown--;
 			break;
 		}
 }
@@ -326,6 +330,7 @@ mux_input(struct mux *m, const uint8_t *in, size_t n)
 {
 	size_t	 k, used = 0;
 	uint32_t len;
+	uint8_t	*p;
 
 	while (used < n && !m->failed) {
 		if (m->hlen < MUX_HDR) {
@@ -342,7 +347,7 @@ mux_input(struct mux *m, const uint8_t *in, size_t n)
 			len = get32(m->hdr + 8);
 			m->plen = 0;
 			if (m->hdr[1] == MUX_DATA) {
-				if (len > MUX_WINDOW)
+				if (len > MUX_WINDOW_MAX)
 					return fault(m, "a frame longer than "
 					    "any window");
 				m->pneed = len;
@@ -356,6 +361,13 @@ mux_input(struct mux *m, const uint8_t *in, size_t n)
 			if (frame_in(m, m->hdr, in + used - m->pneed) == -1)
 				return -1;
 			continue;
+		}
+		if (m->pcap < m->pneed) {	/* (bounded by the check
+						 * above) */
+			if ((p = realloc(m->pay, m->pneed)) == NULL)
+				return fault(m, "no memory for a frame");
+			m->pay = p;
+			m->pcap = m->pneed;
 		}
 		if (m->plen < m->pneed) {
 			k = m->pneed - m->plen;
@@ -384,8 +396,6 @@ mux_init(struct mux *m, int dialer, size_t max_streams, uint64_t salt)
 	m->next_id = dialer ? 1 : 2;
 	m->max_streams = max_streams;
 	m->salt = salt;
-	if ((m->pay = malloc(MUX_WINDOW)) == NULL)
-		return -1;
 	return 0;
 }
 
@@ -483,7 +493,7 @@ ssize_t
 ms_read(struct mstream *s, void *buf, size_t n)
 {
 	struct mux	*m = s->m;
-	uint32_t	 grant;
+	uint32_t	 grant, extra;
 
 	if (s->rlen == 0) {
 		if (s->rst || (s->gone && !s->rfin)) {
@@ -506,13 +516,26 @@ ms_read(struct mstream *s, void *buf, size_t n)
 		s->rbuf = NULL;
 		s->rcap = 0;
 	}
-	/* the window back, in steps of half of it, as Go's yamux does */
+	/*
+	 * The window back, in steps of an eighth of it (Go's yamux waits
+	 * for half: then only half a window may be in flight).  A stream
+	 * that is read (a flow, not one query) gets a window of
+	 * MUX_WINDOW_MAX, as TCP's receive buffer grows: a relay that is
+	 * not scheduled for a few ms does not stop a fast flow.  At most
+	 * MUX_GROWN_MAX streams of a carrier have it.
+	 */
 	grant = (uint32_t)s->unread;
-	if (grant >= MUX_WINDOW / 2 && !s->gone &&
-	    send_frame(m, MUX_WINDOW_UPDATE, owed(s), s->id, grant, NULL,
-	    0) == 0) {
-		s->recvwin += grant;
+	extra = !s->grown && m->ngrown < MUX_GROWN_MAX ?
+	    MUX_WINDOW_MAX - MUX_WINDOW : 0;
+	if (grant >= MUX_WINDOW / 8 && !s->gone &&
+	    send_frame(m, MUX_WINDOW_UPDATE, owed(s), s->id, grant + extra,
+	    NULL, 0) == 0) {
+		s->recvwin += grant + extra;
 		s->unread = 0;
+		if (extra > 0) {
+			s->grown = 1;
+			m->ngrown++;
+		}
 	}
 	return (ssize_t)n;
 }
@@ -562,6 +585,10 @@ ms_writev(struct mstream *s, const struct iovec *iov, int niov)
 	room = ms_room(s);
 	for (i = 0; i < niov && n < room; i++)
 		n += iov[i].iov_len < room - n ? iov[i].iov_len : room - n;
+	if (room < s->sendwin && (i < niov || n < room ||
+	    (niov > 0 && n == 0)))
+		m->outwait = 1;	/* short for the output's bound: the owner
+				 * is told when there is room again */
 	if (n == 0) {
 		errno = EAGAIN;
 		return -1;

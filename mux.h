@@ -13,6 +13,8 @@
 #define MUX_VERSION	0
 #define MUX_HDR		12
 #define MUX_WINDOW	(256u << 10)	/* each stream's window, each way */
+#define MUX_WINDOW_MAX	(1u << 20)	/* ... a busy stream's receive window */
+#define MUX_GROWN_MAX	64		/* busy streams a carrier, at most */
 #define MUX_OUT_MAX	(1u << 20)	/* a carrier's queued output, at most */
 #define MUX_BUCKETS	4096
 
@@ -37,6 +39,7 @@ struct mstream {
 	int		 acked, needack;
 	int		 lfin, rfin, rst;
 	int		 gone;		/* out of the carrier's table */
+	int		 grown;		/* its receive window is grown */
 	int		 released;	/* the owner let go */
 	void		*owner;		/* the owner's */
 	struct mstream	*hnext;
@@ -50,14 +53,18 @@ struct mux {
 	struct mstream	*bucket[MUX_BUCKETS];
 	uint8_t		 hdr[MUX_HDR];	/* the frame being read */
 	size_t		 hlen;
-	uint8_t		*pay;		/* ... its payload (MUX_WINDOW) */
-	size_t		 plen, pneed;
+	uint8_t		*pay;		/* ... its payload, if not read whole
+					 * (at most MUX_WINDOW_MAX) */
+	size_t		 plen, pneed, pcap;
+	size_t		 ngrown;	/* streams with a grown window */
 	uint8_t		*out;		/* frames to send */
 	size_t		 olen, ooff, ocap;
 	int		 failed;	/* a protocol fault: Go Away sent */
 	char		 why[96];
 	int		 goaway_sent, goaway_recv;
 	uint32_t	 goaway_code;
+	int		 outwait;	/* a write came up short for the
+					 * output's bound (the owner clears) */
 	int		 ping_out;	/* a ping unanswered */
 	uint32_t	 ping_id;
 	uint64_t	 opened, accepted, refused;
