@@ -254,3 +254,40 @@ while True:
 	stop near
 	grep -q 'multi: mux: 0 carriers up, 2 accepted or dialled in all (1 redials)' "$TMP/near.err"
 }
+
+@test "mux: frame=u32be inside the streams: a 4-byte length before each datagram, both ways" {
+	need_cmd python3
+	echo_peer e udp
+	relay r tcp-listen:127.0.0.1:0,mux,frame=u32be udp:127.0.0.1:"$(port e)"
+	# a yamux client: stream 1, two datagrams framed with 4-byte lengths
+	# (a u16be reader would take their first two bytes, 00 00, for empty
+	# datagrams), the echo's frames back the same
+	run timeout 60 python3 -c '
+import socket, struct, sys
+def hdr(t, f, i, n):
+    return struct.pack(">BBHII", 0, t, f, i, n)
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.settimeout(30)
+dgs = [b"hello", bytes(range(256)) * 200]
+body = b"".join(struct.pack(">I", len(d)) + d for d in dgs)
+s.sendall(hdr(1, 1, 1, 0) + hdr(0, 0, 1, len(body)) + body)
+got, buf = b"", b""
+while len(got) < len(body):
+    b = s.recv(65536)
+    if not b:
+        break
+    buf += b
+    while len(buf) >= 12:
+        v, t, f, i, n = struct.unpack(">BBHII", buf[:12])
+        need = 12 + (n if t == 0 else 0)
+        if len(buf) < need:
+            break
+        if t == 0 and i == 1:
+            got += buf[12:need]
+        buf = buf[need:]
+print("same" if got == body else "differ %d %d" % (len(got), len(body)))
+' "$(port r)"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$output" = same ]
+}
