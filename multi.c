@@ -571,6 +571,8 @@ udp_read(struct multi *m)
 	unsigned	 i, k = (unsigned)m->o->count;
 	struct sess	*held = NULL;
 	int		 r, rounds;
+	uint64_t	 full0 = m->full[PUSH_QUEUE] + m->full[PUSH_SHARE] +
+			    m->full[PUSH_POOL];
 
 	for (rounds = 0; rounds < 16; rounds++) {
 		for (i = 0; i < k; i++)
@@ -597,7 +599,11 @@ udp_read(struct multi *m)
 		if (held != NULL)
 			relay_flush(held->rl);
 		held = NULL;
-		if ((unsigned)r < k)
+		/* a session was full: the rest waits in the kernel's buffer
+		 * for the next turn (the sinks go first), not read to be
+		 * dropped here */
+		if ((unsigned)r < k || m->full[PUSH_QUEUE] + m->full[PUSH_SHARE] +
+		    m->full[PUSH_POOL] != full0)
 			return;
 	}
 }
