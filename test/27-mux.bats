@@ -64,15 +64,15 @@ carriers() { ss -Htn state established "sport = :$1" | grep -c . || :; }
 	bg good "$YAMUX" open 127.0.0.1:"$(port r)" 50 slow
 	run timeout 60 python3 -c '
 import socket, struct, sys
-def hdr(v, t, f, i, n):
-    return struct.pack(">BBHII", v, t, f, i, n)
+sys.path.insert(0, sys.argv[2])
+from muxframes import hdr
 port = int(sys.argv[1])
 cases = [
-    hdr(1, 1, 1, 1, 0),                               # bad version
-    hdr(0, 1, 1, 2, 0),                               # even ID from a dialler
-    hdr(0, 1, 1, 1, 0) + hdr(0, 1, 1, 1, 0),          # reused ID
-    hdr(0, 1, 1, 3, 0) + hdr(0, 0, 0, 3, 300000) + b"x" * 300000,  # window
-    hdr(0, 9, 0, 1, 0),                               # unknown type
+    hdr(1, 1, 1, 0, v=1),                             # bad version
+    hdr(1, 1, 2, 0),                                  # even ID from a dialler
+    hdr(1, 1, 1, 0) + hdr(1, 1, 1, 0),                # reused ID
+    hdr(1, 1, 3, 0) + hdr(0, 0, 3, 300000) + b"x" * 300000,  # window
+    hdr(9, 0, 1, 0),                                  # unknown type
 ]
 for c in cases:
     s = socket.create_connection(("127.0.0.1", port))
@@ -93,7 +93,7 @@ for c in cases:
     # a Go Away (type 3), code 1 (protocol error), and the end
     print("goaway" if len(got) == 12 and got[1] == 3 and
         struct.unpack(">I", got[8:12])[0] == 1 else "no goaway: %r" % got)
-' "$(port r)"
+' "$(port r)" "$BATS_TEST_DIRNAME"
 	echo "$output"
 	[ "$status" -eq 0 ]
 	[ "$(grep -c '^goaway$' <<<"$output")" -eq 5 ]
@@ -188,31 +188,18 @@ for c in cases:
 	    udp:127.0.0.1:"$(port e)"
 	# a carrier that opens a stream, sends one frame, and answers nothing
 	run timeout 60 python3 -c '
-import socket, struct, sys, time
-def hdr(t, f, i, n):
-    return struct.pack(">BBHII", 0, t, f, i, n)
+import socket, sys
+sys.path.insert(0, sys.argv[2])
+from muxframes import hdr, frames
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
 s.settimeout(30)
 s.sendall(hdr(1, 1, 1, 0) + hdr(0, 0, 1, 4) + b"\0\2hi")
-seen, buf = set(), b""
-while True:
-    try:
-        b = s.recv(65536)
-    except OSError:
-        break
-    if not b:
-        break
-    buf += b
-    while len(buf) >= 12:
-        v, t, f, i, n = struct.unpack(">BBHII", buf[:12])
-        need = 12 + (n if t == 0 else 0)
-        if len(buf) < need:
-            break
-        buf = buf[need:]
-        seen.add("ping" if t == 2 else "data" if t == 0 else
-            "update" if t == 1 else "goaway")
+seen = set()
+for t, f, i, n, p in frames(s):
+    seen.add("ping" if t == 2 else "data" if t == 0 else
+        "update" if t == 1 else "goaway")
 print(" ".join(sorted(seen)))
-' "$(port r)"
+' "$(port r)" "$BATS_TEST_DIRNAME"
 	echo "$output"
 	[ "$status" -eq 0 ]
 	# its echo came back, dgrelay pinged, then gave up on it
@@ -220,33 +207,23 @@ print(" ".join(sorted(seen)))
 	eventually 30 said r 'lost: no answer to a ping in 0.5 s' 1
 	# SIGTERM: a live carrier hears Go Away and its stream's FIN
 	bg c python3 -c '
-import socket, struct, sys
-def hdr(t, f, i, n):
-    return struct.pack(">BBHII", 0, t, f, i, n)
+import socket, sys
+sys.path.insert(0, sys.argv[2])
+from muxframes import hdr, frames
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
 s.settimeout(50)
 s.sendall(hdr(1, 1, 1, 0) + hdr(0, 0, 1, 4) + b"\0\2hi")
 print("open", flush=True)
-buf, goaway, fin = b"", 0, 0
-while True:
-    b = s.recv(65536)
-    if not b:
-        break
-    buf += b
-    while len(buf) >= 12:
-        v, t, f, i, n = struct.unpack(">BBHII", buf[:12])
-        need = 12 + (n if t == 0 else 0)
-        if len(buf) < need:
-            break
-        buf = buf[need:]
-        if t == 2 and f & 1:        # answer pings
-            s.sendall(hdr(2, 2, 0, n))
-        if t == 3:
-            goaway = 1
-        if i == 1 and f & 4:
-            fin = 1
+goaway, fin = 0, 0
+for t, f, i, n, p in frames(s):
+    if t == 2 and f & 1:        # answer pings
+        s.sendall(hdr(2, 2, 0, n))
+    if t == 3:
+        goaway = 1
+    if i == 1 and f & 4:
+        fin = 1
 print("goaway %d fin %d" % (goaway, fin), flush=True)
-' "$(port r)"
+' "$(port r)" "$BATS_TEST_DIRNAME"
 	wait_for "$TMP/c.out" '^open'
 	eventually 30 said r 'connection from .* stream 1$' 2
 	kill -USR1 "$(child_of r)"

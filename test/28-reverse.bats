@@ -33,6 +33,7 @@ ping_ok() {
 
 @test "mux over TLS: 500 UDP peers over exactly one TLS connection, 0..4000-byte datagrams byte for byte; a client that is not TLS opens nothing" {
 	need_certs
+	need_cmd python3
 	echo_peer e udp
 	relay far -S "tls-listen:127.0.0.1:0,mux,cert=$K/srv.pem,key=$K/srv.key" \
 	    udp:127.0.0.1:"$(port e)"
@@ -46,16 +47,18 @@ ping_ok() {
 	ping_ok 300 -m 0 -M 4000 -S 3 udp 127.0.0.1 "$(port near)"
 	# a yamux SYN in the clear: no TLS, so no stream, no session
 	run timeout 30 python3 -c '
-import socket, struct, sys
+import socket, sys
+sys.path.insert(0, sys.argv[2])
+from muxframes import hdr
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-s.sendall(struct.pack(">BBHII", 0, 1, 1, 1, 0) * 30)
+s.sendall(hdr(1, 1, 1, 0) * 30)
 s.settimeout(20)
 try:
     while s.recv(4096):
         pass
 except OSError:
     pass
-' "$(port far)"
+' "$(port far)" "$BATS_TEST_DIRNAME"
 	eventually 30 said far 'carrier 127.0.0.1 [0-9]+: lost: .*(wrong version|packet length|http|record)' 1
 	stop far
 	grep -q 'multi: 501 sessions served' "$TMP/far.err"
@@ -264,29 +267,21 @@ while True:
 	# datagrams), the echo's frames back the same
 	run timeout 60 python3 -c '
 import socket, struct, sys
-def hdr(t, f, i, n):
-    return struct.pack(">BBHII", 0, t, f, i, n)
+sys.path.insert(0, sys.argv[2])
+from muxframes import hdr, frames
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
 s.settimeout(30)
 dgs = [b"hello", bytes(range(256)) * 200]
 body = b"".join(struct.pack(">I", len(d)) + d for d in dgs)
 s.sendall(hdr(1, 1, 1, 0) + hdr(0, 0, 1, len(body)) + body)
-got, buf = b"", b""
-while len(got) < len(body):
-    b = s.recv(65536)
-    if not b:
+got = b""
+for t, f, i, n, p in frames(s):
+    if t == 0 and i == 1:
+        got += p
+    if len(got) >= len(body):
         break
-    buf += b
-    while len(buf) >= 12:
-        v, t, f, i, n = struct.unpack(">BBHII", buf[:12])
-        need = 12 + (n if t == 0 else 0)
-        if len(buf) < need:
-            break
-        if t == 0 and i == 1:
-            got += buf[12:need]
-        buf = buf[need:]
 print("same" if got == body else "differ %d %d" % (len(got), len(body)))
-' "$(port r)"
+' "$(port r)" "$BATS_TEST_DIRNAME"
 	echo "$output"
 	[ "$status" -eq 0 ]
 	[ "$output" = same ]
