@@ -40,7 +40,8 @@ struct carrier {
 					 * the handshake's) */
 	long long	 ping_ms;
 	int		 lost;
-	int		 full;		/* output was at its bound */
+	int		 full;		/* output was at its bound (a window
+					 * update may wait on it too) */
 	int		 verbose;
 	void		*owner;
 	void		(*stream_in)(void *, struct carrier *,
@@ -174,6 +175,14 @@ c_write(struct carrier *c, const void *buf, size_t n)
 	    write(c->fd, buf, n);
 }
 
+/* Why a read or write of the carrier failed (errno set by it). */
+static const char *
+io_why(struct carrier *c)
+{
+	return c->s.tls != NULL && errno == EPROTO ? tls_why(&c->s) :
+	    strerror(errno);
+}
+
 /* What the carrier waits for on its socket: input always, room when it
  * has output (TLS: what its layer waits for, either way). */
 static void
@@ -212,8 +221,7 @@ flush(struct carrier *c)
 				continue;
 			if (errno == EAGAIN)
 				break;
-			carrier_lose(c, c->s.tls != NULL && errno == EPROTO ?
-			    tls_why(&c->s) : strerror(errno));
+			carrier_lose(c, io_why(c));
 			return;
 		}
 		mux_sent(&c->m, (size_t)r);
@@ -334,9 +342,7 @@ carrier_ready(struct watch *w, uint32_t ev)
 				if (errno == EINTR)
 					continue;
 				if (errno != EAGAIN)
-					carrier_lose(c, c->s.tls != NULL &&
-					    errno == EPROTO ? tls_why(&c->s) :
-					    strerror(errno));
+					carrier_lose(c, io_why(c));
 				break;
 			}
 			if (r == 0) {

@@ -489,12 +489,38 @@ ms_readable(const struct mstream *s)
 	return s->rlen > 0 || s->rfin || s->rst || s->gone;
 }
 
+/*
+ * The window back, in steps of an eighth of it (Go's yamux waits for
+ * half: then only half a window may be in flight).  A stream that is read
+ * (a flow, not one query) gets a window of MUX_WINDOW_MAX, as TCP's
+ * receive buffer grows: a relay that is not scheduled for a few ms does
+ * not stop a fast flow.  At most MUX_GROWN_MAX streams of a carrier have
+ * it.  An update the full output could not take goes at the next read,
+ * even one that finds nothing (the peer may be waiting for it).
+ */
+static void
+grant_back(struct mstream *s)
+{
+	struct mux	*m = s->m;
+	uint32_t	 grant = (uint32_t)s->unread, extra;
+
+	extra = !s->grown && m->ngrown < MUX_GROWN_MAX ?
+	    MUX_WINDOW_MAX - MUX_WINDOW : 0;
+	if (grant < MUX_WINDOW / 8 || s->gone ||
+	    send_frame(m, MUX_WINDOW_UPDATE, owed(s), s->id, grant + extra,
+	    NULL, 0) == -1)
+		return;
+	s->recvwin += grant + extra;
+	s->unread = 0;
+	if (extra > 0) {
+		s->grown = 1;
+		m->ngrown++;
+	}
+}
+
 ssize_t
 ms_read(struct mstream *s, void *buf, size_t n)
 {
-	struct mux	*m = s->m;
-	uint32_t	 grant, extra;
-
 	if (s->rlen == 0) {
 		if (s->rst || (s->gone && !s->rfin)) {
 			errno = ECONNRESET;	/* reset, or its carrier lost */
@@ -502,6 +528,7 @@ ms_read(struct mstream *s, void *buf, size_t n)
 		}
 		if (s->rfin)
 			return 0;
+		grant_back(s);
 		errno = EAGAIN;
 		return -1;
 	}
@@ -516,27 +543,7 @@ ms_read(struct mstream *s, void *buf, size_t n)
 		s->rbuf = NULL;
 		s->rcap = 0;
 	}
-	/*
-	 * The window back, in steps of an eighth of it (Go's yamux waits
-	 * for half: then only half a window may be in flight).  A stream
-	 * that is read (a flow, not one query) gets a window of
-	 * MUX_WINDOW_MAX, as TCP's receive buffer grows: a relay that is
-	 * not scheduled for a few ms does not stop a fast flow.  At most
-	 * MUX_GROWN_MAX streams of a carrier have it.
-	 */
-	grant = (uint32_t)s->unread;
-	extra = !s->grown && m->ngrown < MUX_GROWN_MAX ?
-	    MUX_WINDOW_MAX - MUX_WINDOW : 0;
-	if (grant >= MUX_WINDOW / 8 && !s->gone &&
-	    send_frame(m, MUX_WINDOW_UPDATE, owed(s), s->id, grant + extra,
-	    NULL, 0) == 0) {
-		s->recvwin += grant + extra;
-		s->unread = 0;
-		if (extra > 0) {
-			s->grown = 1;
-			m->ngrown++;
-		}
-	}
+	grant_back(s);
 	return (ssize_t)n;
 }
 
